@@ -1,0 +1,229 @@
+//! The kinds kubesim reads, the API version each is served at, and what
+//! happens to older versions a user may still have lying around.
+
+/// A kind kubesim accepts, at the version it stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Namespace,
+    Node,
+    Pod,
+    Lease,
+    Service,
+    Endpoints,
+    ConfigMap,
+    Secret,
+    ServiceAccount,
+    PersistentVolumeClaim,
+    PersistentVolume,
+    ReplicationController,
+    ResourceQuota,
+    LimitRange,
+    Event,
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+    ControllerRevision,
+    Job,
+    CronJob,
+    PodDisruptionBudget,
+    HorizontalPodAutoscaler,
+    PriorityClass,
+    ClusterRole,
+    ClusterRoleBinding,
+    Role,
+    RoleBinding,
+    StorageClass,
+    Ingress,
+    NetworkPolicy,
+    EndpointSlice,
+}
+
+/// Static facts about a kind.
+pub struct KindInfo {
+    pub kind: Kind,
+    pub name: &'static str,
+    pub api_version: &'static str,
+    pub namespaced: bool,
+    /// Whether kubesim simulates objects of this kind (others are stored and
+    /// watched like any object, but no component acts on them yet).
+    pub simulated: bool,
+}
+
+macro_rules! kinds {
+    ($( $k:ident, $v:literal, $ns:literal, $sim:literal; )*) => {
+        /// Every kind, in a fixed order.
+        pub const KINDS: &[KindInfo] = &[
+            $( KindInfo { kind: Kind::$k, name: stringify!($k), api_version: $v, namespaced: $ns, simulated: $sim }, )*
+        ];
+    };
+}
+
+kinds! {
+    Namespace, "v1", false, true;
+    Node, "v1", false, true;
+    Pod, "v1", true, true;
+    Lease, "coordination.k8s.io/v1", true, true;
+    Service, "v1", true, false;
+    Endpoints, "v1", true, false;
+    ConfigMap, "v1", true, false;
+    Secret, "v1", true, false;
+    ServiceAccount, "v1", true, false;
+    PersistentVolumeClaim, "v1", true, false;
+    PersistentVolume, "v1", false, false;
+    ReplicationController, "v1", true, false;
+    ResourceQuota, "v1", true, false;
+    LimitRange, "v1", true, false;
+    Event, "v1", true, false;
+    Deployment, "apps/v1", true, false;
+    ReplicaSet, "apps/v1", true, false;
+    StatefulSet, "apps/v1", true, false;
+    DaemonSet, "apps/v1", true, false;
+    ControllerRevision, "apps/v1", true, false;
+    Job, "batch/v1", true, false;
+    CronJob, "batch/v1", true, false;
+    PodDisruptionBudget, "policy/v1", true, false;
+    HorizontalPodAutoscaler, "autoscaling/v2", true, false;
+    PriorityClass, "scheduling.k8s.io/v1", false, false;
+    ClusterRole, "rbac.authorization.k8s.io/v1", false, false;
+    ClusterRoleBinding, "rbac.authorization.k8s.io/v1", false, false;
+    Role, "rbac.authorization.k8s.io/v1", true, false;
+    RoleBinding, "rbac.authorization.k8s.io/v1", true, false;
+    StorageClass, "storage.k8s.io/v1", false, false;
+    Ingress, "networking.k8s.io/v1", true, false;
+    NetworkPolicy, "networking.k8s.io/v1", true, false;
+    EndpointSlice, "discovery.k8s.io/v1", true, false;
+}
+
+impl Kind {
+    pub fn info(self) -> &'static KindInfo {
+        &KINDS[KINDS.iter().position(|k| k.kind == self).unwrap_or(0)]
+    }
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+    pub fn namespaced(self) -> bool {
+        self.info().namespaced
+    }
+    pub fn api_version(self) -> &'static str {
+        self.info().api_version
+    }
+    /// Finds a kind by its name (`Deployment`), case-sensitively as the API does.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        KINDS.iter().find(|k| k.name == name).map(|k| k.kind)
+    }
+}
+
+/// What to do with a document's `apiVersion`/`kind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionVerdict {
+    /// Served as is.
+    Served(Kind),
+    /// An older version with the same shape: read as the served version.
+    /// `dropped` lists fields of the old version that the served one lacks.
+    Converted {
+        kind: Kind,
+        from: String,
+        dropped: &'static [&'static str],
+    },
+    /// An older version whose shape changed: refused with advice.
+    Refused(String),
+    /// An `apiVersion` this kind was never served at, or a kind we do not know.
+    Unknown(String),
+}
+
+/// Decides how to read `api_version`/`kind`.
+pub fn resolve_version(api_version: &str, kind: &str) -> VersionVerdict {
+    if let Some(k) = Kind::from_name(kind) {
+        if k.api_version() == api_version {
+            return VersionVerdict::Served(k);
+        }
+        // autoscaling/v1 HPA is still served next to v2; read both.
+        if k == Kind::HorizontalPodAutoscaler && api_version == "autoscaling/v1" {
+            return VersionVerdict::Served(k);
+        }
+        let converted = |dropped| VersionVerdict::Converted {
+            kind: k,
+            from: api_version.to_string(),
+            dropped,
+        };
+        match (api_version, kind) {
+            ("extensions/v1beta1" | "apps/v1beta1" | "apps/v1beta2", "Deployment") => {
+                return converted(&["spec.rollbackTo", "spec.templateGeneration"])
+            }
+            ("extensions/v1beta1" | "apps/v1beta2", "DaemonSet" | "ReplicaSet") => {
+                return converted(&["spec.templateGeneration"])
+            }
+            ("apps/v1beta1" | "apps/v1beta2", "StatefulSet" | "ControllerRevision") => return converted(&[]),
+            ("batch/v1beta1" | "batch/v2alpha1", "CronJob") => return converted(&[]),
+            ("policy/v1beta1", "PodDisruptionBudget") => return converted(&[]),
+            ("autoscaling/v2beta2", "HorizontalPodAutoscaler") => return converted(&[]),
+            ("scheduling.k8s.io/v1beta1" | "scheduling.k8s.io/v1alpha1", "PriorityClass") => return converted(&[]),
+            ("coordination.k8s.io/v1beta1", "Lease") => return converted(&[]),
+            ("rbac.authorization.k8s.io/v1beta1" | "rbac.authorization.k8s.io/v1alpha1", _) => return converted(&[]),
+            ("storage.k8s.io/v1beta1", "StorageClass") => return converted(&[]),
+            ("discovery.k8s.io/v1beta1", "EndpointSlice") => return converted(&[]),
+            ("autoscaling/v2beta1", "HorizontalPodAutoscaler") => {
+                return VersionVerdict::Refused(
+                    "autoscaling/v2beta1 HorizontalPodAutoscaler was removed in Kubernetes 1.25 and its metric targets \
+                     changed shape (targetAverageUtilization became target.averageUtilization); rewrite it as autoscaling/v2"
+                        .into(),
+                )
+            }
+            ("extensions/v1beta1" | "networking.k8s.io/v1beta1", "Ingress") => {
+                return VersionVerdict::Refused(
+                    "Ingress at this version was removed in Kubernetes 1.22 and its backends changed shape \
+                     (serviceName/servicePort became service.name/service.port); rewrite it as networking.k8s.io/v1"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+        return VersionVerdict::Unknown(format!(
+            "{kind} is not served at apiVersion `{api_version}`; use `{}`",
+            k.api_version()
+        ));
+    }
+    match kind {
+        "PodSecurityPolicy" => VersionVerdict::Refused(
+            "PodSecurityPolicy was removed in Kubernetes 1.25 with no replacement kind; use Pod Security Admission labels on the Namespace".into(),
+        ),
+        _ => VersionVerdict::Unknown(format!("unknown kind `{kind}` (apiVersion `{api_version}`)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_versions_are_converted_or_refused() {
+        assert_eq!(
+            resolve_version("apps/v1", "Deployment"),
+            VersionVerdict::Served(Kind::Deployment)
+        );
+        assert!(matches!(
+            resolve_version("batch/v1beta1", "CronJob"),
+            VersionVerdict::Converted {
+                kind: Kind::CronJob,
+                ..
+            }
+        ));
+        assert!(matches!(
+            resolve_version("extensions/v1beta1", "Deployment"),
+            VersionVerdict::Converted { .. }
+        ));
+        assert!(matches!(
+            resolve_version("autoscaling/v2beta1", "HorizontalPodAutoscaler"),
+            VersionVerdict::Refused(_)
+        ));
+        assert!(matches!(
+            resolve_version("v1", "Deployment"),
+            VersionVerdict::Unknown(_)
+        ));
+        assert!(matches!(
+            resolve_version("v1", "Gizmo"),
+            VersionVerdict::Unknown(_)
+        ));
+    }
+}

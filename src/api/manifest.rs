@@ -1,0 +1,819 @@
+//! Reading real Kubernetes manifests into [`Object`]s, strictly.
+//!
+//! Every document is decoded into its `k8s-openapi` type, so it parses exactly
+//! as Kubernetes defines it; fields the type does not know are errors, as under
+//! `kubectl apply --validate=strict`. Older API versions are converted where
+//! the shape did not change and refused with advice where it did. Fields that
+//! Kubernetes defines but kubesim does not simulate are accepted and reported
+//! once per kind and path in a [`FieldReport`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core};
+use serde_json::Value as Json;
+
+use super::kinds::{resolve_version, Kind, VersionVerdict};
+use super::lease::LeaseBody;
+use super::node::NodeBody;
+use super::object::{Body, Meta, Object};
+use super::pod::{PodBody, PodSpecModel};
+use super::yaml::{self, from_node, join_path, DeError, Node, Pos, Value};
+
+/// An error in an input file, pointing at the place to fix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadError {
+    pub file: String,
+    pub pos: Option<Pos>,
+    /// Field path from the document root, empty for syntax errors.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some(p) => write!(f, "{}:{}:{}: ", self.file, p.line, p.col)?,
+            None => write!(f, "{}: ", self.file)?,
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl LoadError {
+    pub fn new(
+        file: &str,
+        pos: Option<Pos>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        LoadError {
+            file: file.to_string(),
+            pos,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What loading noticed besides errors: conversions made and fields that are
+/// accepted but not simulated. Reported once per (kind, path).
+#[derive(Debug, Default, Clone)]
+pub struct FieldReport {
+    pub converted: BTreeSet<String>,
+    pub not_simulated: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl FieldReport {
+    /// Human lines for the summary.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.converted.iter().cloned().collect();
+        for (kind, paths) in &self.not_simulated {
+            let list: Vec<&str> = paths.iter().map(String::as_str).collect();
+            out.push(format!(
+                "{kind}: accepted, not simulated: {}",
+                list.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// Parses a YAML stream of manifests from `file`.
+pub fn load_manifests(
+    file: &str,
+    text: &str,
+    report: &mut FieldReport,
+) -> Result<Vec<Object>, Vec<LoadError>> {
+    let docs = yaml::parse_documents(text).map_err(|e| {
+        vec![LoadError::new(
+            file,
+            Some(e.pos),
+            "",
+            format!("YAML syntax error: {}", e.message),
+        )]
+    })?;
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for doc in &docs {
+        match decode_object(file, doc, report) {
+            Ok(mut objs) => out.append(&mut objs),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn scalar_field<'a>(file: &str, doc: &'a Node, key: &str) -> Result<&'a str, LoadError> {
+    match doc.get(key) {
+        None => Err(LoadError::new(
+            file,
+            Some(doc.pos),
+            key,
+            format!("Required value: `{key}` must be set"),
+        )),
+        Some(n) => match n.resolve() {
+            Some(yaml::Resolved::Str(s)) if !s.is_empty() => Ok(s),
+            _ => Err(LoadError::new(
+                file,
+                Some(n.pos),
+                key,
+                format!("expected a string, found {}", n.describe()),
+            )),
+        },
+    }
+}
+
+/// Decodes one document. A `List` (`kind: List`, `v1`) yields its items.
+pub fn decode_object(
+    file: &str,
+    doc: &Node,
+    report: &mut FieldReport,
+) -> Result<Vec<Object>, Vec<LoadError>> {
+    if !matches!(doc.value, Value::Map(_)) {
+        return Err(vec![LoadError::new(
+            file,
+            Some(doc.pos),
+            "",
+            format!(
+                "a manifest must be a mapping with apiVersion and kind, found {}",
+                doc.describe()
+            ),
+        )]);
+    }
+    let api_version = scalar_field(file, doc, "apiVersion").map_err(|e| vec![e])?;
+    let kind_name = scalar_field(file, doc, "kind").map_err(|e| vec![e])?;
+    if kind_name == "List" && api_version == "v1" {
+        let mut out = Vec::new();
+        let mut errs = Vec::new();
+        if let Some(Node {
+            value: Value::Seq(items),
+            ..
+        }) = doc.get("items")
+        {
+            for item in items {
+                match decode_object(file, item, report) {
+                    Ok(mut o) => out.append(&mut o),
+                    Err(mut e) => errs.append(&mut e),
+                }
+            }
+        }
+        return if errs.is_empty() { Ok(out) } else { Err(errs) };
+    }
+    let kind_pos = doc.get("kind").map(|n| n.pos);
+    let (kind, converted_doc) = match resolve_version(api_version, kind_name) {
+        VersionVerdict::Served(k) => (k, None),
+        VersionVerdict::Converted {
+            kind,
+            from,
+            dropped,
+        } => {
+            report.converted.insert(format!(
+                "{kind_name}: converted from {from} to {}{}",
+                kind.api_version(),
+                if dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (dropping {})", dropped.join(", "))
+                }
+            ));
+            (kind, Some(convert_document(doc, kind, dropped)))
+        }
+        VersionVerdict::Refused(why) => {
+            return Err(vec![LoadError::new(
+                file,
+                kind_pos,
+                "apiVersion",
+                format!("{api_version} {kind_name} is refused: {why}"),
+            )])
+        }
+        VersionVerdict::Unknown(why) => {
+            return Err(vec![LoadError::new(file, kind_pos, "kind", why)])
+        }
+    };
+    let doc = converted_doc.as_ref().unwrap_or(doc);
+    let aliased = alias_fields(doc, report);
+    let doc = aliased.as_ref().unwrap_or(doc);
+    let mut unknown = Vec::new();
+    let decoded = decode_typed(kind, api_version, doc, &mut unknown);
+    let mut errors: Vec<LoadError> = unknown
+        .iter()
+        .map(|u| {
+            let hint = u
+                .suggestion
+                .as_ref()
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
+            LoadError::new(
+                file,
+                Some(u.pos),
+                join_path(&u.path),
+                format!("unknown field \"{}\" in {kind_name}{hint}", u.field),
+            )
+        })
+        .collect();
+    let object = match decoded {
+        Ok(o) => Some(o),
+        Err(Failure::Decode(e)) => {
+            errors.push(LoadError::new(file, e.pos, e.path_string(), e.message));
+            None
+        }
+        Err(Failure::Invalid(path, msg)) => {
+            let pos = node_at(doc, &path).map(|n| n.pos).or(Some(doc.pos));
+            errors.push(LoadError::new(file, pos, path, msg));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.pos);
+        return Err(errors);
+    }
+    let object = object.expect("decoded without errors");
+    note_unsimulated(kind, doc, report);
+    Ok(vec![object])
+}
+
+enum Failure {
+    Decode(DeError),
+    Invalid(String, String),
+}
+
+impl From<DeError> for Failure {
+    fn from(e: DeError) -> Self {
+        Failure::Decode(e)
+    }
+}
+
+/// Rewrites an older-version document into the served version's shape.
+fn convert_document(doc: &Node, kind: Kind, dropped: &[&str]) -> Node {
+    let mut json = doc.to_json();
+    json["apiVersion"] = Json::String(kind.api_version().to_string());
+    for path in dropped {
+        if let Some(field) = path.strip_prefix("spec.") {
+            if let Some(spec) = json.get_mut("spec").and_then(Json::as_object_mut) {
+                spec.remove(field);
+            }
+        }
+    }
+    // Old workload versions defaulted the selector from the template's labels.
+    if matches!(
+        kind,
+        Kind::Deployment | Kind::DaemonSet | Kind::ReplicaSet | Kind::StatefulSet
+    ) && json["spec"].get("selector").is_none()
+    {
+        if let Some(labels) = json["spec"]["template"]["metadata"].get("labels").cloned() {
+            json["spec"]["selector"] = serde_json::json!({"matchLabels": labels});
+        }
+    }
+    // Re-attach positions: keep the original tree where the shape is unchanged.
+    let mut node = Node::from_json(&json, doc.pos);
+    copy_positions(doc, &mut node);
+    node
+}
+
+fn copy_positions(from: &Node, to: &mut Node) {
+    to.pos = from.pos;
+    match (&from.value, &mut to.value) {
+        (Value::Map(a), Value::Map(b)) => {
+            for (k, v) in b.iter_mut() {
+                if let Some((ka, va)) = a.iter().find(|(ka, _)| ka.as_str() == k.as_str()) {
+                    k.pos = ka.pos;
+                    copy_positions(va, v);
+                }
+            }
+        }
+        (Value::Seq(a), Value::Seq(b)) => {
+            for (x, y) in a.iter().zip(b.iter_mut()) {
+                copy_positions(x, y);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Field spellings that Kubernetes' own documentation uses but the API does
+/// not: read as the API's field, and reported. `restartPolicyRules[].onExit.exitCodes`
+/// appears in the RestartAllContainers example; the API (through 1.36) has
+/// `restartPolicyRules[].exitCodes`.
+fn alias_fields(doc: &Node, report: &mut FieldReport) -> Option<Node> {
+    fn fix(v: &mut Json, hits: &mut u32) {
+        match v {
+            Json::Object(m) => {
+                if let Some(Json::Array(rules)) = m.get_mut("restartPolicyRules") {
+                    for rule in rules.iter_mut() {
+                        if let Some(obj) = rule.as_object_mut() {
+                            let lifted =
+                                obj.get("onExit").and_then(|o| o.get("exitCodes")).cloned();
+                            if let Some(codes) = lifted {
+                                if !obj.contains_key("exitCodes") {
+                                    obj.remove("onExit");
+                                    obj.insert("exitCodes".into(), codes);
+                                    *hits += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                for (_, x) in m.iter_mut() {
+                    fix(x, hits);
+                }
+            }
+            Json::Array(a) => a.iter_mut().for_each(|x| fix(x, hits)),
+            _ => {}
+        }
+    }
+    let mut json = doc.to_json();
+    let mut hits = 0;
+    fix(&mut json, &mut hits);
+    if hits == 0 {
+        return None;
+    }
+    report.converted.insert(
+        "Pod: restartPolicyRules[].onExit.exitCodes read as restartPolicyRules[].exitCodes (the API's field)".into(),
+    );
+    let mut node = Node::from_json(&json, doc.pos);
+    copy_positions(doc, &mut node);
+    Some(node)
+}
+
+/// Finds the node at a field path like `spec.containers[0].image`.
+pub fn node_at<'a>(doc: &'a Node, path: &str) -> Option<&'a Node> {
+    let mut cur = doc;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, indices) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            cur = cur.get(key)?;
+        }
+        for idx in indices.split('[').filter(|s| !s.is_empty()) {
+            let i: usize = idx.trim_end_matches(']').parse().ok()?;
+            cur = match &cur.value {
+                Value::Seq(items) => items.get(i)?,
+                _ => return None,
+            };
+        }
+    }
+    Some(cur)
+}
+
+fn check_name(meta: &Meta, kind: Kind) -> Result<(), Failure> {
+    if meta.name.is_empty() && meta.generate_name.is_empty() {
+        return Err(Failure::Invalid(
+            "metadata.name".into(),
+            "Required value: name or generateName is required".into(),
+        ));
+    }
+    if !meta.name.is_empty() {
+        let label_only = matches!(kind, Kind::Namespace | Kind::Service);
+        if let Err(why) = validate_dns_name(&meta.name, label_only) {
+            return Err(Failure::Invalid(
+                "metadata.name".into(),
+                format!("Invalid value: \"{}\": {why}", meta.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 1123 subdomain (or label) validation, as Kubernetes applies to names.
+pub fn validate_dns_name(name: &str, label_only: bool) -> Result<(), String> {
+    let max = if label_only { 63 } else { 253 };
+    if name.len() > max {
+        return Err(format!("must be no more than {max} characters"));
+    }
+    let ok_part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 63
+            && p.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            && !p.starts_with('-')
+            && !p.ends_with('-')
+    };
+    let fine = if label_only {
+        ok_part(name)
+    } else {
+        name.split('.').all(ok_part)
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(format!(
+            "a lowercase RFC 1123 {} must consist of lower case alphanumeric characters{}, and must start and end with an alphanumeric character",
+            if label_only { "label" } else { "subdomain" },
+            if label_only { " or '-'" } else { ", '-' or '.'" }
+        ))
+    }
+}
+
+fn meta_of(
+    m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    kind: Kind,
+) -> Result<Meta, Failure> {
+    let mut meta = Meta::from_api(m);
+    if kind.namespaced() {
+        if meta.namespace.is_empty() {
+            meta.namespace = "default".into();
+        }
+    } else {
+        meta.namespace.clear();
+    }
+    check_name(&meta, kind)?;
+    Ok(meta)
+}
+
+fn pod_spec_model(
+    spec: &core::PodSpec,
+    annotations: &BTreeMap<String, String>,
+    prefix: &str,
+) -> Result<PodSpecModel, Failure> {
+    for (i, c) in spec.containers.iter().enumerate() {
+        if c.image.as_deref().unwrap_or("").is_empty() {
+            return Err(Failure::Invalid(
+                format!("{prefix}containers[{i}].image"),
+                "Required value".into(),
+            ));
+        }
+    }
+    if spec.containers.is_empty() {
+        return Err(Failure::Invalid(
+            format!("{prefix}containers"),
+            "Required value".into(),
+        ));
+    }
+    PodSpecModel::from_api(spec, annotations).map_err(|(path, msg)| {
+        let path = match path.strip_prefix("spec.") {
+            Some(rest) => format!("{prefix}{rest}"),
+            None => path,
+        };
+        Failure::Invalid(path, msg)
+    })
+}
+
+fn template_check(t: Option<&core::PodTemplateSpec>, prefix: &str) -> Result<(), Failure> {
+    if let Some(t) = t {
+        let ann = t
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.clone())
+            .unwrap_or_default();
+        if let Some(spec) = &t.spec {
+            pod_spec_model(spec, &ann, &format!("{prefix}spec."))?;
+        }
+    }
+    Ok(())
+}
+
+fn selector_check(
+    s: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+    path: &str,
+) -> Result<(), Failure> {
+    if let Some(s) = s {
+        super::selector::Selector::from_api(s).map_err(|e| Failure::Invalid(path.into(), e))?;
+    }
+    Ok(())
+}
+
+fn generic<T: serde::Serialize>(kind: Kind, meta: Meta, typed: &T) -> Object {
+    let mut json = serde_json::to_value(typed).unwrap_or(Json::Null);
+    let mut rest = serde_json::Map::new();
+    if let Json::Object(m) = &mut json {
+        for (k, v) in std::mem::take(m) {
+            if !matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                rest.insert(k, v);
+            }
+        }
+    }
+    Object {
+        kind,
+        meta,
+        body: Body::Json(Arc::new(rest)),
+    }
+}
+
+fn decode_typed(
+    kind: Kind,
+    api_version: &str,
+    doc: &Node,
+    unknown: &mut Vec<yaml::UnknownField>,
+) -> Result<Object, Failure> {
+    macro_rules! plain {
+        ($t:ty) => {{
+            let v: $t = from_node(doc, unknown)?;
+            let meta = meta_of(&v.metadata, kind)?;
+            generic(kind, meta, &v)
+        }};
+    }
+    Ok(match kind {
+        Kind::Pod => {
+            let p: core::Pod = from_node(doc, unknown)?;
+            let meta = meta_of(&p.metadata, kind)?;
+            let spec = p
+                .spec
+                .clone()
+                .ok_or_else(|| Failure::Invalid("spec".into(), "Required value".into()))?;
+            let model = pod_spec_model(&spec, &meta.annotations, "spec.")?;
+            let node_name = spec.node_name.clone().filter(|n| !n.is_empty());
+            Object {
+                kind,
+                meta,
+                body: Body::Pod(PodBody::new(Arc::new(model), node_name)),
+            }
+        }
+        Kind::Node => {
+            let n: core::Node = from_node(doc, unknown)?;
+            let meta = meta_of(&n.metadata, kind)?;
+            let body = NodeBody::from_api(&n).map_err(|(p, m)| Failure::Invalid(p, m))?;
+            Object {
+                kind,
+                meta,
+                body: Body::Node(body),
+            }
+        }
+        Kind::Namespace => {
+            let n: core::Namespace = from_node(doc, unknown)?;
+            Object {
+                kind,
+                meta: meta_of(&n.metadata, kind)?,
+                body: Body::Namespace,
+            }
+        }
+        Kind::Lease => {
+            let l: k8s_openapi::api::coordination::v1::Lease = from_node(doc, unknown)?;
+            Object {
+                kind,
+                meta: meta_of(&l.metadata, kind)?,
+                body: Body::Lease(LeaseBody::from_api(&l)),
+            }
+        }
+        Kind::Deployment => {
+            let d: apps::Deployment = from_node(doc, unknown)?;
+            let spec = d.spec.as_ref();
+            selector_check(spec.map(|s| &s.selector), "spec.selector")?;
+            template_check(spec.map(|s| &s.template), "spec.template.")?;
+            plain_with(kind, &d.metadata, &d)?
+        }
+        Kind::ReplicaSet => {
+            let d: apps::ReplicaSet = from_node(doc, unknown)?;
+            let spec = d.spec.as_ref();
+            selector_check(spec.map(|s| &s.selector), "spec.selector")?;
+            template_check(spec.and_then(|s| s.template.as_ref()), "spec.template.")?;
+            plain_with(kind, &d.metadata, &d)?
+        }
+        Kind::StatefulSet => {
+            let d: apps::StatefulSet = from_node(doc, unknown)?;
+            let spec = d.spec.as_ref();
+            selector_check(spec.map(|s| &s.selector), "spec.selector")?;
+            template_check(spec.map(|s| &s.template), "spec.template.")?;
+            plain_with(kind, &d.metadata, &d)?
+        }
+        Kind::DaemonSet => {
+            let d: apps::DaemonSet = from_node(doc, unknown)?;
+            let spec = d.spec.as_ref();
+            selector_check(spec.map(|s| &s.selector), "spec.selector")?;
+            template_check(spec.map(|s| &s.template), "spec.template.")?;
+            plain_with(kind, &d.metadata, &d)?
+        }
+        Kind::Job => {
+            let d: batch::Job = from_node(doc, unknown)?;
+            template_check(d.spec.as_ref().map(|s| &s.template), "spec.template.")?;
+            plain_with(kind, &d.metadata, &d)?
+        }
+        Kind::CronJob => {
+            let d: batch::CronJob = from_node(doc, unknown)?;
+            let t = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.job_template.spec.as_ref())
+                .map(|s| &s.template);
+            template_check(t, "spec.jobTemplate.spec.template.")?;
+            plain_with(kind, &d.metadata, &d)?
+        }
+        Kind::ReplicationController => {
+            let d: core::ReplicationController = from_node(doc, unknown)?;
+            template_check(
+                d.spec.as_ref().and_then(|s| s.template.as_ref()),
+                "spec.template.",
+            )?;
+            plain_with(kind, &d.metadata, &d)?
+        }
+        Kind::HorizontalPodAutoscaler if api_version == "autoscaling/v1" => {
+            plain!(k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler)
+        }
+        Kind::HorizontalPodAutoscaler => {
+            plain!(k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler)
+        }
+        Kind::Service => plain!(core::Service),
+        Kind::Endpoints => plain!(core::Endpoints),
+        Kind::ConfigMap => plain!(core::ConfigMap),
+        Kind::Secret => plain!(core::Secret),
+        Kind::ServiceAccount => plain!(core::ServiceAccount),
+        Kind::PersistentVolumeClaim => plain!(core::PersistentVolumeClaim),
+        Kind::PersistentVolume => plain!(core::PersistentVolume),
+        Kind::ResourceQuota => plain!(core::ResourceQuota),
+        Kind::LimitRange => plain!(core::LimitRange),
+        Kind::Event => plain!(core::Event),
+        Kind::ControllerRevision => plain!(apps::ControllerRevision),
+        Kind::PodDisruptionBudget => plain!(k8s_openapi::api::policy::v1::PodDisruptionBudget),
+        Kind::PriorityClass => plain!(k8s_openapi::api::scheduling::v1::PriorityClass),
+        Kind::ClusterRole => plain!(k8s_openapi::api::rbac::v1::ClusterRole),
+        Kind::ClusterRoleBinding => plain!(k8s_openapi::api::rbac::v1::ClusterRoleBinding),
+        Kind::Role => plain!(k8s_openapi::api::rbac::v1::Role),
+        Kind::RoleBinding => plain!(k8s_openapi::api::rbac::v1::RoleBinding),
+        Kind::StorageClass => plain!(k8s_openapi::api::storage::v1::StorageClass),
+        Kind::Ingress => plain!(k8s_openapi::api::networking::v1::Ingress),
+        Kind::NetworkPolicy => plain!(k8s_openapi::api::networking::v1::NetworkPolicy),
+        Kind::EndpointSlice => plain!(k8s_openapi::api::discovery::v1::EndpointSlice),
+    })
+}
+
+fn plain_with<T: serde::Serialize>(
+    kind: Kind,
+    m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    typed: &T,
+) -> Result<Object, Failure> {
+    Ok(generic(kind, meta_of(m, kind)?, typed))
+}
+
+/// Paths of a Pod that the simulation reads; everything else is reported.
+const POD_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.terminationGracePeriodSeconds",
+    "spec.priority",
+    "spec.overhead",
+    "spec.resources",
+    "spec.containers[].name",
+    "spec.containers[].image",
+    "spec.containers[].resources",
+    "spec.containers[].readinessProbe.initialDelaySeconds",
+    "spec.containers[].readinessProbe.periodSeconds",
+    "spec.containers[].readinessProbe.timeoutSeconds",
+    "spec.containers[].readinessProbe.successThreshold",
+    "spec.containers[].readinessProbe.failureThreshold",
+    "spec.containers[].startupProbe.initialDelaySeconds",
+    "spec.containers[].startupProbe.periodSeconds",
+    "spec.containers[].startupProbe.failureThreshold",
+    "spec.initContainers[].name",
+    "spec.initContainers[].image",
+    "spec.initContainers[].resources",
+    "spec.initContainers[].restartPolicy",
+];
+
+const NODE_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec.unschedulable",
+    "spec.taints",
+    "status.capacity",
+    "status.allocatable",
+    "status.images",
+];
+
+fn note_unsimulated(kind: Kind, doc: &Node, report: &mut FieldReport) {
+    let name = kind.name().to_string();
+    let modelled: &[&str] = match kind {
+        Kind::Pod => POD_MODELLED,
+        Kind::Node => NODE_MODELLED,
+        Kind::Namespace | Kind::Lease => &[""],
+        _ => {
+            report
+                .not_simulated
+                .entry(name)
+                .or_default()
+                .insert("(whole kind: stored and watched, no controller yet)".into());
+            return;
+        }
+    };
+    let mut found = BTreeSet::new();
+    walk_unmodelled(doc, String::new(), modelled, &mut found);
+    if !found.is_empty() {
+        report.not_simulated.entry(name).or_default().extend(found);
+    }
+}
+
+fn walk_unmodelled(node: &Node, path: String, modelled: &[&str], out: &mut BTreeSet<String>) {
+    let covered = |p: &str| {
+        modelled.iter().any(|m| {
+            m.is_empty()
+                || p == *m
+                || p.starts_with(&format!("{m}."))
+                || p.starts_with(&format!("{m}["))
+        })
+    };
+    let inside = |p: &str| {
+        modelled
+            .iter()
+            .any(|m| m.starts_with(&format!("{p}.")) || m.starts_with(&format!("{p}[")))
+    };
+    match &node.value {
+        Value::Map(pairs) => {
+            for (k, v) in pairs {
+                let key = k.as_str().unwrap_or("");
+                let p = if path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if covered(&p) {
+                    continue;
+                }
+                if inside(&p) {
+                    walk_unmodelled(v, p, modelled, out);
+                } else {
+                    out.insert(p);
+                }
+            }
+        }
+        Value::Seq(items) => {
+            let p = format!("{path}[]");
+            for item in items {
+                walk_unmodelled(item, p.clone(), modelled, out);
+            }
+        }
+        Value::Scalar { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Vec<Object>, Vec<LoadError>> {
+        load_manifests("t.yaml", text, &mut FieldReport::default())
+    }
+
+    #[test]
+    fn a_pod_loads_with_its_effective_requests() {
+        let objs = load(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: nginx\n    resources: {requests: {cpu: 250m, memory: 64Mi}}\n  - name: b\n    image: busybox\n    resources: {limits: {cpu: \"1\"}}\n",
+        )
+        .unwrap();
+        let pod = objs[0].as_pod().unwrap();
+        assert_eq!(pod.spec.requests["cpu"].milli_value(), 1250);
+        assert_eq!(objs[0].meta.namespace, "default");
+    }
+
+    #[test]
+    fn unknown_fields_name_line_and_suggestion() {
+        let errs = load("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    imagee: nginx\n").unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter().any(|t| t
+                .contains("t.yaml:7:5: spec.containers[0].imagee: unknown field \"imagee\"")
+                && t.contains("did you mean \"image\"")),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn bad_quantities_point_at_the_field() {
+        let errs = load("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: x\n    resources:\n      requests:\n        cpu: 2 cores\n").unwrap_err();
+        assert_eq!(errs[0].field, "spec.containers[0].resources.requests.cpu");
+        assert_eq!(errs[0].pos.unwrap().line, 10);
+    }
+
+    #[test]
+    fn old_versions_convert_and_removed_shapes_are_refused() {
+        let mut report = FieldReport::default();
+        let objs = load_manifests(
+            "c.yaml",
+            "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: hello}\nspec:\n  schedule: '*/1 * * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers: [{name: c, image: busybox}]\n          restartPolicy: OnFailure\n",
+            &mut report,
+        )
+        .unwrap();
+        assert_eq!(objs[0].kind, Kind::CronJob);
+        assert!(report.converted.iter().any(|c| c.contains("batch/v1beta1")));
+        let errs = load("apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: i}\n")
+            .unwrap_err();
+        assert!(errs[0].message.contains("refused"));
+    }
+
+    #[test]
+    fn unmodelled_fields_are_reported_once() {
+        let mut report = FieldReport::default();
+        load_manifests(
+            "p.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: v, emptyDir: {}}]\n  containers:\n  - name: a\n    image: x\n    ports: [{containerPort: 80}]\n",
+            &mut report,
+        )
+        .unwrap();
+        let pod = &report.not_simulated["Pod"];
+        assert!(pod.contains("spec.volumes"), "{pod:?}");
+        assert!(pod.contains("spec.containers[].ports"), "{pod:?}");
+        assert!(!pod.iter().any(|p| p.contains("image")));
+    }
+}

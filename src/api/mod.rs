@@ -1,0 +1,15 @@
+//! Kubernetes objects: reading real manifests strictly, and the compact
+//! internal types the simulation works with.
+pub mod kinds;
+pub mod lease;
+pub mod manifest;
+pub mod node;
+pub mod object;
+pub mod pod;
+pub mod quantity;
+pub mod resources;
+pub mod selector;
+pub mod yaml;
+
+pub use kinds::Kind;
+pub use object::{Body, Meta, Object, ObjectKey};

@@ -1,0 +1,525 @@
+//! The Pod: a shared, immutable spec model plus per-pod placement and status.
+//!
+//! Replicas of one template share one `Arc<PodSpecModel>`, so 150,000 pods
+//! cost their status and metadata, not 150,000 copies of a spec.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1 as core;
+use serde_json::{json, Map, Value as Json};
+
+use super::quantity::Quantity;
+use super::resources::{self, add_into, max_into, ResourceList};
+use crate::sim::{parse_duration, SimDuration, SimTime};
+
+/// Annotation: app containers exit after this long running (`30s`).
+pub const ANNOTATION_RUN_FOR: &str = "kubesim.io/run-for";
+/// Annotation: exit code when they do (default 0).
+pub const ANNOTATION_EXIT_CODE: &str = "kubesim.io/exit-code";
+/// Annotation: readiness probes start passing this long after the container starts.
+pub const ANNOTATION_READY_AFTER: &str = "kubesim.io/ready-after";
+/// Annotation: init containers run this long each (default 1s).
+pub const ANNOTATION_INIT_RUN_FOR: &str = "kubesim.io/init-run-for";
+
+/// A probe's timing, with Kubernetes' defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeModel {
+    pub initial_delay: SimDuration,
+    pub period: SimDuration,
+    pub timeout: SimDuration,
+    pub success_threshold: u32,
+    pub failure_threshold: u32,
+}
+
+impl ProbeModel {
+    fn from_api(p: &core::Probe) -> ProbeModel {
+        let secs = |v: Option<i32>, d: i32| SimDuration::from_secs(v.unwrap_or(d).max(0) as u64);
+        ProbeModel {
+            initial_delay: secs(p.initial_delay_seconds, 0),
+            period: secs(p.period_seconds, 10),
+            timeout: secs(p.timeout_seconds, 1),
+            success_threshold: p.success_threshold.unwrap_or(1).max(1) as u32,
+            failure_threshold: p.failure_threshold.unwrap_or(3).max(1) as u32,
+        }
+    }
+}
+
+/// What the simulation needs of one container.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerModel {
+    pub name: String,
+    pub image: String,
+    pub requests: ResourceList,
+    pub limits: ResourceList,
+    pub readiness: Option<ProbeModel>,
+    pub startup: Option<ProbeModel>,
+    /// Runs this long, then exits; `None` runs until stopped.
+    pub run_for: Option<SimDuration>,
+    pub exit_code: i32,
+    /// A sidecar: an init container with `restartPolicy: Always`.
+    pub sidecar: bool,
+}
+
+/// The pod spec as the simulation reads it, plus the original for output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodSpecModel {
+    pub containers: Vec<ContainerModel>,
+    pub init_containers: Vec<ContainerModel>,
+    pub restart_policy: RestartPolicy,
+    pub termination_grace: SimDuration,
+    pub scheduler_name: String,
+    pub priority: i32,
+    pub priority_class_name: String,
+    /// Effective request for admission and scheduling.
+    pub requests: ResourceList,
+    pub ready_after: SimDuration,
+    /// The spec as written (with defaults applied), for the trace.
+    pub json: Arc<Json>,
+    /// The typed spec, for the scheduler's plugins.
+    pub api: Arc<core::PodSpec>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl RestartPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPolicy::Always => "Always",
+            RestartPolicy::OnFailure => "OnFailure",
+            RestartPolicy::Never => "Never",
+        }
+    }
+}
+
+/// Where a spec field failed validation: a path below `spec` and a message.
+pub type SpecError = (String, String);
+
+impl PodSpecModel {
+    /// Builds the model from an API spec and the pod's annotations.
+    pub fn from_api(
+        spec: &core::PodSpec,
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<PodSpecModel, SpecError> {
+        let dur = |key: &str| -> Result<Option<SimDuration>, SpecError> {
+            match annotations.get(key) {
+                None => Ok(None),
+                Some(v) => parse_duration(v)
+                    .map(Some)
+                    .map_err(|e| (format!("metadata.annotations.{key}"), e.0)),
+            }
+        };
+        let run_for = dur(ANNOTATION_RUN_FOR)?;
+        let init_run_for = dur(ANNOTATION_INIT_RUN_FOR)?.unwrap_or(SimDuration::from_secs(1));
+        let ready_after = dur(ANNOTATION_READY_AFTER)?.unwrap_or_default();
+        let exit_code = match annotations.get(ANNOTATION_EXIT_CODE) {
+            None => 0,
+            Some(v) => v.trim().parse::<i32>().map_err(|_| {
+                (
+                    format!("metadata.annotations.{ANNOTATION_EXIT_CODE}"),
+                    format!("`{v}` is not an integer exit code"),
+                )
+            })?,
+        };
+        let container =
+            |c: &core::Container, path: String, init: bool| -> Result<ContainerModel, SpecError> {
+                let res = c.resources.as_ref();
+                let requests = resources::parse_list(res.and_then(|r| r.requests.as_ref()))
+                    .map_err(|(k, e)| (format!("{path}.resources.requests.{k}"), e.0))?;
+                let limits = resources::parse_list(res.and_then(|r| r.limits.as_ref()))
+                    .map_err(|(k, e)| (format!("{path}.resources.limits.{k}"), e.0))?;
+                // A container with limits and no requests requests its limits.
+                let mut eff = limits.clone();
+                for (k, v) in &requests {
+                    eff.insert(k.clone(), *v);
+                }
+                let sidecar = init && c.restart_policy.as_deref() == Some("Always");
+                Ok(ContainerModel {
+                    name: c.name.clone(),
+                    image: c.image.clone().unwrap_or_default(),
+                    requests: eff,
+                    limits,
+                    readiness: c.readiness_probe.as_ref().map(ProbeModel::from_api),
+                    startup: c.startup_probe.as_ref().map(ProbeModel::from_api),
+                    run_for: if init && !sidecar {
+                        Some(init_run_for)
+                    } else if init {
+                        None
+                    } else {
+                        run_for
+                    },
+                    exit_code: if init { 0 } else { exit_code },
+                    sidecar,
+                })
+            };
+        let containers = spec
+            .containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| container(c, format!("spec.containers[{i}]"), false))
+            .collect::<Result<Vec<_>, _>>()?;
+        let init_containers = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, c)| container(c, format!("spec.initContainers[{i}]"), true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let restart_policy = match spec.restart_policy.as_deref() {
+            None | Some("Always") => RestartPolicy::Always,
+            Some("OnFailure") => RestartPolicy::OnFailure,
+            Some("Never") => RestartPolicy::Never,
+            Some(other) => {
+                return Err((
+                    "spec.restartPolicy".into(),
+                    format!("Unsupported value: \"{other}\": supported values: \"Always\", \"OnFailure\", \"Never\""),
+                ))
+            }
+        };
+        let grace = spec.termination_grace_period_seconds.unwrap_or(30);
+        if grace < 0 {
+            return Err((
+                "spec.terminationGracePeriodSeconds".into(),
+                "must be greater than or equal to 0".into(),
+            ));
+        }
+        let requests = effective_requests(&containers, &init_containers, spec)?;
+        let mut json = serde_json::to_value(spec).unwrap_or(Json::Null);
+        if let Json::Object(m) = &mut json {
+            // The defaults the apiserver fills in, so the trace shows what a
+            // real cluster would store.
+            m.entry("restartPolicy")
+                .or_insert(json!(restart_policy.as_str()));
+            m.entry("terminationGracePeriodSeconds")
+                .or_insert(json!(grace));
+            m.entry("schedulerName")
+                .or_insert(json!("default-scheduler"));
+            m.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
+            m.entry("enableServiceLinks").or_insert(json!(true));
+            m.entry("preemptionPolicy")
+                .or_insert(json!("PreemptLowerPriority"));
+            m.entry("priority")
+                .or_insert(json!(spec.priority.unwrap_or(0)));
+        }
+        Ok(PodSpecModel {
+            containers,
+            init_containers,
+            restart_policy,
+            termination_grace: SimDuration::from_secs(grace as u64),
+            scheduler_name: spec
+                .scheduler_name
+                .clone()
+                .unwrap_or_else(|| "default-scheduler".into()),
+            priority: spec.priority.unwrap_or(0),
+            priority_class_name: spec.priority_class_name.clone().unwrap_or_default(),
+            requests,
+            ready_after,
+            json: Arc::new(json),
+            api: Arc::new(spec.clone()),
+        })
+    }
+}
+
+/// The pod's effective request: the larger of the app containers' sum (plus
+/// sidecars) and each init container's request (plus the sidecars started
+/// before it), plus overhead; replaced by pod-level `spec.resources` where set.
+fn effective_requests(
+    containers: &[ContainerModel],
+    init: &[ContainerModel],
+    spec: &core::PodSpec,
+) -> Result<ResourceList, SpecError> {
+    let mut sum = ResourceList::new();
+    for c in containers {
+        add_into(&mut sum, &c.requests);
+    }
+    let mut sidecars = ResourceList::new();
+    let mut init_max = ResourceList::new();
+    for c in init {
+        if c.sidecar {
+            add_into(&mut sidecars, &c.requests);
+        } else {
+            let mut need = sidecars.clone();
+            add_into(&mut need, &c.requests);
+            max_into(&mut init_max, &need);
+        }
+    }
+    add_into(&mut sum, &sidecars);
+    max_into(&mut sum, &init_max);
+    let overhead = resources::parse_list(spec.overhead.as_ref())
+        .map_err(|(k, e)| (format!("spec.overhead.{k}"), e.0))?;
+    add_into(&mut sum, &overhead);
+    if let Some(pod_level) = spec.resources.as_ref() {
+        let requests = resources::parse_list(pod_level.requests.as_ref())
+            .map_err(|(k, e)| (format!("spec.resources.requests.{k}"), e.0))?;
+        let limits = resources::parse_list(pod_level.limits.as_ref())
+            .map_err(|(k, e)| (format!("spec.resources.limits.{k}"), e.0))?;
+        for (k, v) in limits.iter().chain(requests.iter()) {
+            sum.insert(k.clone(), *v);
+        }
+    }
+    sum.retain(|_, v| !v.is_zero());
+    Ok(sum)
+}
+
+/// `status.phase`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl PodPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+        }
+    }
+}
+
+/// A container's state as the kubelet reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerState {
+    Waiting {
+        reason: &'static str,
+        message: String,
+    },
+    Running {
+        started: SimTime,
+    },
+    Terminated {
+        exit_code: i32,
+        reason: &'static str,
+        started: SimTime,
+        finished: SimTime,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub name: String,
+    pub image: String,
+    pub state: ContainerState,
+    pub last_state: Option<ContainerState>,
+    pub ready: bool,
+    pub started: bool,
+    pub restart_count: u32,
+}
+
+/// One entry of `status.conditions`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub type_: &'static str,
+    pub status: bool,
+    pub last_transition: SimTime,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodStatus {
+    pub phase: PodPhase,
+    pub conditions: Vec<Condition>,
+    pub init_container_statuses: Vec<ContainerStatus>,
+    pub container_statuses: Vec<ContainerStatus>,
+    pub host_ip: Option<String>,
+    pub pod_ip: Option<String>,
+    pub start_time: Option<SimTime>,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Default for PodStatus {
+    fn default() -> Self {
+        PodStatus {
+            phase: PodPhase::Pending,
+            conditions: Vec::new(),
+            init_container_statuses: Vec::new(),
+            container_statuses: Vec::new(),
+            host_ip: None,
+            pod_ip: None,
+            start_time: None,
+            reason: None,
+            message: None,
+        }
+    }
+}
+
+impl PodStatus {
+    pub fn condition(&self, t: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == t)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.condition("Ready").is_some_and(|c| c.status)
+    }
+
+    /// Sets a condition, keeping its transition time when the status is unchanged.
+    pub fn set_condition(
+        &mut self,
+        type_: &'static str,
+        status: bool,
+        now: SimTime,
+        reason: Option<&str>,
+    ) {
+        match self.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) => {
+                if c.status != status {
+                    c.status = status;
+                    c.last_transition = now;
+                }
+                c.reason = reason.map(str::to_string);
+            }
+            None => self.conditions.push(Condition {
+                type_,
+                status,
+                last_transition: now,
+                reason: reason.map(str::to_string),
+                message: None,
+            }),
+        }
+    }
+}
+
+/// A pod's kind-specific body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodBody {
+    pub spec: Arc<PodSpecModel>,
+    pub node_name: Option<String>,
+    pub status: PodStatus,
+}
+
+impl PodBody {
+    pub fn new(spec: Arc<PodSpecModel>, node_name: Option<String>) -> Self {
+        PodBody {
+            spec,
+            node_name,
+            status: PodStatus::default(),
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+    }
+
+    pub(crate) fn write_json(&self, m: &mut Map<String, Json>) {
+        let mut spec = (*self.spec.json).clone();
+        if let (Json::Object(s), Some(n)) = (&mut spec, &self.node_name) {
+            s.insert("nodeName".into(), json!(n));
+        }
+        m.insert("spec".into(), spec);
+        m.insert("status".into(), status_json(&self.status));
+    }
+}
+
+fn state_json(s: &ContainerState) -> Json {
+    match s {
+        ContainerState::Waiting { reason, message } => {
+            let mut w = json!({"reason": reason});
+            if !message.is_empty() {
+                w["message"] = json!(message);
+            }
+            json!({"waiting": w})
+        }
+        ContainerState::Running { started } => json!({"running": {"startedAt": started.rfc3339()}}),
+        ContainerState::Terminated {
+            exit_code,
+            reason,
+            started,
+            finished,
+        } => json!({"terminated": {
+            "exitCode": exit_code, "reason": reason,
+            "startedAt": started.rfc3339(), "finishedAt": finished.rfc3339()}}),
+    }
+}
+
+fn container_status_json(c: &ContainerStatus) -> Json {
+    let mut v = json!({
+        "name": c.name, "image": c.image, "imageID": "", "ready": c.ready, "started": c.started,
+        "restartCount": c.restart_count, "state": state_json(&c.state),
+    });
+    v["lastState"] = c.last_state.as_ref().map(state_json).unwrap_or(json!({}));
+    v
+}
+
+fn status_json(s: &PodStatus) -> Json {
+    let mut m = Map::new();
+    m.insert("phase".into(), json!(s.phase.as_str()));
+    if !s.conditions.is_empty() {
+        let cs: Vec<Json> = s
+            .conditions
+            .iter()
+            .map(|c| {
+                let mut v = json!({"type": c.type_, "status": if c.status {"True"} else {"False"},
+                                   "lastTransitionTime": c.last_transition.rfc3339(), "lastProbeTime": null});
+                if let Some(r) = &c.reason {
+                    v["reason"] = json!(r);
+                }
+                if let Some(msg) = &c.message {
+                    v["message"] = json!(msg);
+                }
+                v
+            })
+            .collect();
+        m.insert("conditions".into(), Json::Array(cs));
+    }
+    if let Some(ip) = &s.host_ip {
+        m.insert("hostIP".into(), json!(ip));
+    }
+    if let Some(ip) = &s.pod_ip {
+        m.insert("podIP".into(), json!(ip));
+    }
+    if let Some(t) = s.start_time {
+        m.insert("startTime".into(), json!(t.rfc3339()));
+    }
+    if let Some(r) = &s.reason {
+        m.insert("reason".into(), json!(r));
+    }
+    if let Some(r) = &s.message {
+        m.insert("message".into(), json!(r));
+    }
+    if !s.init_container_statuses.is_empty() {
+        m.insert(
+            "initContainerStatuses".into(),
+            Json::Array(
+                s.init_container_statuses
+                    .iter()
+                    .map(container_status_json)
+                    .collect(),
+            ),
+        );
+    }
+    if !s.container_statuses.is_empty() {
+        m.insert(
+            "containerStatuses".into(),
+            Json::Array(
+                s.container_statuses
+                    .iter()
+                    .map(container_status_json)
+                    .collect(),
+            ),
+        );
+    }
+    Json::Object(m)
+}
+
+/// Total requests of `pods`, plus their count as the `pods` resource.
+pub fn sum_requests<'a>(pods: impl Iterator<Item = &'a PodSpecModel>) -> ResourceList {
+    let mut total = ResourceList::new();
+    let mut n = 0i64;
+    for p in pods {
+        add_into(&mut total, &p.requests);
+        n += 1;
+    }
+    total.insert("pods".into(), Quantity::from_units(n));
+    total
+}

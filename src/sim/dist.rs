@@ -1,0 +1,300 @@
+//! Latency distributions, usable by every modelled component.
+//!
+//! All draws come from the caller's own [`RngStream`], so a distribution holds
+//! no randomness itself and can be shared and cloned freely. Samples are whole
+//! nanoseconds, never negative.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::rng::RngStream;
+use super::time::{parse_duration, SimDuration};
+
+/// The z-score of the 99th percentile of a standard normal.
+const Z99: f64 = 2.326_347_874_040_841;
+
+/// A distribution of durations.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LatencyDist {
+    /// Always the same value.
+    Constant(SimDuration),
+    /// Uniform between `lo` and `hi` inclusive.
+    Uniform { lo: SimDuration, hi: SimDuration },
+    /// Normal with the given mean and standard deviation, truncated at zero.
+    Normal {
+        mean: SimDuration,
+        stddev: SimDuration,
+    },
+    /// Log-normal given by its median and 99th percentile, the way latency
+    /// figures are usually published (etcd's tuning guide, SIG Scalability SLOs).
+    LogNormal {
+        mu: f64,
+        sigma: f64,
+        p50: SimDuration,
+        p99: SimDuration,
+    },
+    /// Exponential with the given mean.
+    Exponential { mean: SimDuration },
+    /// Draws uniformly from recorded samples (say, a measured fsync histogram).
+    Empirical {
+        samples: Arc<[SimDuration]>,
+        source: String,
+    },
+}
+
+impl LatencyDist {
+    pub fn constant(d: SimDuration) -> Self {
+        LatencyDist::Constant(d)
+    }
+
+    /// Log-normal with median `p50` and 99th percentile `p99`. When `p99` is not
+    /// above `p50` the distribution degenerates to the constant `p50`.
+    pub fn log_normal(p50: SimDuration, p99: SimDuration) -> Self {
+        let p50n = p50.nanos().max(1) as f64;
+        let p99n = p99.nanos().max(1) as f64;
+        let sigma = if p99n > p50n {
+            (p99n / p50n).ln() / Z99
+        } else {
+            0.0
+        };
+        LatencyDist::LogNormal {
+            mu: p50n.ln(),
+            sigma,
+            p50,
+            p99,
+        }
+    }
+
+    /// Draws one duration from `rng`.
+    #[inline]
+    pub fn sample(&self, rng: &mut RngStream) -> SimDuration {
+        match self {
+            LatencyDist::Constant(d) => *d,
+            LatencyDist::Uniform { lo, hi } => SimDuration(rng.range_inclusive(lo.0, hi.0)),
+            LatencyDist::Normal { mean, stddev } => {
+                let x = mean.0 as f64 + stddev.0 as f64 * rng.standard_normal();
+                SimDuration(clamp_nanos(x))
+            }
+            LatencyDist::LogNormal { mu, sigma, .. } => {
+                if *sigma == 0.0 {
+                    return SimDuration(clamp_nanos(mu.exp()));
+                }
+                let x = (mu + sigma * rng.standard_normal()).exp();
+                SimDuration(clamp_nanos(x))
+            }
+            LatencyDist::Exponential { mean } => {
+                let u = 1.0 - rng.unit();
+                SimDuration(clamp_nanos(-u.ln() * mean.0 as f64))
+            }
+            LatencyDist::Empirical { samples, .. } => {
+                if samples.is_empty() {
+                    return SimDuration::ZERO;
+                }
+                let i = rng.range_inclusive(0, samples.len() as u64 - 1) as usize;
+                samples[i]
+            }
+        }
+    }
+
+    /// The distribution's median, for summaries and documentation.
+    pub fn median(&self) -> SimDuration {
+        match self {
+            LatencyDist::Constant(d) => *d,
+            LatencyDist::Uniform { lo, hi } => SimDuration((lo.0 + hi.0) / 2),
+            LatencyDist::Normal { mean, .. } => *mean,
+            LatencyDist::LogNormal { p50, .. } => *p50,
+            LatencyDist::Exponential { mean } => {
+                SimDuration((mean.0 as f64 * std::f64::consts::LN_2) as u64)
+            }
+            LatencyDist::Empirical { samples, .. } => {
+                let mut v: Vec<_> = samples.to_vec();
+                v.sort();
+                v.get(v.len() / 2).copied().unwrap_or_default()
+            }
+        }
+    }
+}
+
+fn clamp_nanos(x: f64) -> u64 {
+    if x.is_nan() || x <= 0.0 {
+        0
+    } else if x >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        x.round() as u64
+    }
+}
+
+/// The YAML form of a distribution in a scenario:
+///
+/// ```yaml
+/// latency: 2ms                                  # constant
+/// latency: {uniform: {min: 1ms, max: 3ms}}
+/// latency: {normal: {mean: 2ms, stddev: 500us}}
+/// latency: {logNormal: {p50: 1ms, p99: 8ms}}
+/// latency: {exponential: {mean: 2ms}}
+/// latency: {empirical: {file: fsync.csv}}        # one duration or number of ms per line
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum LatencySpec {
+    Constant(String),
+    Shaped(ShapedSpec),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum ShapedSpec {
+    Constant(String),
+    Uniform { min: String, max: String },
+    Normal { mean: String, stddev: String },
+    LogNormal { p50: String, p99: String },
+    Exponential { mean: String },
+    Empirical { file: String },
+}
+
+impl LatencySpec {
+    /// Resolves the spec; `base_dir` anchors relative CSV paths.
+    pub fn resolve(&self, base_dir: &std::path::Path) -> Result<LatencyDist, String> {
+        let d = |s: &str| parse_duration(s).map_err(|e| e.0);
+        Ok(match self {
+            LatencySpec::Constant(s) => LatencyDist::Constant(d(s)?),
+            LatencySpec::Shaped(ShapedSpec::Constant(s)) => LatencyDist::Constant(d(s)?),
+            LatencySpec::Shaped(ShapedSpec::Uniform { min, max }) => {
+                let (lo, hi) = (d(min)?, d(max)?);
+                if hi < lo {
+                    return Err(format!("uniform: max `{max}` is below min `{min}`"));
+                }
+                LatencyDist::Uniform { lo, hi }
+            }
+            LatencySpec::Shaped(ShapedSpec::Normal { mean, stddev }) => LatencyDist::Normal {
+                mean: d(mean)?,
+                stddev: d(stddev)?,
+            },
+            LatencySpec::Shaped(ShapedSpec::LogNormal { p50, p99 }) => {
+                let (a, b) = (d(p50)?, d(p99)?);
+                if b < a {
+                    return Err(format!("logNormal: p99 `{p99}` is below p50 `{p50}`"));
+                }
+                LatencyDist::log_normal(a, b)
+            }
+            LatencySpec::Shaped(ShapedSpec::Exponential { mean }) => {
+                LatencyDist::Exponential { mean: d(mean)? }
+            }
+            LatencySpec::Shaped(ShapedSpec::Empirical { file }) => {
+                let path = base_dir.join(file);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("empirical: cannot read `{}`: {e}", path.display()))?;
+                let samples = parse_samples_csv(&text)
+                    .map_err(|e| format!("empirical: {}: {e}", path.display()))?;
+                LatencyDist::Empirical {
+                    samples: samples.into(),
+                    source: file.clone(),
+                }
+            }
+        })
+    }
+}
+
+/// Reads one sample per line: a duration (`1.2ms`) or a bare number of
+/// milliseconds; takes the first comma-separated column, skips a header line
+/// and `#` comments.
+pub fn parse_samples_csv(text: &str) -> Result<Vec<SimDuration>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let cell = line.split(',').next().unwrap_or("").trim();
+        if cell.is_empty() || cell.starts_with('#') {
+            continue;
+        }
+        let parsed = if let Ok(ms) = cell.parse::<f64>() {
+            if ms < 0.0 || !ms.is_finite() {
+                return Err(format!(
+                    "line {}: negative or invalid sample `{cell}`",
+                    i + 1
+                ));
+            }
+            Ok(SimDuration((ms * 1e6).round() as u64))
+        } else {
+            parse_duration(cell).map_err(|e| e.0)
+        };
+        match parsed {
+            Ok(v) => out.push(v),
+            Err(_) if i == 0 => continue, // header
+            Err(e) => return Err(format!("line {}: {e}", i + 1)),
+        }
+    }
+    if out.is_empty() {
+        return Err("no samples".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quantile(dist: &LatencyDist, q: f64) -> f64 {
+        let mut rng = RngStream::derive(7, "dist-test");
+        let mut v: Vec<u64> = (0..20_000).map(|_| dist.sample(&mut rng).0).collect();
+        v.sort();
+        v[((v.len() as f64) * q) as usize] as f64
+    }
+
+    #[test]
+    fn log_normal_hits_its_published_percentiles() {
+        let d = LatencyDist::log_normal(SimDuration::from_millis(1), SimDuration::from_millis(8));
+        let p50 = quantile(&d, 0.5) / 1e6;
+        let p99 = quantile(&d, 0.99) / 1e6;
+        assert!((p50 - 1.0).abs() < 0.05, "p50 {p50}");
+        assert!((p99 - 8.0).abs() < 0.8, "p99 {p99}");
+    }
+
+    #[test]
+    fn exponential_and_uniform_have_their_means() {
+        let e = LatencyDist::Exponential {
+            mean: SimDuration::from_millis(2),
+        };
+        let mut rng = RngStream::derive(1, "x");
+        let mean: f64 = (0..20_000)
+            .map(|_| e.sample(&mut rng).0 as f64)
+            .sum::<f64>()
+            / 20_000.0;
+        assert!((mean / 1e6 - 2.0).abs() < 0.1, "{mean}");
+        let u = LatencyDist::Uniform {
+            lo: SimDuration(10),
+            hi: SimDuration(20),
+        };
+        for _ in 0..1000 {
+            let s = u.sample(&mut rng).0;
+            assert!((10..=20).contains(&s));
+        }
+    }
+
+    #[test]
+    fn normal_never_goes_negative() {
+        let n = LatencyDist::Normal {
+            mean: SimDuration(10),
+            stddev: SimDuration(100),
+        };
+        let mut rng = RngStream::derive(3, "n");
+        for _ in 0..1000 {
+            let _ = n.sample(&mut rng); // u64: non-negative by construction
+        }
+        assert!(quantile(&n, 0.1) == 0.0);
+    }
+
+    #[test]
+    fn empirical_samples_parse_from_csv() {
+        let s = parse_samples_csv("latency_ms\n1.5\n2ms\n# note\n3\n").unwrap();
+        assert_eq!(
+            s,
+            vec![
+                SimDuration(1_500_000),
+                SimDuration(2_000_000),
+                SimDuration(3_000_000)
+            ]
+        );
+        assert!(parse_samples_csv("x\n-1\n").is_err());
+    }
+}
