@@ -1,2 +1,4 @@
 pub mod api;
+pub mod model;
+pub mod report;
 pub mod sim;

@@ -19,6 +19,9 @@ pub const ANNOTATION_RUN_FOR: &str = "kubesim.io/run-for";
 pub const ANNOTATION_EXIT_CODE: &str = "kubesim.io/exit-code";
 /// Annotation: readiness probes start passing this long after the container starts.
 pub const ANNOTATION_READY_AFTER: &str = "kubesim.io/ready-after";
+/// Annotation: how long the app takes to exit after SIGTERM (default 0s);
+/// the kubelet kills it at the grace period regardless.
+pub const ANNOTATION_STOP_AFTER: &str = "kubesim.io/stop-after";
 /// Annotation: init containers run this long each (default 1s).
 pub const ANNOTATION_INIT_RUN_FOR: &str = "kubesim.io/init-run-for";
 
@@ -74,6 +77,7 @@ pub struct PodSpecModel {
     /// Effective request for admission and scheduling.
     pub requests: ResourceList,
     pub ready_after: SimDuration,
+    pub stop_after: SimDuration,
     /// The spec as written (with defaults applied), for the trace.
     pub json: Arc<Json>,
     /// The typed spec, for the scheduler's plugins.
@@ -117,6 +121,7 @@ impl PodSpecModel {
         let run_for = dur(ANNOTATION_RUN_FOR)?;
         let init_run_for = dur(ANNOTATION_INIT_RUN_FOR)?.unwrap_or(SimDuration::from_secs(1));
         let ready_after = dur(ANNOTATION_READY_AFTER)?.unwrap_or_default();
+        let stop_after = dur(ANNOTATION_STOP_AFTER)?.unwrap_or_default();
         let exit_code = match annotations.get(ANNOTATION_EXIT_CODE) {
             None => 0,
             Some(v) => v.trim().parse::<i32>().map_err(|_| {
@@ -219,6 +224,7 @@ impl PodSpecModel {
             priority_class_name: spec.priority_class_name.clone().unwrap_or_default(),
             requests,
             ready_after,
+            stop_after,
             json: Arc::new(json),
             api: Arc::new(spec.clone()),
         })

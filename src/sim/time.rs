@@ -102,6 +102,9 @@ impl SimDuration {
     pub fn nanos(self) -> u64 {
         self.0
     }
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / NANOS_PER_SEC as f64
     }

@@ -1,0 +1,8 @@
+//! The kube-apiserver: admission of requests under in-flight limits, a watch
+//! cache fed by etcd's watch, writes committed through etcd before they are
+//! acknowledged or watched, and watches delivered over the network.
+
+pub mod request;
+mod server;
+
+pub use server::{ApiServer, ApiServerConfig};

@@ -1,0 +1,935 @@
+//! The apiserver component.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use super::request::{ApiRequest, ApiResponse, EventType, PatchOp, Verb, WatchBatch, WatchEvent};
+use crate::api::object::Body;
+use crate::api::{Kind, Object, ObjectKey};
+use crate::model::etcd::store::{Expect, Proposal, Txn, TxnOp, TxnResult, WatchedChange};
+use crate::model::msg::{Message, Payload, Timer};
+use crate::model::network::send;
+use crate::model::world::World;
+use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
+
+#[derive(Clone, Debug)]
+pub struct ApiServerConfig {
+    /// `--max-requests-inflight` (400).
+    pub max_readonly_inflight: u32,
+    /// `--max-mutating-requests-inflight` (200).
+    pub max_mutating_inflight: u32,
+    /// Handling time of a request, excluding etcd.
+    pub handling: LatencyDist,
+    /// How long watch history is kept for watches resuming from a revision
+    /// (the watch cache's event freshness window, 75 s).
+    pub history_window: SimDuration,
+    /// Bookmark period for watchers.
+    pub bookmark_period: SimDuration,
+    /// The etcd client's deadline for one request before failing over.
+    pub etcd_deadline: SimDuration,
+}
+
+impl Default for ApiServerConfig {
+    fn default() -> Self {
+        ApiServerConfig {
+            max_readonly_inflight: 400,
+            max_mutating_inflight: 200,
+            handling: LatencyDist::log_normal(
+                SimDuration::from_micros(300),
+                SimDuration::from_millis(2),
+            ),
+            history_window: SimDuration::from_secs(75),
+            bookmark_period: SimDuration::from_secs(60),
+            etcd_deadline: SimDuration::from_secs(60),
+        }
+    }
+}
+
+struct Watcher {
+    client: ComponentId,
+    watch_id: u64,
+    kind: Kind,
+    node_filter: Option<String>,
+    seq: u64,
+}
+
+struct InFlight {
+    client: ComponentId,
+    req: Box<ApiRequest>,
+    /// GuaranteedUpdate attempts so far.
+    attempts: u32,
+}
+
+pub struct ApiServer {
+    name: String,
+    cfg: ApiServerConfig,
+    etcd_members: Vec<ComponentId>,
+    endpoint: usize,
+    cache: BTreeMap<ObjectKey, Arc<Object>>,
+    revision: u64,
+    history: VecDeque<(SimTime, u64, Kind, WatchEvent, Option<Arc<Object>>)>,
+    watchers: Vec<Watcher>,
+    slots: Vec<Option<InFlight>>,
+    free_slots: Vec<u32>,
+    inflight_ro: u32,
+    inflight_mut: u32,
+    /// etcd request id → slot.
+    etcd_pending: BTreeMap<u64, (u32, SimTime)>,
+    next_etcd_req: u64,
+    uid_counter: u64,
+}
+
+impl ApiServer {
+    /// `initial` is what the apiserver's startup list of etcd returned.
+    pub fn new(
+        cfg: ApiServerConfig,
+        etcd_members: Vec<ComponentId>,
+        initial: Vec<Arc<Object>>,
+    ) -> Self {
+        let revision = initial
+            .iter()
+            .map(|o| o.meta.resource_version)
+            .max()
+            .unwrap_or(0);
+        let cache = initial.into_iter().map(|o| (o.key(), o)).collect();
+        ApiServer {
+            name: "kube-apiserver".into(),
+            cfg,
+            etcd_members,
+            endpoint: 0,
+            cache,
+            revision,
+            history: VecDeque::new(),
+            watchers: Vec::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            inflight_ro: 0,
+            inflight_mut: 0,
+            etcd_pending: BTreeMap::new(),
+            next_etcd_req: 1,
+            uid_counter: 0,
+        }
+    }
+
+    fn respond(ctx: &mut Ctx<'_, Payload, World>, client: ComponentId, resp: ApiResponse) {
+        *ctx.shared.stats.api_codes.entry(resp.code).or_default() += 1;
+        let id = resp.id;
+        send(ctx, client, Message::ApiResp(Box::new(resp)), id);
+    }
+
+    fn error(id: u64, code: u16, reason: &'static str, message: String) -> ApiResponse {
+        ApiResponse {
+            id,
+            code,
+            reason,
+            message,
+            object: None,
+            items: Vec::new(),
+            resource_version: 0,
+        }
+    }
+
+    fn finish(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32, resp: ApiResponse) {
+        if let Some(f) = self.slots[slot as usize].take() {
+            if f.req.verb.is_mutating() {
+                self.inflight_mut -= 1;
+            } else {
+                self.inflight_ro -= 1;
+            }
+            self.free_slots.push(slot);
+            Self::respond(ctx, f.client, resp);
+        }
+    }
+
+    fn admit(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        client: ComponentId,
+        req: Box<ApiRequest>,
+    ) {
+        if req.verb == Verb::Watch {
+            return self.start_watch(ctx, client, &req);
+        }
+        let mutating = req.verb.is_mutating();
+        let (used, cap) = if mutating {
+            (self.inflight_mut, self.cfg.max_mutating_inflight)
+        } else {
+            (self.inflight_ro, self.cfg.max_readonly_inflight)
+        };
+        if used >= cap {
+            ctx.shared.stats.api_throttled += 1;
+            let resp = Self::error(
+                req.id,
+                429,
+                "TooManyRequests",
+                "Too many requests, please try again later.".into(),
+            );
+            return Self::respond(ctx, client, resp);
+        }
+        if mutating {
+            self.inflight_mut += 1;
+        } else {
+            self.inflight_ro += 1;
+        }
+        let f = InFlight {
+            client,
+            req,
+            attempts: 0,
+        };
+        let slot = match self.free_slots.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(f);
+                s
+            }
+            None => {
+                self.slots.push(Some(f));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let d = self.cfg.handling.sample(ctx.rng);
+        ctx.timer(d, Payload::Timer(Timer::ApiHandled { slot }));
+    }
+
+    fn handle_request(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32) {
+        let Some(f) = self.slots[slot as usize].as_ref() else {
+            return;
+        };
+        let req = f.req.clone();
+        let key = ObjectKey {
+            kind: req.kind,
+            namespace: req.namespace.clone(),
+            name: req.name.clone(),
+        };
+        let current = self.cache.get(&key).cloned();
+        let not_found = || {
+            Self::error(
+                req.id,
+                404,
+                "NotFound",
+                format!(
+                    "{} \"{}\" not found",
+                    req.kind.name().to_lowercase(),
+                    req.name
+                ),
+            )
+        };
+        match req.verb {
+            Verb::Get => {
+                let resp = match current {
+                    Some(o) => ApiResponse {
+                        id: req.id,
+                        code: 200,
+                        reason: "",
+                        message: String::new(),
+                        resource_version: o.meta.resource_version,
+                        object: Some(o),
+                        items: Vec::new(),
+                    },
+                    None => not_found(),
+                };
+                self.finish(ctx, slot, resp);
+            }
+            Verb::List => {
+                let items: Vec<Arc<Object>> = self
+                    .cache
+                    .range(
+                        ObjectKey {
+                            kind: req.kind,
+                            namespace: String::new(),
+                            name: String::new(),
+                        }..,
+                    )
+                    .take_while(|(k, _)| k.kind == req.kind)
+                    .filter(|(k, o)| {
+                        (req.namespace.is_empty() || k.namespace == req.namespace)
+                            && Self::node_matches(&req.node_filter, o)
+                    })
+                    .map(|(_, o)| o.clone())
+                    .collect();
+                let resp = ApiResponse {
+                    id: req.id,
+                    code: 200,
+                    reason: "",
+                    message: String::new(),
+                    object: None,
+                    items,
+                    resource_version: self.revision,
+                };
+                self.finish(ctx, slot, resp);
+            }
+            Verb::Create => {
+                let Some(body) = req.body.clone() else {
+                    return self.finish(
+                        ctx,
+                        slot,
+                        Self::error(req.id, 400, "BadRequest", "no body".into()),
+                    );
+                };
+                let mut obj = (*body).clone();
+                if obj.meta.name.is_empty() && !obj.meta.generate_name.is_empty() {
+                    let suffix: String = (0..5)
+                        .map(|_| {
+                            let alphabet = b"bcdfghjklmnpqrstvwxz2456789";
+                            alphabet[ctx.rng.range_inclusive(0, alphabet.len() as u64 - 1) as usize]
+                                as char
+                        })
+                        .collect();
+                    obj.meta.name = format!("{}{}", obj.meta.generate_name, suffix);
+                }
+                let key = obj.key();
+                if self.cache.contains_key(&key) {
+                    let msg = format!(
+                        "{} \"{}\" already exists",
+                        obj.kind.name().to_lowercase(),
+                        obj.meta.name
+                    );
+                    return self.finish(ctx, slot, Self::error(req.id, 409, "AlreadyExists", msg));
+                }
+                if obj.kind.namespaced()
+                    && !self.cache.contains_key(&ObjectKey {
+                        kind: Kind::Namespace,
+                        namespace: String::new(),
+                        name: obj.meta.namespace.clone(),
+                    })
+                {
+                    let msg = format!("namespaces \"{}\" not found", obj.meta.namespace);
+                    return self.finish(ctx, slot, Self::error(req.id, 404, "NotFound", msg));
+                }
+                self.uid_counter += 1;
+                let r = ctx.rng.next_u64();
+                obj.meta.uid = format!(
+                    "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                    (r >> 32) as u32,
+                    (r >> 16) as u16,
+                    r as u16 & 0xfff,
+                    self.uid_counter >> 48 & 0xfff,
+                    self.uid_counter & 0xffff_ffff_ffff
+                );
+                obj.meta.creation = ctx.now;
+                obj.meta.generation = 1;
+                obj.meta.resource_version = 0;
+                self.propose(
+                    ctx,
+                    slot,
+                    Txn {
+                        key,
+                        expect: Expect::Absent,
+                        op: TxnOp::Put(Arc::new(obj)),
+                    },
+                );
+            }
+            Verb::Update | Verb::UpdateStatus => {
+                let (Some(cur), Some(body)) = (current, req.body.clone()) else {
+                    return self.finish(ctx, slot, not_found());
+                };
+                if req.resource_version != 0 && req.resource_version != cur.meta.resource_version {
+                    let msg = format!(
+                        "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+                        plural(req.kind), req.name
+                    );
+                    return self.finish(ctx, slot, Self::error(req.id, 409, "Conflict", msg));
+                }
+                let mut obj = (*body).clone();
+                obj.meta.uid = cur.meta.uid.clone();
+                obj.meta.creation = cur.meta.creation;
+                obj.meta.generation = cur.meta.generation;
+                if req.verb == Verb::UpdateStatus {
+                    // The status subresource ignores spec and metadata changes.
+                    let mut merged = (*cur).clone();
+                    merge_status(&mut merged, &obj);
+                    obj = merged;
+                } else if obj.spec_differs(&cur) {
+                    obj.meta.generation = cur.meta.generation + 1;
+                }
+                let expect = Expect::ModRevision(cur.meta.resource_version);
+                self.propose(
+                    ctx,
+                    slot,
+                    Txn {
+                        key,
+                        expect,
+                        op: TxnOp::Put(Arc::new(obj)),
+                    },
+                );
+            }
+            Verb::Patch | Verb::Bind | Verb::Delete => match current {
+                None => self.finish(ctx, slot, not_found()),
+                Some(cur) => self.guaranteed_update(ctx, slot, cur),
+            },
+            Verb::Watch => {}
+        }
+    }
+
+    /// Computes the new value of `cur` for a patch, bind or delete and proposes it.
+    fn guaranteed_update(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        cur: Arc<Object>,
+    ) {
+        let Some(f) = self.slots[slot as usize].as_ref() else {
+            return;
+        };
+        let req = f.req.clone();
+        let key = cur.key();
+        let expect = Expect::ModRevision(cur.meta.resource_version);
+        match req.verb {
+            Verb::Bind => {
+                let mut obj = (*cur).clone();
+                if let Body::Pod(p) = &mut obj.body {
+                    if let Some(n) = &p.node_name {
+                        let msg = format!("pod {} is already assigned to node \"{n}\"", req.name);
+                        return self.finish(ctx, slot, Self::error(req.id, 409, "Conflict", msg));
+                    }
+                    p.node_name = req.target.clone();
+                    p.status.set_condition("PodScheduled", true, ctx.now, None);
+                }
+                self.propose(
+                    ctx,
+                    slot,
+                    Txn {
+                        key,
+                        expect,
+                        op: TxnOp::Put(Arc::new(obj)),
+                    },
+                );
+            }
+            Verb::Patch => {
+                let mut obj = (*cur).clone();
+                match req.patch.clone() {
+                    Some(PatchOp::PodStatus(st)) => {
+                        if let Body::Pod(p) = &mut obj.body {
+                            p.status = *st;
+                        }
+                    }
+                    Some(PatchOp::NodeStatus { conditions, images }) => {
+                        if let Body::Node(n) = &mut obj.body {
+                            n.conditions = conditions;
+                            n.images = images;
+                        }
+                    }
+                    Some(PatchOp::LeaseRenew {
+                        holder,
+                        renew,
+                        duration_seconds,
+                    }) => {
+                        if let Body::Lease(l) = &mut obj.body {
+                            l.holder_identity = Some(holder);
+                            l.renew_time = Some(renew);
+                            l.lease_duration_seconds = Some(duration_seconds);
+                        }
+                    }
+                    Some(PatchOp::Merge(patch)) => {
+                        match crate::model::apiserver::server::merge_patch(&cur, &patch) {
+                            Ok(o) => obj = o,
+                            Err(msg) => {
+                                return self.finish(
+                                    ctx,
+                                    slot,
+                                    Self::error(req.id, 422, "Invalid", msg),
+                                )
+                            }
+                        }
+                    }
+                    None => {}
+                }
+                if obj.spec_differs(&cur) {
+                    obj.meta.generation = cur.meta.generation + 1;
+                }
+                self.propose(
+                    ctx,
+                    slot,
+                    Txn {
+                        key,
+                        expect,
+                        op: TxnOp::Put(Arc::new(obj)),
+                    },
+                );
+            }
+            Verb::Delete => {
+                let grace = req.grace_seconds.or_else(|| {
+                    cur.as_pod()
+                        .map(|p| p.spec.termination_grace.as_secs_f64() as i64)
+                });
+                let graceful_pod = cur.as_pod().is_some_and(|p| {
+                    p.node_name.is_some() && !p.is_terminal() && grace.unwrap_or(0) > 0
+                });
+                if !cur.meta.finalizers.is_empty() || (graceful_pod && cur.meta.deletion.is_none())
+                {
+                    if cur.meta.deletion.is_some() {
+                        // Already terminating: nothing to change.
+                        let resp = ApiResponse {
+                            id: req.id,
+                            code: 200,
+                            reason: "",
+                            message: String::new(),
+                            resource_version: cur.meta.resource_version,
+                            object: Some(cur),
+                            items: Vec::new(),
+                        };
+                        return self.finish(ctx, slot, resp);
+                    }
+                    let mut obj = (*cur).clone();
+                    let g = grace.unwrap_or(0).max(0);
+                    obj.meta.deletion = Some(ctx.now.after(SimDuration::from_secs(g as u64)));
+                    obj.meta.deletion_grace_seconds = Some(g);
+                    self.propose(
+                        ctx,
+                        slot,
+                        Txn {
+                            key,
+                            expect,
+                            op: TxnOp::Put(Arc::new(obj)),
+                        },
+                    );
+                } else {
+                    self.propose(
+                        ctx,
+                        slot,
+                        Txn {
+                            key,
+                            expect,
+                            op: TxnOp::Delete,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn propose(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32, txn: Txn) {
+        let req = self.next_etcd_req;
+        self.next_etcd_req += 1;
+        self.etcd_pending.insert(req, (slot, ctx.now));
+        let contact = self.etcd_members[self.endpoint];
+        let p = Arc::new(Proposal {
+            client: ctx.me,
+            contact,
+            req,
+            txn,
+        });
+        send(ctx, contact, Message::EtcdPropose(p), req);
+        ctx.timer(
+            self.cfg.etcd_deadline,
+            Payload::Timer(Timer::EtcdDeadline { req }),
+        );
+    }
+
+    fn on_etcd_result(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        req: u64,
+        result: Result<TxnResult, String>,
+    ) {
+        let Some((slot, sent)) = self.etcd_pending.remove(&req) else {
+            return;
+        };
+        let Some(f) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        let id = f.req.id;
+        match result {
+            Err(msg) => self.finish(ctx, slot, Self::error(id, 500, "InternalError", msg)),
+            Ok(r) if r.succeeded => {
+                ctx.shared.stats.etcd_commit.record(ctx.now.since(sent));
+                let code = if f.req.verb == Verb::Create { 201 } else { 200 };
+                let resp = ApiResponse {
+                    id,
+                    code,
+                    reason: "",
+                    message: String::new(),
+                    resource_version: r.revision,
+                    object: r.current,
+                    items: Vec::new(),
+                };
+                self.finish(ctx, slot, resp);
+            }
+            Ok(r) => {
+                f.attempts += 1;
+                let retry = matches!(f.req.verb, Verb::Patch | Verb::Delete | Verb::Bind)
+                    && f.attempts < 10;
+                match (retry, r.current) {
+                    (true, Some(cur)) => self.guaranteed_update(ctx, slot, cur),
+                    (_, None) if f.req.verb != Verb::Create => {
+                        let msg = format!(
+                            "{} \"{}\" not found",
+                            f.req.kind.name().to_lowercase(),
+                            f.req.name
+                        );
+                        self.finish(ctx, slot, Self::error(id, 404, "NotFound", msg))
+                    }
+                    _ => {
+                        let (verb, kind, name) = (f.req.verb, f.req.kind, f.req.name.clone());
+                        let (code, reason, msg) = if verb == Verb::Create {
+                            (
+                                409,
+                                "AlreadyExists",
+                                format!("{} \"{name}\" already exists", kind.name().to_lowercase()),
+                            )
+                        } else {
+                            (409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", plural(kind)))
+                        };
+                        self.finish(ctx, slot, Self::error(id, code, reason, msg))
+                    }
+                }
+            }
+        }
+    }
+
+    fn node_matches(filter: &Option<String>, o: &Object) -> bool {
+        match filter {
+            None => true,
+            Some(n) => o.as_pod().and_then(|p| p.node_name.as_ref()) == Some(n),
+        }
+    }
+
+    fn on_etcd_watch(&mut self, ctx: &mut Ctx<'_, Payload, World>, changes: Vec<WatchedChange>) {
+        let mut out: Vec<Vec<WatchEvent>> = (0..self.watchers.len()).map(|_| Vec::new()).collect();
+        for c in changes {
+            if c.revision <= self.revision {
+                continue;
+            }
+            self.revision = c.revision;
+            let prev = match &c.value {
+                Some(v) => self.cache.insert(c.key.clone(), v.clone()),
+                None => self.cache.remove(&c.key),
+            };
+            self.trace_write(ctx, &c, prev.is_some());
+            let (type_, object) = match &c.value {
+                Some(v) => (
+                    if prev.is_some() {
+                        EventType::Modified
+                    } else {
+                        EventType::Added
+                    },
+                    v.clone(),
+                ),
+                None => (
+                    EventType::Deleted,
+                    prev.clone()
+                        .or(c.prev.clone())
+                        .expect("deleted objects existed"),
+                ),
+            };
+            let ev = WatchEvent {
+                type_,
+                object: Some(object),
+                resource_version: c.revision,
+            };
+            for (i, w) in self.watchers.iter().enumerate() {
+                if w.kind != c.key.kind {
+                    continue;
+                }
+                if let Some(e) = filtered_event(&w.node_filter, &ev, prev.as_deref()) {
+                    out[i].push(e);
+                }
+            }
+            self.history
+                .push_back((ctx.now, c.revision, c.key.kind, ev, prev));
+        }
+        let horizon = ctx
+            .now
+            .nanos()
+            .saturating_sub(self.cfg.history_window.nanos());
+        while self.history.len() > 100
+            && self.history.front().is_some_and(|h| h.0.nanos() < horizon)
+        {
+            self.history.pop_front();
+        }
+        for (i, events) in out.into_iter().enumerate() {
+            if !events.is_empty() {
+                self.send_batch(ctx, i, events, false);
+            }
+        }
+    }
+
+    fn trace_write(&self, ctx: &mut Ctx<'_, Payload, World>, c: &WatchedChange, existed: bool) {
+        if !ctx.trace.enabled(TraceLevel::Events) {
+            return;
+        }
+        let verb = match (&c.value, existed) {
+            (None, _) => "delete",
+            (Some(_), false) => "create",
+            (Some(_), true) => "update",
+        };
+        let full = ctx.trace.enabled(TraceLevel::Full);
+        let key = c.key.to_string();
+        let obj = c.value.as_ref().or(c.prev.as_ref()).map(|o| o.to_json());
+        ctx.trace
+            .record(TraceLevel::Events, ctx.now, &self.name, "Write", |r| {
+                r.str("verb", verb).str("key", &key).u64("rv", c.revision);
+                if full {
+                    if let Some(o) = &obj {
+                        r.json("object", o);
+                    }
+                }
+            });
+    }
+
+    fn send_batch(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        i: usize,
+        events: Vec<WatchEvent>,
+        gone: bool,
+    ) {
+        let w = &mut self.watchers[i];
+        w.seq += 1;
+        ctx.shared.stats.watch_events_sent += events.len() as u64;
+        let batch = WatchBatch {
+            watch_id: w.watch_id,
+            seq: w.seq,
+            events,
+            gone,
+        };
+        let client = w.client;
+        send(ctx, client, Message::Watch(Box::new(batch)), 0);
+    }
+
+    fn start_watch(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        client: ComponentId,
+        req: &ApiRequest,
+    ) {
+        // A client re-watching on the same stream id replaces its old watch.
+        self.watchers
+            .retain(|w| !(w.client == client && w.watch_id == req.watch_id));
+        self.watchers.push(Watcher {
+            client,
+            watch_id: req.watch_id,
+            kind: req.kind,
+            node_filter: req.node_filter.clone(),
+            seq: 0,
+        });
+        let i = self.watchers.len() - 1;
+        let oldest = self
+            .history
+            .front()
+            .map(|h| h.1)
+            .unwrap_or(self.revision + 1);
+        if req.resource_version + 1 < oldest && req.resource_version < self.revision {
+            // 410 Gone: "too old resource version"; the client must relist.
+            self.send_batch(ctx, i, Vec::new(), true);
+            self.watchers.pop();
+            return;
+        }
+        let replay: Vec<WatchEvent> = self
+            .history
+            .iter()
+            .filter(|h| h.1 > req.resource_version && h.2 == req.kind)
+            .filter_map(|h| filtered_event(&req.node_filter, &h.3, h.4.as_deref()))
+            .collect();
+        // The first batch (possibly empty) confirms the stream is open.
+        self.send_batch(ctx, i, replay, false);
+    }
+
+    fn send_bookmarks(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        ctx.timer(self.cfg.bookmark_period, Payload::Timer(Timer::Bookmarks));
+        let rv = self.revision;
+        for i in 0..self.watchers.len() {
+            let ev = WatchEvent {
+                type_: EventType::Bookmark,
+                object: None,
+                resource_version: rv,
+            };
+            self.send_batch(ctx, i, vec![ev], false);
+        }
+    }
+
+    fn fail_over(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        self.endpoint = (self.endpoint + 1) % self.etcd_members.len();
+        let to = self.etcd_members[self.endpoint];
+        let rev = self.revision;
+        send(ctx, to, Message::EtcdWatchStart { from_rev: rev }, 0);
+    }
+}
+
+/// How a watch with a node filter sees an event: objects entering the filter
+/// are ADDED, leaving it DELETED, as the apiserver's field-selector watch does.
+fn filtered_event(
+    filter: &Option<String>,
+    ev: &WatchEvent,
+    prev: Option<&Object>,
+) -> Option<WatchEvent> {
+    let Some(node) = filter else {
+        return Some(ev.clone());
+    };
+    let on = |o: Option<&Object>| {
+        o.and_then(|o| o.as_pod())
+            .and_then(|p| p.node_name.as_ref())
+            == Some(node)
+    };
+    let now_in = ev.type_ != EventType::Deleted && on(ev.object.as_deref());
+    let was_in = on(prev);
+    let type_ = match (was_in, now_in, ev.type_) {
+        (_, _, EventType::Deleted) if was_in || on(ev.object.as_deref()) => EventType::Deleted,
+        (false, true, _) => EventType::Added,
+        (true, true, _) => EventType::Modified,
+        (true, false, _) => EventType::Deleted,
+        _ => return None,
+    };
+    Some(WatchEvent {
+        type_,
+        ..ev.clone()
+    })
+}
+
+fn plural(kind: Kind) -> String {
+    let n = kind.name().to_lowercase();
+    if n.ends_with('s') {
+        format!("{n}es")
+    } else if let Some(stem) = n.strip_suffix('y') {
+        format!("{stem}ies")
+    } else {
+        format!("{n}s")
+    }
+}
+
+/// Copies the status of `from` onto `to` (the status subresource).
+fn merge_status(to: &mut Object, from: &Object) {
+    match (&mut to.body, &from.body) {
+        (Body::Pod(a), Body::Pod(b)) => a.status = b.status.clone(),
+        (Body::Node(a), Body::Node(b)) => {
+            a.conditions = b.conditions.clone();
+            a.images = b.images.clone();
+            a.capacity = b.capacity.clone();
+            a.allocatable = b.allocatable.clone();
+            a.addresses = b.addresses.clone();
+        }
+        (Body::Json(a), Body::Json(b)) => {
+            let mut m = (**a).clone();
+            if let Some(s) = b.get("status") {
+                m.insert("status".into(), s.clone());
+            }
+            *a = Arc::new(m);
+        }
+        _ => {}
+    }
+}
+
+/// Applies an RFC 7386 merge patch to an object's JSON form and reads it back
+/// strictly, as the apiserver decodes a patched object.
+pub fn merge_patch(cur: &Object, patch: &serde_json::Value) -> Result<Object, String> {
+    fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+        match patch {
+            serde_json::Value::Object(p) => {
+                if !target.is_object() {
+                    *target = serde_json::Value::Object(Default::default());
+                }
+                let t = target.as_object_mut().expect("made an object above");
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                    }
+                }
+            }
+            other => *target = other.clone(),
+        }
+    }
+    let mut json = cur.to_json();
+    merge(&mut json, patch);
+    let node = crate::api::yaml::Node::from_json(&json, Default::default());
+    let mut report = crate::api::manifest::FieldReport::default();
+    let mut objs =
+        crate::api::manifest::decode_object("patch", &node, &mut report).map_err(|errs| {
+            errs.iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+    let mut obj = objs.pop().ok_or("patch produced no object")?;
+    obj.meta.uid = cur.meta.uid.clone();
+    obj.meta.creation = cur.meta.creation;
+    obj.meta.generation = cur.meta.generation;
+    obj.meta.resource_version = cur.meta.resource_version;
+    obj.meta.deletion = cur.meta.deletion;
+    obj.meta.deletion_grace_seconds = cur.meta.deletion_grace_seconds;
+    // Status is not part of a manifest: keep the stored one.
+    if let (Body::Pod(new), Body::Pod(old)) = (&mut obj.body, &cur.body) {
+        new.status = old.status.clone();
+        if new.node_name.is_none() {
+            new.node_name = old.node_name.clone();
+        }
+        if *new.spec == *old.spec {
+            new.spec = old.spec.clone();
+        }
+    }
+    if let (Body::Node(new), Body::Node(old)) = (&mut obj.body, &cur.body) {
+        new.conditions = old.conditions.clone();
+        new.images = old.images.clone();
+        new.capacity = old.capacity.clone();
+        new.allocatable = old.allocatable.clone();
+        new.addresses = old.addresses.clone();
+        new.kubelet_version = old.kubelet_version.clone();
+    }
+    Ok(obj)
+}
+
+impl Actor<Payload, World> for ApiServer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        let to = self.etcd_members[self.endpoint];
+        let rev = self.revision;
+        send(ctx, to, Message::EtcdWatchStart { from_rev: rev }, 0);
+        ctx.timer(self.cfg.bookmark_period, Payload::Timer(Timer::Bookmarks));
+    }
+
+    fn handle(&mut self, payload: Payload, ctx: &mut Ctx<'_, Payload, World>) {
+        match payload {
+            Payload::Msg {
+                from,
+                msg: Message::Api(req),
+            } => self.admit(ctx, from, req),
+            Payload::Msg {
+                msg: Message::EtcdResult { req, result },
+                ..
+            } => self.on_etcd_result(ctx, req, result),
+            Payload::Msg {
+                msg: Message::EtcdWatch(changes),
+                ..
+            } => self.on_etcd_watch(ctx, *changes),
+            Payload::Msg {
+                msg: Message::Refused { req },
+                ..
+            } => {
+                // The etcd endpoint is down: switch endpoints and resend.
+                if req == 0 {
+                    return self.fail_over(ctx);
+                }
+                if let Some((slot, _)) = self.etcd_pending.remove(&req) {
+                    self.fail_over(ctx);
+                    self.handle_request(ctx, slot);
+                }
+            }
+            Payload::Timer(Timer::ApiHandled { slot }) => self.handle_request(ctx, slot),
+            Payload::Timer(Timer::EtcdDeadline { req }) => {
+                if let Some((slot, _)) = self.etcd_pending.remove(&req) {
+                    let id = self.slots[slot as usize]
+                        .as_ref()
+                        .map(|f| f.req.id)
+                        .unwrap_or(0);
+                    self.fail_over(ctx);
+                    self.finish(ctx, slot, Self::error(id, 504, "Timeout", "Timeout: request did not complete within requested timeout - context deadline exceeded".into()));
+                }
+            }
+            Payload::Timer(Timer::Bookmarks) => self.send_bookmarks(ctx),
+            _ => {}
+        }
+    }
+
+    fn crash(&mut self, _now: SimTime) {
+        self.watchers.clear();
+        self.slots.clear();
+        self.free_slots.clear();
+        self.etcd_pending.clear();
+        self.inflight_mut = 0;
+        self.inflight_ro = 0;
+    }
+}

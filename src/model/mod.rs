@@ -1,0 +1,10 @@
+//! Modelled infrastructure: network, etcd, apiserver, kubelets, and the API
+//! client every component embeds. Components talk only through messages on the
+//! modelled network.
+pub mod apiserver;
+pub mod client;
+pub mod etcd;
+pub mod kubelet;
+pub mod msg;
+pub mod network;
+pub mod world;

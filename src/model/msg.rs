@@ -1,0 +1,81 @@
+//! The closed vocabulary of everything that travels between components or
+//! fires as a timer. No `Box<dyn Any>`: every event is one of these variants,
+//! matched exhaustively by its receiver.
+
+use std::sync::Arc;
+
+use super::apiserver::request::{ApiRequest, ApiResponse, WatchBatch};
+use super::etcd::raft::RaftMsg;
+use super::etcd::store::{Proposal, TxnResult, WatchedChange};
+use crate::sim::ComponentId;
+
+/// The engine's payload type for kubesim.
+pub enum Payload {
+    /// A message that crossed the network from `from`.
+    Msg { from: ComponentId, msg: Message },
+    /// A timer the receiver set for itself.
+    Timer(Timer),
+}
+
+/// Messages between components.
+pub enum Message {
+    Api(Box<ApiRequest>),
+    ApiResp(Box<ApiResponse>),
+    Watch(Box<WatchBatch>),
+    Raft(Box<RaftMsg>),
+    /// apiserver → etcd member: a transaction to commit.
+    EtcdPropose(Arc<Proposal>),
+    /// etcd member → apiserver: the outcome of a proposal.
+    EtcdResult {
+        req: u64,
+        result: Result<TxnResult, String>,
+    },
+    /// etcd member → apiserver: committed changes, in revision order.
+    EtcdWatch(Box<Vec<WatchedChange>>),
+    /// apiserver → etcd member: (re)start the watch after `from_rev`.
+    EtcdWatchStart {
+        from_rev: u64,
+    },
+    /// The connection to the receiver was refused (it is down); carries the
+    /// request id the sender had used, so it can fail over at once.
+    Refused {
+        req: u64,
+    },
+}
+
+/// Timers, per component family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Raft's logical clock.
+    RaftTick,
+    /// A WAL fsync covering log entries up to `upto` finished.
+    FsyncDone { upto: u64 },
+    /// An etcd proposal's server-side deadline (etcd's request timeout).
+    ProposalDeadline { req: u64 },
+    /// apiserver: a request finished its handling latency.
+    ApiHandled { slot: u32 },
+    /// apiserver: send bookmarks to watchers.
+    Bookmarks,
+    /// apiserver: the etcd client's per-request deadline.
+    EtcdDeadline { req: u64 },
+    /// client: a rate-limited request may now be sent.
+    ClientRelease,
+    /// client: a request's deadline passed.
+    ClientDeadline { req: u64 },
+    /// client: try listing/watching again after a failure.
+    InformerRetry { informer: u8 },
+    /// kubelet: renew the node Lease.
+    LeaseRenew,
+    /// kubelet: compute (and maybe post) node status.
+    NodeStatus,
+    /// kubelet: a pod's lifecycle step is due.
+    PodStep { slot: u32, gen: u32 },
+    /// kubelet: a container's scripted run time may have ended.
+    ContainerExit { slot: u32 },
+    /// kubelet: a probe period elapsed.
+    Probe { slot: u32, container: u16, gen: u32 },
+    /// kubelet: the image puller finished the current pull.
+    PullDone { image: u32 },
+    /// scenario driver: the timeline action at this index is due.
+    Action { index: u32 },
+}
