@@ -161,13 +161,13 @@ impl Quantity {
         self.nanos < 0
     }
 
-    pub fn add(self, other: Quantity) -> Quantity {
+    pub fn plus(self, other: Quantity) -> Quantity {
         Quantity {
             nanos: self.nanos.saturating_add(other.nanos),
         }
     }
 
-    pub fn sub(self, other: Quantity) -> Quantity {
+    pub fn minus(self, other: Quantity) -> Quantity {
         Quantity {
             nanos: self.nanos.saturating_sub(other.nanos),
         }
@@ -289,7 +289,7 @@ mod tests {
         assert_eq!(q("1.5Gi").canonical(true), "1536Mi");
         assert_eq!(q("2Gi").canonical(true), "2Gi");
         assert_eq!(q("3000").canonical(false), "3k");
-        assert_eq!(q("100m").add(q("0.9")), q("1"));
+        assert_eq!(q("100m").plus(q("0.9")), q("1"));
         assert!(q("100m") < q("0.2"));
     }
 }

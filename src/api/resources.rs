@@ -26,7 +26,7 @@ pub fn parse_list(
 pub fn add_into(a: &mut ResourceList, b: &ResourceList) {
     for (k, v) in b {
         let e = a.entry(k.clone()).or_default();
-        *e = e.add(*v);
+        *e = e.plus(*v);
     }
 }
 
@@ -44,7 +44,7 @@ pub fn max_into(a: &mut ResourceList, b: &ResourceList) {
 pub fn sub_from(a: &mut ResourceList, b: &ResourceList) {
     for (k, v) in b {
         let e = a.entry(k.clone()).or_default();
-        *e = e.sub(*v);
+        *e = e.minus(*v);
     }
 }
 

@@ -45,6 +45,10 @@ impl Default for ApiServerConfig {
     }
 }
 
+/// One retained watch event: when, revision, kind, the event, and the
+/// object's previous state (for field-selector watches resuming from history).
+type HistoryEntry = (SimTime, u64, Kind, WatchEvent, Option<Arc<Object>>);
+
 struct Watcher {
     client: ComponentId,
     watch_id: u64,
@@ -67,7 +71,7 @@ pub struct ApiServer {
     endpoint: usize,
     cache: BTreeMap<ObjectKey, Arc<Object>>,
     revision: u64,
-    history: VecDeque<(SimTime, u64, Kind, WatchEvent, Option<Arc<Object>>)>,
+    history: VecDeque<HistoryEntry>,
     watchers: Vec<Watcher>,
     slots: Vec<Option<InFlight>>,
     free_slots: Vec<u32>,

@@ -848,11 +848,7 @@ impl Actor<Payload, World> for EtcdMember {
             Payload::Msg {
                 from,
                 msg: Message::EtcdWatchStart { from_rev: _ },
-            } => {
-                if !self.watchers.contains(&from) {
-                    self.watchers.push(from);
-                }
-            }
+            } if !self.watchers.contains(&from) => self.watchers.push(from),
             _ => {}
         }
     }
