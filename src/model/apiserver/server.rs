@@ -121,6 +121,23 @@ impl ApiServer {
         send(ctx, client, Message::ApiResp(Box::new(resp)), id);
     }
 
+    fn success(
+        id: u64,
+        code: u16,
+        object: Option<Arc<Object>>,
+        resource_version: u64,
+    ) -> ApiResponse {
+        ApiResponse {
+            id,
+            code,
+            reason: "",
+            message: String::new(),
+            object,
+            items: Vec::new(),
+            resource_version,
+        }
+    }
+
     fn error(id: u64, code: u16, reason: &'static str, message: String) -> ApiResponse {
         ApiResponse {
             id,
@@ -220,15 +237,7 @@ impl ApiServer {
         match req.verb {
             Verb::Get => {
                 let resp = match current {
-                    Some(o) => ApiResponse {
-                        id: req.id,
-                        code: 200,
-                        reason: "",
-                        message: String::new(),
-                        resource_version: o.meta.resource_version,
-                        object: Some(o),
-                        items: Vec::new(),
-                    },
+                    Some(o) => Self::success(req.id, 200, Some(o.clone()), o.meta.resource_version),
                     None => not_found(),
                 };
                 self.finish(ctx, slot, resp);
@@ -462,15 +471,12 @@ impl ApiServer {
                 {
                     if cur.meta.deletion.is_some() {
                         // Already terminating: nothing to change.
-                        let resp = ApiResponse {
-                            id: req.id,
-                            code: 200,
-                            reason: "",
-                            message: String::new(),
-                            resource_version: cur.meta.resource_version,
-                            object: Some(cur),
-                            items: Vec::new(),
-                        };
+                        let resp = Self::success(
+                            req.id,
+                            200,
+                            Some(cur.clone()),
+                            cur.meta.resource_version,
+                        );
                         return self.finish(ctx, slot, resp);
                     }
                     let mut obj = (*cur).clone();

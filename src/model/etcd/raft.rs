@@ -221,6 +221,23 @@ impl EtcdMember {
         send(ctx, self.peers[to as usize], Message::Raft(Box::new(m)), 0);
     }
 
+    /// Answers an append (or snapshot) from `leader` with our term.
+    fn ack_append(
+        &self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        leader: u32,
+        success: bool,
+        match_index: u64,
+    ) {
+        let m = RaftMsg::AppendResp {
+            term: self.term,
+            from: self.idx,
+            success,
+            match_index,
+        };
+        self.send_raft(ctx, leader, m);
+    }
+
     fn become_follower(
         &mut self,
         ctx: &mut Ctx<'_, Payload, World>,
@@ -500,17 +517,7 @@ impl EtcdMember {
                 commit,
             } => {
                 if term < self.term {
-                    let t = self.term;
-                    self.send_raft(
-                        ctx,
-                        leader,
-                        RaftMsg::AppendResp {
-                            term: t,
-                            from: self.idx,
-                            success: false,
-                            match_index: 0,
-                        },
-                    );
+                    self.ack_append(ctx, leader, false, 0);
                     return;
                 }
                 if self.role != Role::Follower || self.leader != Some(leader) || term > self.term {
@@ -519,17 +526,7 @@ impl EtcdMember {
                 self.election_elapsed = 0;
                 if self.term_at(prev_index) != Some(prev_term) {
                     let hint = self.last_index().min(prev_index.saturating_sub(1));
-                    let t = self.term;
-                    self.send_raft(
-                        ctx,
-                        leader,
-                        RaftMsg::AppendResp {
-                            term: t,
-                            from: self.idx,
-                            success: false,
-                            match_index: hint,
-                        },
-                    );
+                    self.ack_append(ctx, leader, false, hint);
                     return;
                 }
                 let mut idx = prev_index;
@@ -560,17 +557,7 @@ impl EtcdMember {
                     self.acks.push((last_new, leader));
                     self.start_fsync(ctx);
                 } else {
-                    let t = self.term;
-                    self.send_raft(
-                        ctx,
-                        leader,
-                        RaftMsg::AppendResp {
-                            term: t,
-                            from: self.idx,
-                            success: true,
-                            match_index: last_new,
-                        },
-                    );
+                    self.ack_append(ctx, leader, true, last_new);
                 }
             }
             RaftMsg::AppendResp {
@@ -701,17 +688,7 @@ impl EtcdMember {
                     self.commit = index;
                     self.applied = index;
                 }
-                let t = self.term;
-                self.send_raft(
-                    ctx,
-                    leader,
-                    RaftMsg::AppendResp {
-                        term: t,
-                        from: self.idx,
-                        success: true,
-                        match_index: index,
-                    },
-                );
+                self.ack_append(ctx, leader, true, index);
             }
         }
     }
@@ -764,17 +741,7 @@ impl EtcdMember {
         let mut rest = Vec::new();
         for (upto, leader) in acks {
             if upto <= self.durable {
-                let t = self.term;
-                self.send_raft(
-                    ctx,
-                    leader,
-                    RaftMsg::AppendResp {
-                        term: t,
-                        from: self.idx,
-                        success: true,
-                        match_index: upto,
-                    },
-                );
+                self.ack_append(ctx, leader, true, upto);
             } else {
                 rest.push((upto, leader));
             }
