@@ -1,4 +1,5 @@
 pub mod api;
 pub mod model;
 pub mod report;
+pub mod scenario;
 pub mod sim;

@@ -15,7 +15,6 @@ use kubesim::model::kubelet::{Kubelet, KubeletConfig};
 use kubesim::model::msg::Payload;
 use kubesim::model::network::{datacenter_link, Network};
 use kubesim::model::world::World;
-use kubesim::report::stats::Stats;
 use kubesim::sim::{Engine, SimDuration, SimTime, Trace, TraceLevel, TraceSink};
 
 fn namespace(name: &str) -> Object {
@@ -56,11 +55,7 @@ fn run(seed: u64, nodes: usize, secs: u64) -> (String, Engine<Payload, World>) {
             .map(|n| namespace(n))
             .collect(),
     );
-    let world = World {
-        net: Network::new(datacenter_link()),
-        etcd,
-        stats: Stats::default(),
-    };
+    let world = World::new(Network::new(datacenter_link()), etcd);
     let trace = Trace::new(TraceLevel::Full, TraceSink::Memory(Vec::new()));
     let mut e: Engine<Payload, World> = Engine::new(seed, world, trace);
     let cfg = Arc::new(EtcdConfig::default());

@@ -33,6 +33,24 @@ pub const KUBELET: RateLimit = RateLimit {
     burst: 100,
 };
 
+/// client-go retries a `429 Too Many Requests` after the server's
+/// Retry-After (the apiserver's in-flight limiter says 1 s), at most ten times.
+const MAX_THROTTLE_RETRIES: u32 = 10;
+const RETRY_AFTER: SimDuration = SimDuration::from_secs(1);
+
+struct Outstanding {
+    /// The caller's tag, returned with the response.
+    tag: u64,
+    /// When the current attempt was sent, for latency.
+    sent: SimTime,
+    /// The current attempt's deadline; older deadline timers are ignored.
+    deadline: SimTime,
+    label: &'static str,
+    /// Kept to resend after a 429.
+    req: ApiRequest,
+    retries: u32,
+}
+
 pub struct ApiClient {
     pub apiserver: ComponentId,
     limit: RateLimit,
@@ -41,9 +59,8 @@ pub struct ApiClient {
     next_id: u64,
     timeout: SimDuration,
     /// Requests waiting for their token, with their release time.
-    waiting: VecDeque<(SimTime, Box<ApiRequest>)>,
-    /// id → (caller's tag, sent at, label for latency stats).
-    inflight: BTreeMap<u64, (u64, SimTime, &'static str)>,
+    waiting: VecDeque<(SimTime, u64)>,
+    inflight: BTreeMap<u64, Outstanding>,
 }
 
 impl ApiClient {
@@ -79,32 +96,49 @@ impl ApiClient {
         self.next_id += 1;
         req.id = id;
         let label = req.verb.as_str();
-        self.inflight.insert(id, (tag, ctx.now, label));
-        // Refill, then reserve one token (going negative is a wait).
+        self.inflight.insert(
+            id,
+            Outstanding {
+                tag,
+                sent: ctx.now,
+                deadline: SimTime::MAX,
+                label,
+                req,
+                retries: 0,
+            },
+        );
+        self.throttle(ctx, id);
+        id
+    }
+
+    /// Takes a token for request `id` (going negative is a wait) and sends it
+    /// now or when its token comes.
+    fn throttle(&mut self, ctx: &mut Ctx<'_, Payload, World>, id: u64) {
         let elapsed = ctx.now.since(self.refilled_at).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.limit.qps).min(self.limit.burst as f64);
         self.refilled_at = ctx.now;
         self.tokens -= 1.0;
         if self.tokens >= 0.0 && self.waiting.is_empty() {
-            self.transmit(ctx, Box::new(req));
+            self.transmit(ctx, id);
         } else {
             let wait = SimDuration((-self.tokens / self.limit.qps * 1e9).ceil() as u64);
             let at = ctx.now.after(wait);
-            self.waiting.push_back((at, Box::new(req)));
+            self.waiting.push_back((at, id));
             ctx.timer(wait, Payload::Timer(Timer::ClientRelease));
         }
-        id
     }
 
-    fn transmit(&mut self, ctx: &mut Ctx<'_, Payload, World>, req: Box<ApiRequest>) {
-        let id = req.id;
+    fn transmit(&mut self, ctx: &mut Ctx<'_, Payload, World>, id: u64) {
+        let Some(o) = self.inflight.get_mut(&id) else {
+            return;
+        };
+        o.sent = ctx.now;
+        o.deadline = ctx.now.after(self.timeout);
+        let req = Box::new(o.req.clone());
         ctx.timer(
             self.timeout,
             Payload::Timer(Timer::ClientDeadline { req: id }),
         );
-        if let Some(e) = self.inflight.get_mut(&id) {
-            e.1 = ctx.now;
-        }
         send(ctx, self.apiserver, Message::Api(req), id);
     }
 
@@ -114,34 +148,56 @@ impl ApiClient {
             if *at > ctx.now {
                 break;
             }
-            let (_, req) = self.waiting.pop_front().expect("checked front");
-            self.transmit(ctx, req);
+            let (_, id) = self.waiting.pop_front().expect("checked front");
+            self.transmit(ctx, id);
         }
     }
 
-    /// Matches a response to its request; `None` if it was abandoned.
+    /// Matches a response to its request: `Some(tag)` for the caller, `None`
+    /// if it was abandoned or is being retried after a 429.
     pub fn on_response(
         &mut self,
         ctx: &mut Ctx<'_, Payload, World>,
         resp: &ApiResponse,
     ) -> Option<u64> {
-        let (tag, sent, label) = self.inflight.remove(&resp.id)?;
+        let o = self.inflight.get_mut(&resp.id)?;
+        if resp.code == 429 && o.retries < MAX_THROTTLE_RETRIES {
+            o.retries += 1;
+            o.deadline = SimTime::MAX;
+            ctx.timer(
+                RETRY_AFTER,
+                Payload::Timer(Timer::ClientRetry { req: resp.id }),
+            );
+            return None;
+        }
+        let o = self.inflight.remove(&resp.id)?;
         ctx.shared
             .stats
             .api_latency
-            .entry(label.to_string())
+            .entry(o.label.to_string())
             .or_default()
-            .record(ctx.now.since(sent));
-        Some(tag)
+            .record(ctx.now.since(o.sent));
+        Some(o.tag)
     }
 
-    /// A deadline passed: `Some(tag)` if the request was still outstanding.
-    pub fn on_deadline(&mut self, id: u64) -> Option<u64> {
-        self.inflight.remove(&id).map(|(tag, _, _)| tag)
+    /// The Retry-After of a throttled request passed: send it again.
+    pub fn on_retry(&mut self, ctx: &mut Ctx<'_, Payload, World>, id: u64) {
+        if self.inflight.contains_key(&id) {
+            self.throttle(ctx, id);
+        }
     }
 
-    /// The connection was refused: like a deadline, at once.
+    /// A deadline passed: `Some(tag)` if the request's current attempt was
+    /// still outstanding.
+    pub fn on_deadline(&mut self, now: SimTime, id: u64) -> Option<u64> {
+        match self.inflight.get(&id) {
+            Some(o) if o.deadline <= now => self.inflight.remove(&id).map(|o| o.tag),
+            _ => None,
+        }
+    }
+
+    /// The connection was refused: the request failed at once.
     pub fn on_refused(&mut self, id: u64) -> Option<u64> {
-        self.on_deadline(id)
+        self.inflight.remove(&id).map(|o| o.tag)
     }
 }

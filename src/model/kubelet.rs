@@ -75,6 +75,25 @@ const TAG_STATUS: u64 = 4;
 const TAG_LIST: u64 = 5;
 const TAG_POD: u64 = 1 << 32;
 
+/// What a [`Timer::KubeletRetry`] retries, with upstream's backoff: node
+/// registration 100 ms doubling to 7 s; the lease controller's ensure-lease
+/// 200 ms doubling to 7 s; the pod reflector's relist 800 ms doubling to 30 s.
+const RETRY_REGISTER: u8 = 0;
+const RETRY_LEASE: u8 = 1;
+const RETRY_LIST: u8 = 2;
+
+fn backoff(what: u8, failures: u32) -> SimDuration {
+    let (first_ms, cap_ms): (u64, u64) = match what {
+        RETRY_REGISTER => (100, 7_000),
+        RETRY_LEASE => (200, 7_000),
+        _ => (800, 30_000),
+    };
+    let ms = first_ms
+        .saturating_mul(1u64 << failures.min(16))
+        .min(cap_ms);
+    SimDuration::from_millis(ms)
+}
+
 /// Where a pod is in its life on this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
@@ -100,6 +119,8 @@ struct PodRuntime {
     posting: bool,
     dirty: bool,
     deleted_sent: bool,
+    ever_ready: bool,
+    first_start: bool,
 }
 
 pub struct Kubelet {
@@ -121,6 +142,8 @@ pub struct Kubelet {
     watch_seq: u64,
     watch_rv: u64,
     registered: bool,
+    /// Consecutive failures per retry kind, for backoff.
+    failures: [u32; 3],
 }
 
 impl Kubelet {
@@ -136,11 +159,16 @@ impl Kubelet {
             node_name: node_name.to_string(),
             client: ApiClient::new(apiserver, KUBELET, cfg.status_update),
             cfg,
+            // Images listed on the node template are on its disk already.
+            images: node
+                .images
+                .iter()
+                .flat_map(|i| i.names.iter().cloned())
+                .collect(),
             node_template: node,
             labels: Arc::new(labels),
             pods: Vec::new(),
             by_key: BTreeMap::new(),
-            images: BTreeSet::new(),
             pulling: None,
             pull_waiters: BTreeMap::new(),
             pull_queue: Vec::new(),
@@ -150,6 +178,7 @@ impl Kubelet {
             watch_seq: 0,
             watch_rv: 0,
             registered: false,
+            failures: [0; 3],
         }
     }
 
@@ -310,6 +339,13 @@ impl Kubelet {
         self.client.request(ctx, req, TAG_STATUS);
     }
 
+    fn retry_later(&mut self, ctx: &mut Ctx<'_, Payload, World>, what: u8) {
+        let n = &mut self.failures[what as usize];
+        let wait = backoff(what, *n);
+        *n += 1;
+        ctx.timer(wait, Payload::Timer(Timer::KubeletRetry { what }));
+    }
+
     fn list_pods(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
         let mut req = ApiRequest::new(Verb::List, Kind::Pod, "", "");
         req.node_filter = Some(self.node_name.clone());
@@ -398,6 +434,10 @@ impl Kubelet {
             posting: false,
             dirty: false,
             deleted_sent: false,
+            // A pod that ran before (on this node before a reboot) is not
+            // starting up: its startup latency was measured the first time.
+            ever_ready: pod.status.start_time.is_some(),
+            first_start: pod.status.start_time.is_none(),
         });
         self.admit(ctx, slot);
     }
@@ -681,7 +721,8 @@ impl Kubelet {
             }
             first_run |= rt.restarts[i] == 0;
         }
-        if first_run {
+        if first_run && rt.first_start {
+            rt.first_start = false;
             let created = rt.obj.meta.creation;
             ctx.shared
                 .stats
@@ -835,7 +876,9 @@ impl Kubelet {
             now,
             (!all_ready).then_some("ContainersNotReady"),
         );
-        if all_ready && !was_ready {
+        if all_ready && !was_ready && !rt.ever_ready {
+            // Startup latency counts the first time only, not each recovery.
+            rt.ever_ready = true;
             let created = rt.obj.meta.creation;
             ctx.shared
                 .stats
@@ -941,19 +984,29 @@ impl Kubelet {
         match tag {
             TAG_REGISTER => {
                 if ok {
+                    self.failures[RETRY_REGISTER as usize] = 0;
                     self.registered = true;
                     self.last_status_post = Some(ctx.now);
                     self.posted_conditions = self.conditions(ctx.now);
                     self.create_lease(ctx);
                     self.list_pods(ctx);
                 } else {
-                    self.register(ctx);
+                    self.retry_later(ctx, RETRY_REGISTER);
                 }
             }
-            TAG_LEASE_CREATE if !ok => {
-                // Already exists (a restart) or failed: renewing covers both.
-                self.renew_lease(ctx);
-            }
+            TAG_LEASE_CREATE => match resp {
+                Some(r) if r.ok() => self.failures[RETRY_LEASE as usize] = 0,
+                // Already there (a restart): take it over by renewing.
+                Some(r) if r.code == 409 => self.renew_lease(ctx),
+                _ => self.retry_later(ctx, RETRY_LEASE),
+            },
+            TAG_LEASE_RENEW => match resp {
+                Some(r) if r.ok() => self.failures[RETRY_LEASE as usize] = 0,
+                // The lease is gone: ensure it exists again.
+                Some(r) if r.code == 404 => self.create_lease(ctx),
+                // Otherwise the next renewal interval tries again.
+                _ => {}
+            },
             TAG_LIST => match resp {
                 Some(r) if r.ok() => {
                     self.watch_rv = r.resource_version;
@@ -970,9 +1023,10 @@ impl Kubelet {
                     for o in r.items.clone() {
                         self.observe(ctx, o);
                     }
+                    self.failures[RETRY_LIST as usize] = 0;
                     self.watch_pods(ctx);
                 }
-                _ => self.list_pods(ctx),
+                _ => self.retry_later(ctx, RETRY_LIST),
             },
             t if t & TAG_POD != 0 => {
                 let slot = (t & 0xffff_ffff) as u32;
@@ -1059,9 +1113,15 @@ impl Actor<Payload, World> for Kubelet {
                 gen,
             }) => self.on_probe(ctx, slot, container as usize, gen),
             Payload::Timer(Timer::PullDone { .. }) => self.on_pull_done(ctx),
+            Payload::Timer(Timer::KubeletRetry { what }) => match what {
+                RETRY_REGISTER => self.register(ctx),
+                RETRY_LEASE => self.create_lease(ctx),
+                _ => self.list_pods(ctx),
+            },
             Payload::Timer(Timer::ClientRelease) => self.client.on_release(ctx),
+            Payload::Timer(Timer::ClientRetry { req }) => self.client.on_retry(ctx, req),
             Payload::Timer(Timer::ClientDeadline { req }) => {
-                if let Some(tag) = self.client.on_deadline(req) {
+                if let Some(tag) = self.client.on_deadline(ctx.now, req) {
                     self.on_response(ctx, tag, None);
                 }
             }
@@ -1098,6 +1158,7 @@ impl Actor<Payload, World> for Kubelet {
         self.pull_queue.clear();
         self.client.reset();
         self.registered = false;
+        self.failures = [0; 3];
         self.watch_id += 1;
         self.watch_rv = 0;
     }

@@ -60,10 +60,14 @@ pub enum Timer {
     EtcdDeadline { req: u64 },
     /// client: a rate-limited request may now be sent.
     ClientRelease,
+    /// client: resend a request the apiserver throttled.
+    ClientRetry { req: u64 },
     /// client: a request's deadline passed.
     ClientDeadline { req: u64 },
     /// client: try listing/watching again after a failure.
     InformerRetry { informer: u8 },
+    /// kubelet: retry a failed registration, lease write or pod list.
+    KubeletRetry { what: u8 },
     /// kubelet: renew the node Lease.
     LeaseRenew,
     /// kubelet: compute (and maybe post) node status.

@@ -4,9 +4,25 @@
 use super::etcd::EtcdStore;
 use super::network::Network;
 use crate::report::stats::Stats;
+use crate::sim::ComponentId;
 
 pub struct World {
     pub net: Network,
     pub etcd: EtcdStore,
     pub stats: Stats,
+    /// The member that last won an election and has not stepped down: what
+    /// `etcdctl endpoint status` would tell a fault injector. No cluster
+    /// component reads it; they learn leadership through Raft messages.
+    pub etcd_leader: Option<ComponentId>,
+}
+
+impl World {
+    pub fn new(net: Network, etcd: EtcdStore) -> Self {
+        World {
+            net,
+            etcd,
+            stats: Stats::default(),
+            etcd_leader: None,
+        }
+    }
 }

@@ -72,8 +72,24 @@ pub struct Stats {
     /// Per HTTP status code.
     pub api_codes: BTreeMap<u16, u64>,
     pub api_throttled: u64,
+    /// Pod creation to its binding to a node (set by the scheduler).
+    pub pod_scheduling: Samples,
     pub pod_created_to_running: Samples,
     pub pod_created_to_ready: Samples,
     pub watch_relists: u64,
     pub watch_events_sent: u64,
+    /// What the scenario driver did and what came of it, in order.
+    pub actions: Vec<ActionOutcome>,
+}
+
+/// One timeline action (or one object of an apply) and its result.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct ActionOutcome {
+    /// Virtual seconds at which the action was issued.
+    pub at_s: f64,
+    /// Line of the timeline entry in the scenario file (0 for `objects:`).
+    pub line: u32,
+    pub action: String,
+    /// `ok: <detail>` or `failed: <reason>`.
+    pub result: String,
 }

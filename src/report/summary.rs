@@ -1,1 +1,356 @@
-pub struct Placeholder;
+//! The end-of-run summary: `summary.json` and the one-screen text view.
+//!
+//! Everything in it is a function of the scenario and seed, so it is as
+//! reproducible as the trace. Wall-clock figures are printed by the CLI and
+//! kept out of this file on purpose.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::stats::{ActionOutcome, LatencySummary, Stats};
+use crate::api::manifest::FieldReport;
+use crate::api::object::Body;
+use crate::model::etcd::EtcdStore;
+use crate::sim::{SimDuration, SimTime};
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Summary {
+    pub scenario: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub seed: u64,
+    pub simulated_s: f64,
+    pub digest: String,
+    pub trace_records: u64,
+    pub events: u64,
+    pub nodes: NodeCounts,
+    pub pods: PodCounts,
+    /// Objects in etcd at the end, per kind.
+    pub objects: BTreeMap<String, u64>,
+    pub pod_startup: PodStartup,
+    /// Pod creation to binding (count 0 when nothing was bound by a scheduler).
+    pub scheduling: LatencySummary,
+    pub etcd: EtcdSummary,
+    pub apiserver: ApiSummary,
+    pub watch: WatchSummary,
+    pub network: NetworkSummary,
+    pub actions: Vec<ActionOutcome>,
+    pub loading: LoadingSummary,
+}
+
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct NodeCounts {
+    pub total: u64,
+    /// Ready=True in the Node's last reported status.
+    pub ready: u64,
+    pub not_ready: u64,
+    /// Kubelets down at the end of the run.
+    pub down: u64,
+    /// Node Leases not renewed within their duration at the end: what the
+    /// node lifecycle controller reads as a dead kubelet.
+    pub leases_expired: u64,
+}
+
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct PodCounts {
+    pub total: u64,
+    pub by_phase: BTreeMap<String, u64>,
+    /// Pending with no node: waiting for a scheduler.
+    pub unscheduled: u64,
+    pub ready: u64,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct PodStartup {
+    pub created_to_running: LatencySummary,
+    pub created_to_ready: LatencySummary,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct EtcdSummary {
+    pub members: u32,
+    pub revision: u64,
+    pub leader_changes: u64,
+    /// Proposals that hit etcd's request timeout.
+    pub request_timeouts: u64,
+    /// apiserver → etcd → apiserver per committed write.
+    pub commit: LatencySummary,
+    pub wal_fsync: LatencySummary,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct ApiSummary {
+    pub requests_by_code: BTreeMap<u16, u64>,
+    /// Client-observed latency per verb.
+    pub latency_by_verb: BTreeMap<String, LatencySummary>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct WatchSummary {
+    pub events_sent: u64,
+    pub relists: u64,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct NetworkSummary {
+    pub messages: u64,
+    pub lost: u64,
+}
+
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct LoadingSummary {
+    pub converted: Vec<String>,
+    pub not_simulated: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Inputs to a summary that are not in [`Stats`].
+pub struct RunFacts<'a> {
+    pub scenario: &'a str,
+    pub description: &'a str,
+    pub seed: u64,
+    pub simulated_s: f64,
+    pub end: SimTime,
+    pub digest: String,
+    pub trace_records: u64,
+    pub events: u64,
+    pub etcd_members: u32,
+    pub kubelets_down: u64,
+    pub network_messages: u64,
+    pub network_lost: u64,
+    pub report: &'a FieldReport,
+    pub warnings: &'a [String],
+}
+
+impl Summary {
+    /// Builds the summary from the run's measurements and etcd's final state.
+    pub fn new(facts: RunFacts<'_>, stats: &Stats, store: &EtcdStore) -> Summary {
+        let mut nodes = NodeCounts {
+            down: facts.kubelets_down,
+            ..Default::default()
+        };
+        let mut pods = PodCounts::default();
+        let mut objects: BTreeMap<String, u64> = BTreeMap::new();
+        for key in store.keys() {
+            let Some(o) = store.get(key) else { continue };
+            *objects.entry(o.kind.name().to_string()).or_default() += 1;
+            match &o.body {
+                Body::Node(n) => {
+                    nodes.total += 1;
+                    if n.is_ready() {
+                        nodes.ready += 1;
+                    } else {
+                        nodes.not_ready += 1;
+                    }
+                }
+                Body::Lease(l) if o.meta.namespace == "kube-node-lease" => {
+                    let deadline = l.renew_time.map(|t| {
+                        let secs = l.lease_duration_seconds.unwrap_or(40).max(0) as u64;
+                        t.after(SimDuration::from_secs(secs))
+                    });
+                    if deadline.is_none_or(|d| d < facts.end) {
+                        nodes.leases_expired += 1;
+                    }
+                }
+                Body::Pod(p) => {
+                    pods.total += 1;
+                    *pods
+                        .by_phase
+                        .entry(p.status.phase.as_str().to_string())
+                        .or_default() += 1;
+                    if p.node_name.is_none() {
+                        pods.unscheduled += 1;
+                    }
+                    if p.status.is_ready() {
+                        pods.ready += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (converted, not_simulated) = {
+            let lines = facts.report.lines();
+            let conv: Vec<String> = facts.report.converted.iter().cloned().collect();
+            let rest = lines.into_iter().filter(|l| !conv.contains(l)).collect();
+            (conv, rest)
+        };
+        Summary {
+            scenario: facts.scenario.to_string(),
+            description: facts.description.to_string(),
+            seed: facts.seed,
+            simulated_s: facts.simulated_s,
+            digest: facts.digest,
+            trace_records: facts.trace_records,
+            events: facts.events,
+            nodes,
+            pods,
+            objects,
+            pod_startup: PodStartup {
+                created_to_running: stats.pod_created_to_running.summary(),
+                created_to_ready: stats.pod_created_to_ready.summary(),
+            },
+            scheduling: stats.pod_scheduling.summary(),
+            etcd: EtcdSummary {
+                members: facts.etcd_members,
+                revision: store.revision(),
+                leader_changes: stats.leader_changes,
+                request_timeouts: stats.etcd_timeouts,
+                commit: stats.etcd_commit.summary(),
+                wal_fsync: stats.wal_fsync.summary(),
+            },
+            apiserver: ApiSummary {
+                requests_by_code: stats.api_codes.clone(),
+                latency_by_verb: stats
+                    .api_latency
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.summary()))
+                    .collect(),
+            },
+            watch: WatchSummary {
+                events_sent: stats.watch_events_sent,
+                relists: stats.watch_relists,
+            },
+            network: NetworkSummary {
+                messages: facts.network_messages,
+                lost: facts.network_lost,
+            },
+            actions: stats.actions.clone(),
+            loading: LoadingSummary {
+                converted,
+                not_simulated,
+                warnings: facts.warnings.to_vec(),
+            },
+        }
+    }
+
+    /// The one-screen text view printed after a run.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "scenario {}  seed {}  simulated {}",
+            self.scenario,
+            self.seed,
+            human_secs(self.simulated_s)
+        );
+        if !self.description.is_empty() {
+            let _ = writeln!(s, "  {}", self.description.trim());
+        }
+        let _ = writeln!(
+            s,
+            "nodes    {} total, {} Ready, {} NotReady, {} kubelets down, {} leases expired",
+            self.nodes.total,
+            self.nodes.ready,
+            self.nodes.not_ready,
+            self.nodes.down,
+            self.nodes.leases_expired
+        );
+        let phases: Vec<String> = self
+            .pods
+            .by_phase
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "pods     {} total{}{}, {} Ready, {} unscheduled",
+            self.pods.total,
+            if phases.is_empty() { "" } else { ": " },
+            phases.join(", "),
+            self.pods.ready,
+            self.pods.unscheduled
+        );
+        let lat = |l: &LatencySummary| {
+            if l.count == 0 {
+                "none".to_string()
+            } else {
+                format!(
+                    "p50 {} p99 {} max {} (n={})",
+                    ms(l.p50_ms),
+                    ms(l.p99_ms),
+                    ms(l.max_ms),
+                    l.count
+                )
+            }
+        };
+        let _ = writeln!(
+            s,
+            "startup  created→Running {}",
+            lat(&self.pod_startup.created_to_running)
+        );
+        let _ = writeln!(
+            s,
+            "         created→Ready   {}",
+            lat(&self.pod_startup.created_to_ready)
+        );
+        let _ = writeln!(s, "schedule created→bound   {}", lat(&self.scheduling));
+        let _ = writeln!(
+            s,
+            "etcd     {} members, {} leader elections, {} timeouts, revision {}",
+            self.etcd.members,
+            self.etcd.leader_changes,
+            self.etcd.request_timeouts,
+            self.etcd.revision
+        );
+        let _ = writeln!(s, "         commit {}", lat(&self.etcd.commit));
+        let total: u64 = self.apiserver.requests_by_code.values().sum();
+        let codes: Vec<String> = self
+            .apiserver
+            .requests_by_code
+            .iter()
+            .map(|(c, n)| format!("{c}×{n}"))
+            .collect();
+        let _ = writeln!(s, "api      {total} requests: {}", codes.join(" "));
+        let _ = writeln!(
+            s,
+            "watch    {} events sent, {} relists; network {} messages, {} lost",
+            self.watch.events_sent, self.watch.relists, self.network.messages, self.network.lost
+        );
+        let failed: Vec<&ActionOutcome> = self
+            .actions
+            .iter()
+            .filter(|a| a.result.starts_with("failed"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "actions  {} done, {} failed",
+            self.actions.len() - failed.len(),
+            failed.len()
+        );
+        for a in failed.iter().take(5) {
+            let _ = writeln!(s, "  at {}: {}: {}", human_secs(a.at_s), a.action, a.result);
+        }
+        if failed.len() > 5 {
+            let _ = writeln!(s, "  … {} more in summary.json", failed.len() - 5);
+        }
+        for w in &self.loading.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        let _ = writeln!(
+            s,
+            "trace    {} records, {} events",
+            self.trace_records, self.events
+        );
+        s
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2}s", v / 1000.0)
+    } else {
+        format!("{v:.1}ms")
+    }
+}
+
+fn human_secs(s: f64) -> String {
+    let total = s.round() as u64;
+    let (h, m, sec) = (total / 3600, total / 60 % 60, total % 60);
+    match (h, m) {
+        (0, 0) => format!("{s:.3}s"),
+        (0, _) => format!("{m}m{sec:02}s"),
+        _ => format!("{h}h{m:02}m{sec:02}s"),
+    }
+}

@@ -126,73 +126,119 @@ fn clamp_nanos(x: f64) -> u64 {
     }
 }
 
-/// The YAML form of a distribution in a scenario:
+/// The YAML form of a distribution in a scenario: a mapping with exactly one
+/// of these keys.
 ///
 /// ```yaml
-/// latency: 2ms                                  # constant
+/// latency: {constant: 2ms}
 /// latency: {uniform: {min: 1ms, max: 3ms}}
 /// latency: {normal: {mean: 2ms, stddev: 500us}}
 /// latency: {logNormal: {p50: 1ms, p99: 8ms}}
 /// latency: {exponential: {mean: 2ms}}
 /// latency: {empirical: {file: fsync.csv}}        # one duration or number of ms per line
 /// ```
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum LatencySpec {
-    Constant(String),
-    Shaped(ShapedSpec),
+///
+/// A struct of options rather than an enum so that a misspelled key is
+/// reported as an unknown field with a suggestion, like every other field.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencySpec {
+    pub constant: Option<String>,
+    pub uniform: Option<UniformSpec>,
+    pub normal: Option<NormalSpec>,
+    pub log_normal: Option<LogNormalSpec>,
+    pub exponential: Option<ExponentialSpec>,
+    pub empirical: Option<EmpiricalSpec>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub enum ShapedSpec {
-    Constant(String),
-    Uniform { min: String, max: String },
-    Normal { mean: String, stddev: String },
-    LogNormal { p50: String, p99: String },
-    Exponential { mean: String },
-    Empirical { file: String },
+pub struct UniformSpec {
+    pub min: String,
+    pub max: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NormalSpec {
+    pub mean: String,
+    pub stddev: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LogNormalSpec {
+    pub p50: String,
+    pub p99: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ExponentialSpec {
+    pub mean: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EmpiricalSpec {
+    pub file: String,
 }
 
 impl LatencySpec {
     /// Resolves the spec; `base_dir` anchors relative CSV paths.
     pub fn resolve(&self, base_dir: &std::path::Path) -> Result<LatencyDist, String> {
-        let d = |s: &str| parse_duration(s).map_err(|e| e.0);
-        Ok(match self {
-            LatencySpec::Constant(s) => LatencyDist::Constant(d(s)?),
-            LatencySpec::Shaped(ShapedSpec::Constant(s)) => LatencyDist::Constant(d(s)?),
-            LatencySpec::Shaped(ShapedSpec::Uniform { min, max }) => {
-                let (lo, hi) = (d(min)?, d(max)?);
-                if hi < lo {
-                    return Err(format!("uniform: max `{max}` is below min `{min}`"));
-                }
-                LatencyDist::Uniform { lo, hi }
+        let d = |field: &str, s: &str| parse_duration(s).map_err(|e| format!("{field}: {}", e.0));
+        let given = [
+            self.constant.is_some(),
+            self.uniform.is_some(),
+            self.normal.is_some(),
+            self.log_normal.is_some(),
+            self.exponential.is_some(),
+            self.empirical.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if given != 1 {
+            return Err(format!(
+                "give exactly one of constant, uniform, normal, logNormal, exponential, empirical (found {given})"
+            ));
+        }
+        if let Some(s) = &self.constant {
+            return Ok(LatencyDist::Constant(d("constant", s)?));
+        }
+        if let Some(UniformSpec { min, max }) = &self.uniform {
+            let (lo, hi) = (d("uniform.min", min)?, d("uniform.max", max)?);
+            if hi < lo {
+                return Err(format!("uniform: max `{max}` is below min `{min}`"));
             }
-            LatencySpec::Shaped(ShapedSpec::Normal { mean, stddev }) => LatencyDist::Normal {
-                mean: d(mean)?,
-                stddev: d(stddev)?,
-            },
-            LatencySpec::Shaped(ShapedSpec::LogNormal { p50, p99 }) => {
-                let (a, b) = (d(p50)?, d(p99)?);
-                if b < a {
-                    return Err(format!("logNormal: p99 `{p99}` is below p50 `{p50}`"));
-                }
-                LatencyDist::log_normal(a, b)
+            return Ok(LatencyDist::Uniform { lo, hi });
+        }
+        if let Some(NormalSpec { mean, stddev }) = &self.normal {
+            return Ok(LatencyDist::Normal {
+                mean: d("normal.mean", mean)?,
+                stddev: d("normal.stddev", stddev)?,
+            });
+        }
+        if let Some(LogNormalSpec { p50, p99 }) = &self.log_normal {
+            let (a, b) = (d("logNormal.p50", p50)?, d("logNormal.p99", p99)?);
+            if b < a {
+                return Err(format!("logNormal: p99 `{p99}` is below p50 `{p50}`"));
             }
-            LatencySpec::Shaped(ShapedSpec::Exponential { mean }) => {
-                LatencyDist::Exponential { mean: d(mean)? }
-            }
-            LatencySpec::Shaped(ShapedSpec::Empirical { file }) => {
-                let path = base_dir.join(file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("empirical: cannot read `{}`: {e}", path.display()))?;
-                let samples = parse_samples_csv(&text)
-                    .map_err(|e| format!("empirical: {}: {e}", path.display()))?;
-                LatencyDist::Empirical {
-                    samples: samples.into(),
-                    source: file.clone(),
-                }
-            }
+            return Ok(LatencyDist::log_normal(a, b));
+        }
+        if let Some(ExponentialSpec { mean }) = &self.exponential {
+            return Ok(LatencyDist::Exponential {
+                mean: d("exponential.mean", mean)?,
+            });
+        }
+        let EmpiricalSpec { file } = self.empirical.as_ref().expect("one is given");
+        let path = base_dir.join(file);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("empirical: cannot read `{}`: {e}", path.display()))?;
+        let samples =
+            parse_samples_csv(&text).map_err(|e| format!("empirical: {}: {e}", path.display()))?;
+        if samples.is_empty() {
+            return Err(format!("empirical: {} holds no samples", path.display()));
+        }
+        Ok(LatencyDist::Empirical {
+            samples: samples.into(),
+            source: file.clone(),
         })
     }
 }

@@ -11,6 +11,8 @@ use rand_core::{RngCore, SeedableRng};
 /// A deterministic random stream owned by exactly one component.
 pub struct RngStream {
     inner: ChaCha12Rng,
+    /// The second normal of the last Box–Muller pair, used by the next call.
+    spare_normal: Option<f64>,
 }
 
 impl RngStream {
@@ -22,6 +24,7 @@ impl RngStream {
         let key: [u8; 32] = *hasher.finalize().as_bytes();
         RngStream {
             inner: ChaCha12Rng::from_seed(key),
+            spare_normal: None,
         }
     }
 
@@ -64,12 +67,20 @@ impl RngStream {
         self.unit() < p
     }
 
-    /// A standard normal draw (Box–Muller; one of the pair is discarded so a
-    /// stream's position never depends on hidden cached state).
+    /// A standard normal draw (Box–Muller). Each pair yields two draws; the
+    /// second is kept for the next call, which halves the cost of the
+    /// log-normal latencies every message samples. The spare is part of the
+    /// stream's state, so the sequence stays a pure function of the seed.
     pub fn standard_normal(&mut self) -> f64 {
+        if let Some(z) = self.spare_normal.take() {
+            return z;
+        }
         let u1 = 1.0 - self.unit(); // (0, 1]
         let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (sin, cos) = (std::f64::consts::TAU * u2).sin_cos();
+        self.spare_normal = Some(r * sin);
+        r * cos
     }
 }
 

@@ -73,6 +73,10 @@ pub struct ApiServer {
     revision: u64,
     history: VecDeque<HistoryEntry>,
     watchers: Vec<Watcher>,
+    /// Indexes into `watchers`: unfiltered watches per kind, and pod watches
+    /// per `spec.nodeName` filter.
+    watch_by_kind: BTreeMap<Kind, Vec<usize>>,
+    watch_by_node: BTreeMap<String, Vec<usize>>,
     slots: Vec<Option<InFlight>>,
     free_slots: Vec<u32>,
     inflight_ro: u32,
@@ -105,6 +109,8 @@ impl ApiServer {
             revision,
             history: VecDeque::new(),
             watchers: Vec::new(),
+            watch_by_kind: BTreeMap::new(),
+            watch_by_node: BTreeMap::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
             inflight_ro: 0,
@@ -543,6 +549,12 @@ impl ApiServer {
             Err(msg) => self.finish(ctx, slot, Self::error(id, 500, "InternalError", msg)),
             Ok(r) if r.succeeded => {
                 ctx.shared.stats.etcd_commit.record(ctx.now.since(sent));
+                if f.req.verb == Verb::Bind {
+                    if let Some(pod) = &r.current {
+                        let waited = ctx.now.since(pod.meta.creation);
+                        ctx.shared.stats.pod_scheduling.record(waited);
+                    }
+                }
                 let code = if f.req.verb == Verb::Create { 201 } else { 200 };
                 let resp = ApiResponse {
                     id,
@@ -595,7 +607,8 @@ impl ApiServer {
     }
 
     fn on_etcd_watch(&mut self, ctx: &mut Ctx<'_, Payload, World>, changes: Vec<WatchedChange>) {
-        let mut out: Vec<Vec<WatchEvent>> = (0..self.watchers.len()).map(|_| Vec::new()).collect();
+        // Watcher index → its events, in watcher order for a deterministic send order.
+        let mut out: BTreeMap<usize, Vec<WatchEvent>> = BTreeMap::new();
         for c in changes {
             if c.revision <= self.revision {
                 continue;
@@ -627,12 +640,10 @@ impl ApiServer {
                 object: Some(object),
                 resource_version: c.revision,
             };
-            for (i, w) in self.watchers.iter().enumerate() {
-                if w.kind != c.key.kind {
-                    continue;
-                }
+            for i in self.interested(&c, prev.as_deref()) {
+                let w = &self.watchers[i];
                 if let Some(e) = filtered_event(&w.node_filter, &ev, prev.as_deref()) {
-                    out[i].push(e);
+                    out.entry(i).or_default().push(e);
                 }
             }
             self.history
@@ -647,9 +658,48 @@ impl ApiServer {
         {
             self.history.pop_front();
         }
-        for (i, events) in out.into_iter().enumerate() {
-            if !events.is_empty() {
-                self.send_batch(ctx, i, events, false);
+        for (i, events) in out {
+            self.send_batch(ctx, i, events, false);
+        }
+    }
+
+    /// Watchers that may see change `c`: those of its kind without a node
+    /// filter, and node-filtered ones for the node the pod is (or was) on.
+    /// Upstream's watch cache indexes pod watchers by `spec.nodeName` for the
+    /// same reason: a kubelet's watch must not cost every other write.
+    fn interested(&self, c: &WatchedChange, prev: Option<&Object>) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .watch_by_kind
+            .get(&c.key.kind)
+            .cloned()
+            .unwrap_or_default();
+        if c.key.kind == Kind::Pod {
+            let node_of =
+                |o: Option<&Object>| o.and_then(|o| o.as_pod()).and_then(|p| p.node_name.clone());
+            let nodes = [
+                node_of(c.value.as_deref()),
+                node_of(c.prev.as_deref()),
+                node_of(prev),
+            ];
+            for n in nodes.iter().flatten() {
+                if let Some(ws) = self.watch_by_node.get(n) {
+                    v.extend_from_slice(ws);
+                }
+            }
+            v.sort_unstable();
+            v.dedup();
+        }
+        v
+    }
+
+    /// Rebuilds the watcher indexes after the watcher list changed.
+    fn reindex_watchers(&mut self) {
+        self.watch_by_kind.clear();
+        self.watch_by_node.clear();
+        for (i, w) in self.watchers.iter().enumerate() {
+            match &w.node_filter {
+                None => self.watch_by_kind.entry(w.kind).or_default().push(i),
+                Some(n) => self.watch_by_node.entry(n.clone()).or_default().push(i),
             }
         }
     }
@@ -703,9 +753,12 @@ impl ApiServer {
         client: ComponentId,
         req: &ApiRequest,
     ) {
-        // A client re-watching on the same stream id replaces its old watch.
-        self.watchers
-            .retain(|w| !(w.client == client && w.watch_id == req.watch_id));
+        // A client re-watching the same resource replaces its old watch: the
+        // old stream's connection is closed when the client opens a new one.
+        let before = self.watchers.len();
+        self.watchers.retain(|w| {
+            !(w.client == client && w.kind == req.kind && w.node_filter == req.node_filter)
+        });
         self.watchers.push(Watcher {
             client,
             watch_id: req.watch_id,
@@ -714,6 +767,15 @@ impl ApiServer {
             seq: 0,
         });
         let i = self.watchers.len() - 1;
+        if self.watchers.len() == before + 1 {
+            // Nothing removed: extend the indexes instead of rebuilding them.
+            match &req.node_filter {
+                None => self.watch_by_kind.entry(req.kind).or_default().push(i),
+                Some(n) => self.watch_by_node.entry(n.clone()).or_default().push(i),
+            }
+        } else {
+            self.reindex_watchers();
+        }
         let oldest = self
             .history
             .front()
@@ -723,6 +785,7 @@ impl ApiServer {
             // 410 Gone: "too old resource version"; the client must relist.
             self.send_batch(ctx, i, Vec::new(), true);
             self.watchers.pop();
+            self.reindex_watchers();
             return;
         }
         let replay: Vec<WatchEvent> = self
@@ -936,6 +999,7 @@ impl Actor<Payload, World> for ApiServer {
 
     fn crash(&mut self, _now: SimTime) {
         self.watchers.clear();
+        self.reindex_watchers();
         self.slots.clear();
         self.free_slots.clear();
         self.etcd_pending.clear();

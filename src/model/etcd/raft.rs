@@ -245,6 +245,9 @@ impl EtcdMember {
         leader: Option<u32>,
     ) {
         let was_leader = self.role == Role::Leader;
+        if was_leader && ctx.shared.etcd_leader == Some(ctx.me) {
+            ctx.shared.etcd_leader = None;
+        }
         if term > self.term {
             self.term = term;
             self.voted_for = None;
@@ -323,6 +326,7 @@ impl EtcdMember {
         self.matched.iter_mut().for_each(|m| *m = 0);
         self.recent_active.iter_mut().for_each(|a| *a = false);
         ctx.shared.stats.leader_changes += 1;
+        ctx.shared.etcd_leader = Some(ctx.me);
         let name = self.name.clone();
         let t = self.term;
         ctx.trace.record(
@@ -420,6 +424,12 @@ impl EtcdMember {
         if n > self.commit && self.term_at(n) == Some(self.term) {
             self.commit = n;
             self.apply_committed(ctx);
+            // As etcd's raft does: tell followers the new commit index at once
+            // rather than at the next heartbeat, so a follower that took the
+            // client's request can answer it without waiting a tick.
+            if self.peers.len() > 1 {
+                self.broadcast_append(ctx);
+            }
         }
     }
 

@@ -82,7 +82,7 @@ pub struct EtcdStore {
 impl EtcdStore {
     pub fn new() -> Self {
         EtcdStore {
-            outcome_window: 200_000,
+            outcome_window: 20_000,
             ..Default::default()
         }
     }
@@ -133,11 +133,15 @@ impl EtcdStore {
         txn: Option<&Txn>,
     ) -> Option<(TxnResult, Option<WatchedChange>)> {
         if index <= self.applied_index {
+            // Indices increase along the window (no-op entries leave gaps).
             return self
                 .outcomes
-                .iter()
-                .find(|(i, _, _)| *i == index)
-                .map(|(_, r, c)| (r.clone(), c.clone()));
+                .binary_search_by_key(&index, |(i, _, _)| *i)
+                .ok()
+                .map(|at| {
+                    let (_, r, c) = &self.outcomes[at];
+                    (r.clone(), c.clone())
+                });
         }
         debug_assert_eq!(index, self.applied_index + 1, "entries apply in order");
         self.applied_index = index;

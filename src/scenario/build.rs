@@ -1,0 +1,116 @@
+//! Wiring a loaded scenario into an engine: which components exist, in which
+//! order, with which configuration. The order only fixes component ids; RNG
+//! streams derive from names, so adding a node never changes another's draws.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::driver::ScenarioDriver;
+use super::{Scenario, BUILTIN_NAMESPACES};
+use crate::api::object::{Body, Meta};
+use crate::api::{Kind, Object};
+use crate::model::apiserver::ApiServer;
+use crate::model::etcd::{EtcdMember, EtcdStore};
+use crate::model::kubelet::Kubelet;
+use crate::model::msg::Payload;
+use crate::model::network::Network;
+use crate::model::world::World;
+use crate::sim::{ComponentId, Engine, SimTime, Trace, TraceLevel};
+
+/// Where each component sits in the engine.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub etcd: Vec<ComponentId>,
+    pub apiserver: ComponentId,
+    /// Node name → its kubelet.
+    pub kubelets: BTreeMap<String, ComponentId>,
+    pub driver: ComponentId,
+}
+
+impl Layout {
+    /// Component ids by the names a scenario uses for them.
+    pub fn by_name(&self) -> BTreeMap<String, ComponentId> {
+        let mut m: BTreeMap<String, ComponentId> = self
+            .kubelets
+            .iter()
+            .map(|(n, id)| (n.clone(), *id))
+            .collect();
+        for (i, id) in self.etcd.iter().enumerate() {
+            m.insert(format!("etcd-{i}"), *id);
+        }
+        m.insert("kube-apiserver".into(), self.apiserver);
+        m
+    }
+}
+
+fn namespace(name: &str) -> Object {
+    Object {
+        kind: Kind::Namespace,
+        meta: Meta {
+            name: name.into(),
+            ..Default::default()
+        },
+        body: Body::Namespace,
+    }
+}
+
+/// Builds the engine for `scenario` with `seed`, recording into `trace`.
+pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payload, World>, Layout) {
+    let mut store = EtcdStore::new();
+    let initial = store.seed(BUILTIN_NAMESPACES.iter().map(|n| namespace(n)).collect());
+    // The bootstrap state is part of the trace, so that replaying the trace's
+    // writes rebuilds the whole store.
+    for o in &initial {
+        let full = trace.enabled(TraceLevel::Full);
+        let json = full.then(|| o.to_json());
+        let key = o.key().to_string();
+        trace.record(TraceLevel::Events, SimTime::ZERO, "etcd", "Seed", |r| {
+            r.str("key", &key).u64("rv", o.meta.resource_version);
+            if let Some(j) = &json {
+                r.json("object", j);
+            }
+        });
+    }
+    let world = World::new(Network::new(scenario.link.clone()), store);
+    let mut e: Engine<Payload, World> = Engine::new(seed, world, trace);
+    let etcd_cfg = Arc::new(scenario.etcd.clone());
+    let members: Vec<ComponentId> = (0..scenario.etcd_members).collect();
+    for i in 0..scenario.etcd_members {
+        let id = e.add(Box::new(EtcdMember::new(
+            i,
+            members.clone(),
+            etcd_cfg.clone(),
+        )));
+        e.shared.net.add_endpoint(id, seed, &format!("etcd-{i}"));
+    }
+    let apiserver = e.add(Box::new(ApiServer::new(
+        scenario.apiserver.clone(),
+        members.clone(),
+        initial,
+    )));
+    e.shared.net.add_endpoint(apiserver, seed, "kube-apiserver");
+    let mut kubelets = BTreeMap::new();
+    for n in &scenario.nodes {
+        let id = e.add(Box::new(Kubelet::new(
+            &n.name,
+            apiserver,
+            n.body.clone(),
+            n.labels.clone(),
+            scenario.kubelet.clone(),
+        )));
+        e.shared
+            .net
+            .add_endpoint(id, seed, &format!("kubelet/{}", n.name));
+        kubelets.insert(n.name.clone(), id);
+    }
+    let mut layout = Layout {
+        etcd: members,
+        apiserver,
+        kubelets,
+        driver: 0,
+    };
+    let driver = ScenarioDriver::new(scenario, &layout);
+    layout.driver = e.add(Box::new(driver));
+    e.shared.net.add_endpoint(layout.driver, seed, "kubectl");
+    (e, layout)
+}

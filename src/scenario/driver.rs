@@ -1,0 +1,475 @@
+//! The scenario driver: plays the timeline. API actions go through the
+//! modelled apiserver as kubectl would send them (with kubectl's client rate
+//! limit, and client-go's retry of throttled requests); faults act on the
+//! engine (crash, restart) and the network (partition, heal).
+//!
+//! `apply` is create-or-merge: a POST, and on `409 AlreadyExists` a merge
+//! patch of the manifest's labels, annotations and spec, which is what
+//! `kubectl apply` amounts to for a manifest that only adds or changes fields.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value as Json};
+
+use super::build::Layout;
+use super::{Action, EtcdTarget, Scenario, Step};
+use crate::api::{Kind, Object};
+use crate::model::apiserver::request::{ApiRequest, ApiResponse, PatchOp, Verb};
+use crate::model::client::{ApiClient, RateLimit};
+use crate::model::msg::{Message, Payload, Timer};
+use crate::model::world::World;
+use crate::report::stats::ActionOutcome;
+use crate::sim::{Actor, ComponentId, Ctx, Lifecycle, SimDuration, SimTime, TraceLevel};
+
+/// kubectl's client: QPS 50, burst 300 (raised from client-go's 5/10 in 1.27).
+pub const KUBECTL: RateLimit = RateLimit {
+    qps: 50.0,
+    burst: 300,
+};
+
+/// kubectl's request deadline: the apiserver's own 60 s request timeout.
+const REQUEST_TIMEOUT: SimDuration = SimDuration::from_secs(60);
+
+/// What a request in flight was for.
+struct Pending {
+    /// Index into the timeline, or `None` for the initial `objects:`.
+    step: Option<u32>,
+    what: String,
+    req: ApiRequest,
+    /// For apply: the object, to merge on `AlreadyExists`.
+    apply: Option<Arc<Object>>,
+}
+
+/// The objects of one apply still to send: kubectl sends one request at a
+/// time and waits for its answer, so a Namespace exists before its Pods.
+struct ApplyBatch {
+    step: Option<u32>,
+    rest: VecDeque<Arc<Object>>,
+}
+
+pub struct ScenarioDriver {
+    name: String,
+    client: ApiClient,
+    initial: Vec<Arc<Object>>,
+    steps: Vec<Step>,
+    nodes: BTreeMap<String, ComponentId>,
+    etcd: Vec<ComponentId>,
+    components: BTreeMap<String, ComponentId>,
+    pending: BTreeMap<u64, Pending>,
+    next_tag: u64,
+    /// Request tag of the apply in flight → the rest of its batch.
+    batches: BTreeMap<u64, ApplyBatch>,
+}
+
+impl ScenarioDriver {
+    pub fn new(scenario: &Scenario, layout: &Layout) -> Self {
+        // Namespaces first, then the rest in file order, as `kubectl apply -f`
+        // on a directory would need them.
+        let mut initial: Vec<Arc<Object>> = scenario
+            .objects
+            .iter()
+            .filter(|o| o.kind == Kind::Namespace)
+            .cloned()
+            .map(Arc::new)
+            .collect();
+        initial.extend(
+            scenario
+                .objects
+                .iter()
+                .filter(|o| o.kind != Kind::Namespace)
+                .cloned()
+                .map(Arc::new),
+        );
+        ScenarioDriver {
+            name: "kubectl".into(),
+            client: ApiClient::new(layout.apiserver, KUBECTL, REQUEST_TIMEOUT),
+            initial,
+            steps: scenario.timeline.clone(),
+            nodes: layout.kubelets.clone(),
+            etcd: layout.etcd.clone(),
+            components: layout.by_name(),
+            pending: BTreeMap::new(),
+            next_tag: 1,
+            batches: BTreeMap::new(),
+        }
+    }
+
+    fn line_of(&self, step: Option<u32>) -> u32 {
+        step.map(|i| self.steps[i as usize].line).unwrap_or(0)
+    }
+
+    fn outcome(
+        &self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        step: Option<u32>,
+        what: &str,
+        result: String,
+    ) {
+        let line = self.line_of(step);
+        ctx.trace.record(
+            TraceLevel::Events,
+            ctx.now,
+            &self.name,
+            "ActionResult",
+            |r| {
+                r.u64("line", line as u64)
+                    .str("action", what)
+                    .str("result", &result);
+            },
+        );
+        ctx.shared.stats.actions.push(ActionOutcome {
+            at_s: ctx.now.0 as f64 / 1e9,
+            line,
+            action: what.to_string(),
+            result,
+        });
+    }
+
+    fn send(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        step: Option<u32>,
+        what: String,
+        req: ApiRequest,
+        apply: Option<Arc<Object>>,
+    ) -> u64 {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.client.request(ctx, req.clone(), tag);
+        self.pending.insert(
+            tag,
+            Pending {
+                step,
+                what,
+                req,
+                apply,
+            },
+        );
+        tag
+    }
+
+    /// Starts applying `objs` one after another.
+    fn apply_all(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        step: Option<u32>,
+        objs: Vec<Arc<Object>>,
+    ) {
+        let mut rest: VecDeque<Arc<Object>> = objs.into();
+        if let Some(first) = rest.pop_front() {
+            let tag = self.apply(ctx, step, first);
+            self.batches.insert(tag, ApplyBatch { step, rest });
+        }
+    }
+
+    fn apply(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        step: Option<u32>,
+        obj: Arc<Object>,
+    ) -> u64 {
+        let mut req = ApiRequest::new(Verb::Create, obj.kind, &obj.meta.namespace, &obj.meta.name);
+        req.body = Some(obj.clone());
+        let what = format!(
+            "apply {}",
+            describe(obj.kind, &obj.meta.namespace, &obj.meta.name)
+        );
+        self.send(ctx, step, what, req, Some(obj))
+    }
+
+    /// The request `tag` is finished: send the next object of its batch.
+    fn continue_batch(&mut self, ctx: &mut Ctx<'_, Payload, World>, tag: u64) {
+        if let Some(mut batch) = self.batches.remove(&tag) {
+            if let Some(next) = batch.rest.pop_front() {
+                let tag = self.apply(ctx, batch.step, next);
+                self.batches.insert(tag, batch);
+            }
+        }
+    }
+
+    /// The request `old` continues as `new` (a retry, or apply's merge).
+    fn move_batch(&mut self, old: u64, new: u64) {
+        if let Some(b) = self.batches.remove(&old) {
+            self.batches.insert(new, b);
+        }
+    }
+
+    fn run_step(&mut self, ctx: &mut Ctx<'_, Payload, World>, index: u32) {
+        let step = self.steps[index as usize].clone();
+        let line = step.line as u64;
+        if let Some(note) = &step.note {
+            ctx.trace
+                .record(TraceLevel::Faults, ctx.now, &self.name, "Note", |r| {
+                    r.u64("line", line).str("text", note);
+                });
+        }
+        let Some(action) = step.action else {
+            return;
+        };
+        let what = action.to_string();
+        let step = Some(index);
+        match action {
+            Action::Apply(objs) => self.apply_all(ctx, step, objs),
+            Action::Delete {
+                kind,
+                namespace,
+                name,
+                grace_seconds,
+            } => {
+                let mut req = ApiRequest::new(Verb::Delete, kind, &namespace, &name);
+                req.grace_seconds = grace_seconds;
+                self.send(ctx, step, what, req, None);
+            }
+            Action::Scale {
+                kind,
+                namespace,
+                name,
+                replicas,
+            } => {
+                let mut req = ApiRequest::new(Verb::Patch, kind, &namespace, &name);
+                req.patch = Some(PatchOp::Merge(json!({"spec": {"replicas": replicas}})));
+                self.send(ctx, step, what, req, None);
+            }
+            Action::Patch {
+                kind,
+                namespace,
+                name,
+                patch,
+            } => {
+                let mut req = ApiRequest::new(Verb::Patch, kind, &namespace, &name);
+                req.patch = Some(PatchOp::Merge(patch));
+                self.send(ctx, step, what, req, None);
+            }
+            Action::CrashNode(n) | Action::RestartNode(n) => {
+                let id = self.nodes[&n];
+                let crash = what.starts_with("crash");
+                let (op, event) = if crash {
+                    (Lifecycle::Crash(id), "NodeCrash")
+                } else {
+                    (Lifecycle::Restart(id), "NodeRestart")
+                };
+                let already = ctx.is_alive(id) != crash;
+                self.fault(ctx, step, &what, event, &n, already);
+                if !already {
+                    ctx.lifecycle(op);
+                }
+            }
+            Action::CrashEtcd(target) => {
+                let id = match target {
+                    EtcdTarget::Member(i) => Some(self.etcd[i as usize]),
+                    EtcdTarget::Leader => ctx.shared.etcd_leader,
+                };
+                match id {
+                    None => self.outcome(
+                        ctx,
+                        step,
+                        &what,
+                        "failed: no member leads at this instant (an election is under way)".into(),
+                    ),
+                    Some(id) => {
+                        let member = self.member_name(id);
+                        let already = !ctx.is_alive(id);
+                        self.fault(ctx, step, &what, "EtcdCrash", &member, already);
+                        if !already {
+                            if ctx.shared.etcd_leader == Some(id) {
+                                ctx.shared.etcd_leader = None;
+                            }
+                            ctx.lifecycle(Lifecycle::Crash(id));
+                        }
+                    }
+                }
+            }
+            Action::RestartEtcd(which) => {
+                let targets: Vec<u32> = match which {
+                    Some(i) => vec![i],
+                    None => (0..self.etcd.len() as u32)
+                        .filter(|i| !ctx.is_alive(self.etcd[*i as usize]))
+                        .collect(),
+                };
+                if targets.is_empty() {
+                    self.fault(ctx, step, &what, "EtcdRestart", "no member", true);
+                }
+                for i in targets {
+                    let id = self.etcd[i as usize];
+                    let already = ctx.is_alive(id);
+                    self.fault(
+                        ctx,
+                        step,
+                        &what,
+                        "EtcdRestart",
+                        &format!("etcd-{i}"),
+                        already,
+                    );
+                    if !already {
+                        ctx.lifecycle(Lifecycle::Restart(id));
+                    }
+                }
+            }
+            Action::Partition(names) => {
+                let ids: Vec<ComponentId> = names.iter().map(|n| self.components[n]).collect();
+                ctx.shared.net.partition(&ids);
+                self.fault(ctx, step, &what, "Partition", &names.join(","), false);
+            }
+            Action::Heal => {
+                ctx.shared.net.heal();
+                self.fault(ctx, step, &what, "Heal", "all", false);
+            }
+        }
+    }
+
+    fn member_name(&self, id: ComponentId) -> String {
+        let i = self.etcd.iter().position(|m| *m == id).unwrap_or(0);
+        format!("etcd-{i}")
+    }
+
+    /// Records a fault injection, or that it changed nothing.
+    fn fault(
+        &self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        step: Option<u32>,
+        what: &str,
+        event: &str,
+        target: &str,
+        already: bool,
+    ) {
+        if already {
+            self.outcome(
+                ctx,
+                step,
+                what,
+                format!("ok: nothing to do, {target} was already in that state"),
+            );
+            return;
+        }
+        let line = self.line_of(step) as u64;
+        ctx.trace
+            .record(TraceLevel::Faults, ctx.now, &self.name, event, |r| {
+                r.u64("line", line).str("target", target);
+            });
+        self.outcome(ctx, step, what, "ok".into());
+    }
+
+    fn on_response(&mut self, ctx: &mut Ctx<'_, Payload, World>, resp: &ApiResponse) {
+        let Some(tag) = self.client.on_response(ctx, resp) else {
+            return;
+        };
+        let Some(p) = self.pending.remove(&tag) else {
+            return;
+        };
+        if resp.ok() {
+            let detail = match (p.req.verb, resp.code) {
+                (Verb::Create, _) => "created".to_string(),
+                (Verb::Patch, _) if p.apply.is_some() => "configured".to_string(),
+                (Verb::Delete, _) => "deleted".to_string(),
+                (_, _) => "done".to_string(),
+            };
+            let rv = resp.resource_version;
+            self.outcome(
+                ctx,
+                p.step,
+                &p.what,
+                format!("ok: {detail} at resourceVersion {rv}"),
+            );
+            return self.continue_batch(ctx, tag);
+        }
+        if resp.code == 409 && resp.reason == "AlreadyExists" && p.req.verb == Verb::Create {
+            if let Some(obj) = p.apply.clone() {
+                let mut req =
+                    ApiRequest::new(Verb::Patch, obj.kind, &obj.meta.namespace, &obj.meta.name);
+                req.patch = Some(PatchOp::Merge(apply_patch(&obj)));
+                let new = self.send(ctx, p.step, p.what, req, Some(obj));
+                return self.move_batch(tag, new);
+            }
+        }
+        self.outcome(
+            ctx,
+            p.step,
+            &p.what,
+            format!("failed: {} {}: {}", resp.code, resp.reason, resp.message),
+        );
+        // kubectl reports the failure and goes on with the next object.
+        self.continue_batch(ctx, tag);
+    }
+
+    fn on_lost(&mut self, ctx: &mut Ctx<'_, Payload, World>, tag: Option<u64>, why: &str) {
+        let Some(tag) = tag else { return };
+        if let Some(p) = self.pending.remove(&tag) {
+            self.outcome(ctx, p.step, &p.what, format!("failed: {why}"));
+        }
+        self.continue_batch(ctx, tag);
+    }
+}
+
+fn describe(kind: Kind, ns: &str, name: &str) -> String {
+    if ns.is_empty() {
+        format!("{} {name}", kind.name())
+    } else {
+        format!("{} {ns}/{name}", kind.name())
+    }
+}
+
+/// The merge patch that brings an existing object to the manifest: its
+/// labels, annotations and spec (never status, never server-set metadata).
+fn apply_patch(obj: &Object) -> Json {
+    let full = obj.to_json();
+    let mut patch = Map::new();
+    let mut meta = Map::new();
+    for k in ["labels", "annotations"] {
+        if let Some(v) = full["metadata"].get(k) {
+            meta.insert(k.into(), v.clone());
+        }
+    }
+    patch.insert("metadata".into(), Json::Object(meta));
+    if let Json::Object(m) = &full {
+        for (k, v) in m {
+            if !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status") {
+                patch.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Json::Object(patch)
+}
+
+impl Actor<Payload, World> for ScenarioDriver {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        let initial = self.initial.clone();
+        self.apply_all(ctx, None, initial);
+        for (i, s) in self.steps.iter().enumerate() {
+            let after = s.at.since(SimTime::ZERO);
+            ctx.timer(after, Payload::Timer(Timer::Action { index: i as u32 }));
+        }
+    }
+
+    fn handle(&mut self, payload: Payload, ctx: &mut Ctx<'_, Payload, World>) {
+        match payload {
+            Payload::Timer(Timer::Action { index }) => self.run_step(ctx, index),
+            Payload::Timer(Timer::ClientRelease) => self.client.on_release(ctx),
+            Payload::Timer(Timer::ClientRetry { req }) => self.client.on_retry(ctx, req),
+            Payload::Timer(Timer::ClientDeadline { req }) => {
+                let tag = self.client.on_deadline(ctx.now, req);
+                self.on_lost(ctx, tag, "no answer within kubectl's 60s request timeout");
+            }
+            Payload::Msg {
+                msg: Message::ApiResp(resp),
+                ..
+            } => self.on_response(ctx, &resp),
+            Payload::Msg {
+                msg: Message::Refused { req },
+                ..
+            } => {
+                let tag = self.client.on_refused(req);
+                self.on_lost(ctx, tag, "connection refused: the apiserver is down");
+            }
+            _ => {}
+        }
+    }
+
+    fn crash(&mut self, _now: SimTime) {
+        // The driver stands outside the cluster and is never crashed.
+    }
+}

@@ -1,0 +1,955 @@
+//! Loading a scenario file: strict decoding, defaults, and the checks that
+//! need the whole file (node names in actions, etcd member names, includes).
+//!
+//! Every error names the file, line, column and field path, and suggests the
+//! closest known field or name for a misspelling. Loading collects all the
+//! errors it can rather than stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use super::spec::{ClusterSpec, Dur, NodePoolSpec, Qty, ScenarioSpec, TimelineSpec};
+use super::{Action, EtcdTarget, NodePlan, Scenario, Step};
+use crate::api::manifest::{decode_object, load_manifests, node_at, validate_dns_name};
+use crate::api::manifest::{FieldReport, LoadError};
+use crate::api::node::{NodeBody, NodeImage, Taint};
+use crate::api::quantity::Quantity;
+use crate::api::yaml::{self, closest, from_node, join_path, Node, Pos, Value};
+use crate::api::{Kind, Object};
+use crate::model::apiserver::ApiServerConfig;
+use crate::model::etcd::EtcdConfig;
+use crate::model::kubelet::KubeletConfig;
+use crate::model::network::datacenter_link;
+use crate::sim::dist::LatencySpec;
+use crate::sim::{SimDuration, SimTime, TraceLevel};
+
+/// Default virtual time to simulate.
+pub const DEFAULT_DURATION: SimDuration = SimDuration::from_secs(600);
+
+/// Reads and loads the scenario at `path`.
+pub fn load_file(path: &Path) -> Result<Scenario, Vec<LoadError>> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![LoadError::new(
+            &file,
+            None,
+            "",
+            format!("cannot read the scenario: {e}"),
+        )]
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    load_str(&file, &text, &base)
+}
+
+/// Loads scenario text; `base` anchors relative includes.
+pub fn load_str(file: &str, text: &str, base: &Path) -> Result<Scenario, Vec<LoadError>> {
+    let docs = yaml::parse_documents(text).map_err(|e| {
+        vec![LoadError::new(
+            file,
+            Some(e.pos),
+            "",
+            format!("YAML syntax error: {}", e.message),
+        )]
+    })?;
+    let doc = match docs.as_slice() {
+        [one] if matches!(one.value, Value::Map(_)) => one,
+        [one] => {
+            return Err(vec![LoadError::new(
+                file,
+                Some(one.pos),
+                "",
+                format!(
+                    "a scenario is a mapping with name, cluster, objects and timeline; found {}",
+                    one.describe()
+                ),
+            )])
+        }
+        [] => {
+            return Err(vec![LoadError::new(
+                file,
+                None,
+                "",
+                "the file is empty: a scenario needs at least `name`",
+            )])
+        }
+        [_, second, ..] => {
+            return Err(vec![LoadError::new(
+                file,
+                Some(second.pos),
+                "",
+                "a scenario is one YAML document; put manifests under `objects:` or in an included file",
+            )])
+        }
+    };
+    Loader {
+        file,
+        base,
+        doc,
+        errors: Vec::new(),
+        report: FieldReport::default(),
+        warnings: Vec::new(),
+    }
+    .load()
+}
+
+struct Loader<'a> {
+    file: &'a str,
+    base: &'a Path,
+    doc: &'a Node,
+    errors: Vec<LoadError>,
+    report: FieldReport,
+    warnings: Vec<String>,
+}
+
+impl Loader<'_> {
+    fn pos(&self, path: &str) -> Option<Pos> {
+        node_at(self.doc, path)
+            .map(|n| n.pos)
+            .or(Some(self.doc.pos))
+    }
+
+    fn error(&mut self, path: &str, message: impl Into<String>) {
+        let pos = self.pos(path);
+        self.errors
+            .push(LoadError::new(self.file, pos, path, message));
+    }
+
+    fn load(mut self) -> Result<Scenario, Vec<LoadError>> {
+        let mut unknown = Vec::new();
+        let spec: Result<ScenarioSpec, _> = from_node(self.doc, &mut unknown);
+        for u in unknown {
+            let hint = u
+                .suggestion
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            self.errors.push(LoadError::new(
+                self.file,
+                Some(u.pos),
+                join_path(&u.path),
+                format!("unknown field `{}`{hint}", u.field),
+            ));
+        }
+        let spec = match spec {
+            Ok(s) => s,
+            Err(e) => {
+                self.errors
+                    .push(LoadError::new(self.file, e.pos, e.path_string(), e.message));
+                return Err(self.finish_errors());
+            }
+        };
+        if spec.name.trim().is_empty() {
+            self.error("name", "Required value: the scenario needs a name");
+        }
+        let duration = spec.duration.map(|d| d.0).unwrap_or(DEFAULT_DURATION);
+        if duration.is_zero() {
+            self.error("duration", "the duration must be longer than zero");
+        }
+        let trace_level = match spec.trace_level.as_deref() {
+            None => TraceLevel::Full,
+            Some(l) => match l.parse() {
+                Ok(level) => level,
+                Err(e) => {
+                    self.error("traceLevel", e);
+                    TraceLevel::Full
+                }
+            },
+        };
+        let cluster = self.cluster(&spec.cluster);
+        let objects = self.objects();
+        let timeline = match &cluster {
+            Some(c) => self.timeline(&spec.timeline, &c.4 .1, c.0, duration),
+            None => Vec::new(),
+        };
+        if !self.errors.is_empty() {
+            return Err(self.finish_errors());
+        }
+        let (etcd_members, etcd, apiserver, link, (kubelet, nodes)) =
+            cluster.expect("no errors, so the cluster resolved");
+        self.check_namespaces(&objects, &timeline);
+        Ok(Scenario {
+            file: self.file.to_string(),
+            name: spec.name,
+            description: spec.description.unwrap_or_default(),
+            seed: spec.seed.unwrap_or(1),
+            duration,
+            trace_level,
+            etcd_members,
+            etcd,
+            apiserver,
+            link,
+            kubelet: Arc::new(kubelet),
+            nodes,
+            objects,
+            timeline,
+            report: self.report,
+            warnings: self.warnings,
+        })
+    }
+
+    fn finish_errors(&mut self) -> Vec<LoadError> {
+        let mut errors = std::mem::take(&mut self.errors);
+        errors.sort_by(|a, b| (a.file.as_str(), a.pos).cmp(&(b.file.as_str(), b.pos)));
+        errors.dedup();
+        errors
+    }
+
+    fn latency(
+        &mut self,
+        path: &str,
+        spec: &Option<LatencySpec>,
+        default: crate::sim::LatencyDist,
+    ) -> crate::sim::LatencyDist {
+        match spec {
+            None => default,
+            Some(s) => match s.resolve(self.base) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.error(path, e);
+                    default
+                }
+            },
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn cluster(
+        &mut self,
+        c: &ClusterSpec,
+    ) -> Option<(
+        u32,
+        EtcdConfig,
+        ApiServerConfig,
+        crate::model::network::LinkModel,
+        (KubeletConfig, Vec<NodePlan>),
+    )> {
+        let before = self.errors.len();
+        // etcd
+        let members = c.etcd.members.unwrap_or(3);
+        if ![1, 3, 5].contains(&members) {
+            self.error(
+                "cluster.etcd.members",
+                format!("an etcd group here has 1, 3 or 5 members, not {members}"),
+            );
+        }
+        let mut etcd = EtcdConfig::default();
+        if let Some(Dur(h)) = c.etcd.heartbeat_interval {
+            if h.is_zero() {
+                self.error(
+                    "cluster.etcd.heartbeatInterval",
+                    "the heartbeat interval must be longer than zero",
+                );
+            } else {
+                etcd.heartbeat_interval = h;
+            }
+        }
+        let election = c
+            .etcd
+            .election_timeout
+            .map(|d| d.0)
+            .unwrap_or(SimDuration::from_secs(1));
+        let tick = etcd.heartbeat_interval.nanos().max(1);
+        // etcd refuses an election timeout under five heartbeats.
+        if election.nanos() < 5 * tick {
+            self.error(
+                "cluster.etcd.electionTimeout",
+                format!(
+                    "--election-timeout ({election}) must be at least 5 times --heartbeat-interval ({})",
+                    etcd.heartbeat_interval
+                ),
+            );
+        }
+        etcd.election_ticks = (election.nanos() / tick).max(1) as u32;
+        let fsync_default = etcd.wal_fsync.clone();
+        etcd.wal_fsync = self.latency("cluster.etcd.walFsync", &c.etcd.wal_fsync, fsync_default);
+        if let Some(b) = c.etcd.pre_vote {
+            etcd.pre_vote = b;
+        }
+        if let Some(b) = c.etcd.check_quorum {
+            etcd.check_quorum = b;
+        }
+        // apiserver
+        let mut api = ApiServerConfig::default();
+        if let Some(n) = c.apiserver.max_requests_inflight {
+            api.max_readonly_inflight = n;
+        }
+        if let Some(n) = c.apiserver.max_mutating_requests_inflight {
+            api.max_mutating_inflight = n;
+        }
+        let handling = api.handling.clone();
+        api.handling = self.latency(
+            "cluster.apiserver.requestLatency",
+            &c.apiserver.request_latency,
+            handling,
+        );
+        if let Some(Dur(d)) = c.apiserver.watch_cache_history {
+            api.history_window = d;
+        }
+        if let Some(Dur(d)) = c.apiserver.bookmark_interval {
+            if d.is_zero() {
+                self.error(
+                    "cluster.apiserver.bookmarkInterval",
+                    "the bookmark interval must be longer than zero",
+                );
+            } else {
+                api.bookmark_period = d;
+            }
+        }
+        // network
+        let mut link = datacenter_link();
+        let lat = link.latency.clone();
+        link.latency = self.latency("cluster.network.latency", &c.network.latency, lat);
+        if let Some(loss) = c.network.loss {
+            if !(0.0..1.0).contains(&loss) {
+                self.error(
+                    "cluster.network.loss",
+                    format!("loss is a probability in [0, 1), not {loss}"),
+                );
+            } else {
+                link.loss = loss;
+            }
+        }
+        // kubelet
+        let k = &c.kubelet;
+        let mut kubelet = KubeletConfig::default();
+        if let Some(secs) = k.node_lease_duration_seconds {
+            if secs == 0 {
+                self.error(
+                    "cluster.kubelet.nodeLeaseDurationSeconds",
+                    "the lease duration must be at least 1 second",
+                );
+            }
+            kubelet.lease_duration_seconds = secs as i32;
+            // The kubelet renews at a quarter of the lease duration.
+            kubelet.lease_renew = SimDuration(SimDuration::from_secs(secs as u64).nanos() / 4);
+        }
+        for (field, value, slot) in [
+            (
+                "nodeStatusUpdateFrequency",
+                k.node_status_update_frequency,
+                &mut kubelet.status_update,
+            ),
+            (
+                "nodeStatusReportFrequency",
+                k.node_status_report_frequency,
+                &mut kubelet.status_report,
+            ),
+        ] {
+            if let Some(Dur(d)) = value {
+                if d.is_zero() {
+                    self.error(
+                        &format!("cluster.kubelet.{field}"),
+                        "must be longer than zero",
+                    );
+                } else {
+                    *slot = d;
+                }
+            }
+        }
+        let d = kubelet.sandbox_create.clone();
+        kubelet.sandbox_create = self.latency(
+            "cluster.kubelet.sandboxCreateLatency",
+            &k.sandbox_create_latency,
+            d,
+        );
+        let d = kubelet.container_start.clone();
+        kubelet.container_start = self.latency(
+            "cluster.kubelet.containerStartLatency",
+            &k.container_start_latency,
+            d,
+        );
+        let d = kubelet.container_stop.clone();
+        kubelet.container_stop = self.latency(
+            "cluster.kubelet.containerStopLatency",
+            &k.container_stop_latency,
+            d,
+        );
+        let d = kubelet.pull_overhead.clone();
+        kubelet.pull_overhead = self.latency(
+            "cluster.kubelet.imagePullOverhead",
+            &k.image_pull_overhead,
+            d,
+        );
+        if let Some(Qty(q)) = &k.image_pull_bandwidth {
+            match positive_bytes(q) {
+                Some(b) => kubelet.pull_bandwidth = b,
+                None => self.error(
+                    "cluster.kubelet.imagePullBandwidth",
+                    "the bandwidth must be a positive number of bytes per second",
+                ),
+            }
+        }
+        if let Some(Qty(q)) = &k.default_image_size {
+            match non_negative_bytes(q) {
+                Some(b) => kubelet.default_image_size = b,
+                None => self.error(
+                    "cluster.kubelet.defaultImageSize",
+                    "an image size is a non-negative number of bytes",
+                ),
+            }
+        }
+        let mut sizes = BTreeMap::new();
+        for (image, Qty(q)) in &c.images {
+            match non_negative_bytes(q) {
+                Some(b) => {
+                    sizes.insert(image.clone(), b);
+                }
+                None => self.error(
+                    &format!("cluster.images.{image}"),
+                    "an image size is a non-negative number of bytes",
+                ),
+            }
+        }
+        kubelet.image_sizes = Arc::new(sizes);
+        let nodes = self.node_pools(&c.node_pools, &kubelet);
+        (self.errors.len() == before).then_some((members, etcd, api, link, (kubelet, nodes)))
+    }
+
+    fn node_pools(&mut self, pools: &[NodePoolSpec], kubelet: &KubeletConfig) -> Vec<NodePlan> {
+        let mut nodes = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, pool) in pools.iter().enumerate() {
+            let at = format!("cluster.nodePools[{i}]");
+            if let Err(why) = validate_dns_name(&pool.name, true) {
+                self.error(&format!("{at}.name"), format!("`{}`: {why}", pool.name));
+                continue;
+            }
+            if !seen.insert(pool.name.clone()) {
+                self.error(
+                    &format!("{at}.name"),
+                    format!("two node pools are named `{}`", pool.name),
+                );
+                continue;
+            }
+            let mut capacity = BTreeMap::new();
+            for (k, Qty(q)) in &pool.capacity {
+                if q.is_negative() {
+                    self.error(
+                        &format!("{at}.capacity.{k}"),
+                        format!(
+                            "capacity must not be negative, found {}",
+                            q.canonical(false)
+                        ),
+                    );
+                }
+                capacity.insert(k.clone(), *q);
+            }
+            for required in ["cpu", "memory"] {
+                if !capacity.contains_key(required) {
+                    self.error(
+                        &format!("{at}.capacity"),
+                        format!("Required value: capacity.{required}"),
+                    );
+                }
+            }
+            capacity
+                .entry("pods".to_string())
+                .or_insert(Quantity::from_units(110));
+            let allocatable = match &pool.allocatable {
+                None => capacity.clone(),
+                Some(a) => {
+                    let mut out = capacity.clone();
+                    for (k, Qty(q)) in a {
+                        match capacity.get(k) {
+                            Some(cap) if q > cap => self.error(
+                                &format!("{at}.allocatable.{k}"),
+                                format!(
+                                    "allocatable {} exceeds capacity {}",
+                                    q.canonical(false),
+                                    cap.canonical(false)
+                                ),
+                            ),
+                            _ => {}
+                        }
+                        out.insert(k.clone(), *q);
+                    }
+                    out
+                }
+            };
+            let mut taints = Vec::new();
+            for (j, t) in pool.taints.iter().enumerate() {
+                if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&t.effect.as_str()) {
+                    let hint = closest(&t.effect, &["NoSchedule", "PreferNoSchedule", "NoExecute"])
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    self.error(
+                        &format!("{at}.taints[{j}].effect"),
+                        format!(
+                            "Unsupported value: `{}`: supported values: NoSchedule, PreferNoSchedule, NoExecute{hint}",
+                            t.effect
+                        ),
+                    );
+                }
+                taints.push(Taint {
+                    key: t.key.clone(),
+                    value: t.value.clone(),
+                    effect: t.effect.clone(),
+                    time_added: None,
+                });
+            }
+            let zones: Vec<String> = match (&pool.zone, &pool.zones) {
+                (Some(_), Some(_)) => {
+                    self.error(&format!("{at}.zones"), "give `zone` or `zones`, not both");
+                    Vec::new()
+                }
+                (Some(z), None) => vec![z.clone()],
+                (None, Some(zs)) => zs.clone(),
+                (None, None) => Vec::new(),
+            };
+            let images: Vec<NodeImage> = pool
+                .preloaded_images
+                .iter()
+                .map(|name| NodeImage {
+                    names: vec![name.clone()],
+                    size_bytes: kubelet
+                        .image_sizes
+                        .get(name)
+                        .copied()
+                        .unwrap_or(kubelet.default_image_size)
+                        as i64,
+                })
+                .collect();
+            for n in 0..pool.count {
+                let name = format!("{}-{}", pool.name, n + 1);
+                let mut labels = BTreeMap::new();
+                labels.insert("kubernetes.io/arch".to_string(), "amd64".to_string());
+                labels.insert("kubernetes.io/hostname".to_string(), name.clone());
+                labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
+                if !zones.is_empty() {
+                    labels.insert(
+                        "topology.kubernetes.io/zone".to_string(),
+                        zones[n as usize % zones.len()].clone(),
+                    );
+                }
+                labels.extend(pool.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+                nodes.push(NodePlan {
+                    name,
+                    pool: pool.name.clone(),
+                    labels,
+                    body: NodeBody {
+                        unschedulable: false,
+                        taints: taints.clone(),
+                        pod_cidr: None,
+                        capacity: capacity.clone(),
+                        allocatable: allocatable.clone(),
+                        conditions: Vec::new(),
+                        addresses: Vec::new(),
+                        images: images.clone(),
+                        kubelet_version: "v1.34.0".into(),
+                    },
+                });
+            }
+        }
+        nodes
+    }
+
+    /// Decodes `objects:`: inline manifests and `{include: file}` entries.
+    fn objects(&mut self) -> Vec<Object> {
+        let Some(list) = self.doc.get("objects") else {
+            return Vec::new();
+        };
+        let items = match &list.value {
+            Value::Seq(items) => items,
+            _ if list.is_null() => return Vec::new(),
+            _ => {
+                self.error(
+                    "objects",
+                    format!(
+                        "expected a list of manifests or `include:` entries, found {}",
+                        list.describe()
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            out.extend(self.manifests_at(&format!("objects[{i}]"), item));
+        }
+        out
+    }
+
+    /// One manifest, a `List`, or `{include: path}` at `path`.
+    fn manifests_at(&mut self, path: &str, item: &Node) -> Vec<Object> {
+        if let Some(inc) = include_of(item) {
+            return match inc {
+                Ok(rel) => self.include(path, rel),
+                Err(msg) => {
+                    self.error(path, msg);
+                    Vec::new()
+                }
+            };
+        }
+        match decode_object(self.file, item, &mut self.report) {
+            Ok(objs) => objs,
+            Err(errs) => {
+                for mut e in errs {
+                    e.field = if e.field.is_empty() {
+                        path.to_string()
+                    } else {
+                        format!("{path}.{}", e.field)
+                    };
+                    self.errors.push(e);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn include(&mut self, path: &str, rel: &str) -> Vec<Object> {
+        let full: PathBuf = self.base.join(rel);
+        let shown = full.display().to_string();
+        match std::fs::read_to_string(&full) {
+            Err(e) => {
+                self.error(
+                    &format!("{path}.include"),
+                    format!("cannot read `{shown}`: {e}"),
+                );
+                Vec::new()
+            }
+            Ok(text) => match load_manifests(&shown, &text, &mut self.report) {
+                Ok(objs) => {
+                    if objs.is_empty() {
+                        self.warnings
+                            .push(format!("{path}: `{shown}` holds no manifests"));
+                    }
+                    objs
+                }
+                Err(errs) => {
+                    self.errors.extend(errs);
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    fn timeline(
+        &mut self,
+        entries: &[TimelineSpec],
+        nodes: &[NodePlan],
+        etcd_members: u32,
+        duration: SimDuration,
+    ) -> Vec<Step> {
+        let node_names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        let etcd_names: Vec<String> = (0..etcd_members).map(|i| format!("etcd-{i}")).collect();
+        let mut steps = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let at = format!("timeline[{i}]");
+            let mut actions: Vec<(&str, Action)> = Vec::new();
+            if e.apply.is_some() {
+                let node = node_at(self.doc, &format!("{at}.apply")).cloned();
+                if let Some(node) = node {
+                    let objs = self.manifests_at(&format!("{at}.apply"), &node);
+                    actions.push((
+                        "apply",
+                        Action::Apply(objs.into_iter().map(Arc::new).collect()),
+                    ));
+                }
+            }
+            if let Some(d) = &e.delete {
+                if let Some((kind, ns)) =
+                    self.object_ref(&format!("{at}.delete"), &d.kind, &d.namespace)
+                {
+                    if let Some(g) = d.grace_period_seconds {
+                        if g < 0 {
+                            self.error(
+                                &format!("{at}.delete.gracePeriodSeconds"),
+                                format!("a grace period is zero or more seconds, not {g}"),
+                            );
+                        }
+                    }
+                    actions.push((
+                        "delete",
+                        Action::Delete {
+                            kind,
+                            namespace: ns,
+                            name: d.name.clone(),
+                            grace_seconds: d.grace_period_seconds,
+                        },
+                    ));
+                }
+            }
+            if let Some(s) = &e.scale {
+                if let Some((kind, ns)) =
+                    self.object_ref(&format!("{at}.scale"), &s.kind, &s.namespace)
+                {
+                    if !matches!(
+                        kind,
+                        Kind::Deployment
+                            | Kind::ReplicaSet
+                            | Kind::StatefulSet
+                            | Kind::ReplicationController
+                    ) {
+                        self.error(
+                            &format!("{at}.scale.kind"),
+                            format!(
+                                "{} has no scale subresource; scale a Deployment, ReplicaSet, StatefulSet or ReplicationController",
+                                kind.name()
+                            ),
+                        );
+                    }
+                    actions.push((
+                        "scale",
+                        Action::Scale {
+                            kind,
+                            namespace: ns,
+                            name: s.name.clone(),
+                            replicas: s.replicas,
+                        },
+                    ));
+                }
+            }
+            if let Some(p) = &e.patch {
+                if let Some((kind, ns)) =
+                    self.object_ref(&format!("{at}.patch"), &p.kind, &p.namespace)
+                {
+                    let patch = node_at(self.doc, &format!("{at}.patch.patch"))
+                        .map(Node::to_json)
+                        .unwrap_or(Json::Null);
+                    if !patch.is_object() {
+                        self.error(
+                            &format!("{at}.patch.patch"),
+                            "a merge patch is a mapping, such as {spec: {replicas: 3}}",
+                        );
+                    }
+                    actions.push((
+                        "patch",
+                        Action::Patch {
+                            kind,
+                            namespace: ns,
+                            name: p.name.clone(),
+                            patch,
+                        },
+                    ));
+                }
+            }
+            for (field, value, crash) in [
+                ("crashNode", &e.crash_node, true),
+                ("restartNode", &e.restart_node, false),
+            ] {
+                if let Some(n) = value {
+                    if self.known_name(&format!("{at}.{field}"), "node", n, &node_names) {
+                        let action = if crash {
+                            Action::CrashNode(n.clone())
+                        } else {
+                            Action::RestartNode(n.clone())
+                        };
+                        actions.push((field, action));
+                    }
+                }
+            }
+            if let Some(m) = &e.crash_etcd {
+                if m == "leader" {
+                    actions.push(("crashEtcd", Action::CrashEtcd(EtcdTarget::Leader)));
+                } else if let Some(idx) =
+                    self.etcd_member(&format!("{at}.crashEtcd"), m, &etcd_names)
+                {
+                    actions.push(("crashEtcd", Action::CrashEtcd(EtcdTarget::Member(idx))));
+                }
+            }
+            if let Some(m) = &e.restart_etcd {
+                if m == "crashed" {
+                    actions.push(("restartEtcd", Action::RestartEtcd(None)));
+                } else if m == "leader" {
+                    self.error(
+                        &format!("{at}.restartEtcd"),
+                        "restart a member by name (etcd-0…) or every crashed one (`crashed`); `leader` only makes sense for crashEtcd",
+                    );
+                } else if let Some(idx) =
+                    self.etcd_member(&format!("{at}.restartEtcd"), m, &etcd_names)
+                {
+                    actions.push(("restartEtcd", Action::RestartEtcd(Some(idx))));
+                }
+            }
+            if let Some(names) = &e.partition {
+                let mut known: Vec<String> = node_names.iter().map(|s| s.to_string()).collect();
+                known.extend(etcd_names.iter().cloned());
+                known.push("kube-apiserver".into());
+                let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
+                let mut ok = true;
+                for (j, n) in names.iter().enumerate() {
+                    ok &= self.known_name(
+                        &format!("{at}.partition[{j}]"),
+                        "component",
+                        n,
+                        &known_refs,
+                    );
+                }
+                if names.is_empty() {
+                    self.error(
+                        &format!("{at}.partition"),
+                        "name at least one component to cut off",
+                    );
+                } else if ok {
+                    actions.push(("partition", Action::Partition(names.clone())));
+                }
+            }
+            match e.heal {
+                Some(true) => actions.push(("heal", Action::Heal)),
+                Some(false) => self.error(
+                    &format!("{at}.heal"),
+                    "write `heal: true` to heal every partition, or leave it out",
+                ),
+                None => {}
+            }
+            if actions.len() > 1 {
+                let names: Vec<&str> = actions.iter().map(|(n, _)| *n).collect();
+                self.error(
+                    &at,
+                    format!(
+                        "one action per timeline entry, found {}: split them into entries with the same `at`",
+                        names.join(", ")
+                    ),
+                );
+                continue;
+            }
+            if actions.is_empty() && e.note.is_none() {
+                self.error(
+                    &at,
+                    "an entry needs an action (apply, delete, scale, patch, crashNode, restartNode, crashEtcd, restartEtcd, partition, heal) or a note",
+                );
+                continue;
+            }
+            if e.at.0 > duration {
+                self.warnings.push(format!(
+                    "{}: {at} at {} is after the end of the run ({duration}) and will not happen",
+                    self.file, e.at.0
+                ));
+            }
+            steps.push(Step {
+                at: SimTime(e.at.0.nanos()),
+                note: e.note.clone(),
+                action: actions.pop().map(|(_, a)| a),
+                line: self.pos(&at).map(|p| p.line).unwrap_or(0),
+            });
+        }
+        // Stable: entries at the same instant keep their file order.
+        steps.sort_by_key(|s| s.at);
+        steps
+    }
+
+    fn object_ref(
+        &mut self,
+        at: &str,
+        kind: &str,
+        namespace: &Option<String>,
+    ) -> Option<(Kind, String)> {
+        let Some(k) = Kind::from_name(kind) else {
+            let names: Vec<&str> = crate::api::kinds::KINDS.iter().map(|k| k.name).collect();
+            let hint = closest(kind, &names)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            self.error(
+                &format!("{at}.kind"),
+                format!("unknown kind `{kind}`{hint}"),
+            );
+            return None;
+        };
+        let ns = match (k.namespaced(), namespace) {
+            (true, Some(ns)) => ns.clone(),
+            (true, None) => "default".to_string(),
+            (false, None) => String::new(),
+            (false, Some(_)) => {
+                self.error(
+                    &format!("{at}.namespace"),
+                    format!("{kind} is cluster-scoped and has no namespace"),
+                );
+                return None;
+            }
+        };
+        Some((k, ns))
+    }
+
+    fn known_name(&mut self, at: &str, what: &str, name: &str, known: &[&str]) -> bool {
+        if known.contains(&name) {
+            return true;
+        }
+        let hint = closest(name, known)
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        let listed = if known.len() <= 8 {
+            known.join(", ")
+        } else {
+            format!("{}, … ({} in all)", known[..6].join(", "), known.len())
+        };
+        let listed = if listed.is_empty() {
+            "none: the cluster has no node pools".to_string()
+        } else {
+            listed
+        };
+        self.error(
+            at,
+            format!("no {what} named `{name}`{hint}; known: {listed}"),
+        );
+        false
+    }
+
+    fn etcd_member(&mut self, at: &str, name: &str, names: &[String]) -> Option<u32> {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        if self.known_name(at, "etcd member", name, &refs) {
+            names.iter().position(|n| n == name).map(|i| i as u32)
+        } else {
+            None
+        }
+    }
+
+    /// Objects created into a namespace that nothing creates fail at run time,
+    /// as they would against a real apiserver; say so up front.
+    fn check_namespaces(&mut self, objects: &[Object], timeline: &[Step]) {
+        let mut known: BTreeSet<&str> = super::BUILTIN_NAMESPACES.iter().copied().collect();
+        let applied = timeline.iter().filter_map(|s| match &s.action {
+            Some(Action::Apply(objs)) => Some(objs.iter().map(|o| o.as_ref())),
+            _ => None,
+        });
+        let all: Vec<&Object> = objects.iter().chain(applied.flatten()).collect();
+        for o in &all {
+            if o.kind == Kind::Namespace {
+                known.insert(o.meta.name.as_str());
+            }
+        }
+        let mut missing = BTreeSet::new();
+        for o in &all {
+            if o.kind.namespaced() && !known.contains(o.meta.namespace.as_str()) {
+                missing.insert(o.meta.namespace.clone());
+            }
+        }
+        for ns in missing {
+            self.warnings.push(format!(
+                "{}: namespace `{ns}` is not created by this scenario: objects in it will be refused with 404 NotFound",
+                self.file
+            ));
+        }
+    }
+}
+
+/// `Some(Ok(path))` for `{include: path}`, `Some(Err(..))` for a malformed one.
+fn include_of(item: &Node) -> Option<Result<&str, String>> {
+    let Value::Map(pairs) = &item.value else {
+        return None;
+    };
+    let inc = item.get("include")?;
+    if pairs.len() != 1 {
+        return Some(Err(
+            "an `include:` entry has no other fields; put manifests in the included file".into(),
+        ));
+    }
+    match inc.as_str() {
+        Some(s) if !s.is_empty() => Some(Ok(s)),
+        _ => Some(Err(format!(
+            "include: expected a file path, found {}",
+            inc.describe()
+        ))),
+    }
+}
+
+fn positive_bytes(q: &Quantity) -> Option<u64> {
+    let v = q.value();
+    (v > 0).then_some(v as u64)
+}
+
+fn non_negative_bytes(q: &Quantity) -> Option<u64> {
+    let v = q.value();
+    (v >= 0).then_some(v as u64)
+}

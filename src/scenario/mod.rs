@@ -1,0 +1,159 @@
+//! Scenarios: a YAML file describing a cluster, the objects in it and a
+//! timeline of actions, loaded strictly ([`load`]), wired into an engine
+//! ([`build`]) and played by a kubectl-like driver component ([`driver`]).
+
+pub mod build;
+pub mod driver;
+pub mod load;
+pub mod run;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use crate::api::manifest::FieldReport;
+use crate::api::node::NodeBody;
+use crate::api::{Kind, Object};
+use crate::model::apiserver::ApiServerConfig;
+use crate::model::etcd::EtcdConfig;
+use crate::model::kubelet::KubeletConfig;
+use crate::model::network::LinkModel;
+use crate::sim::{SimDuration, SimTime, TraceLevel};
+
+pub use build::{build, Layout};
+pub use load::{load_file, load_str};
+
+/// Namespaces every cluster starts with.
+pub const BUILTIN_NAMESPACES: [&str; 4] =
+    ["default", "kube-node-lease", "kube-public", "kube-system"];
+
+/// A loaded scenario, every default filled in.
+#[derive(Debug)]
+pub struct Scenario {
+    pub file: String,
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration: SimDuration,
+    pub trace_level: TraceLevel,
+    pub etcd_members: u32,
+    pub etcd: EtcdConfig,
+    pub apiserver: ApiServerConfig,
+    pub link: LinkModel,
+    pub kubelet: Arc<KubeletConfig>,
+    pub nodes: Vec<NodePlan>,
+    /// Applied by the driver at time zero, namespaces first.
+    pub objects: Vec<Object>,
+    pub timeline: Vec<Step>,
+    /// Conversions made and fields accepted but not simulated.
+    pub report: FieldReport,
+    /// Things that will not go as the author may expect, but are not errors.
+    pub warnings: Vec<String>,
+}
+
+/// One node to start: its name, pool, labels and the Node its kubelet registers.
+#[derive(Clone, Debug)]
+pub struct NodePlan {
+    pub name: String,
+    pub pool: String,
+    pub labels: BTreeMap<String, String>,
+    pub body: NodeBody,
+}
+
+/// One timeline entry.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub at: SimTime,
+    pub note: Option<String>,
+    pub action: Option<Action>,
+    /// Line of the entry in the scenario file, for the narrated timeline.
+    pub line: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EtcdTarget {
+    /// Whichever member leads at that instant.
+    Leader,
+    Member(u32),
+}
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Create each object, or merge it into the existing one (`kubectl apply`).
+    Apply(Vec<Arc<Object>>),
+    Delete {
+        kind: Kind,
+        namespace: String,
+        name: String,
+        grace_seconds: Option<i64>,
+    },
+    Scale {
+        kind: Kind,
+        namespace: String,
+        name: String,
+        replicas: u32,
+    },
+    Patch {
+        kind: Kind,
+        namespace: String,
+        name: String,
+        patch: Json,
+    },
+    CrashNode(String),
+    RestartNode(String),
+    CrashEtcd(EtcdTarget),
+    /// `None`: every member that is down.
+    RestartEtcd(Option<u32>),
+    Partition(Vec<String>),
+    Heal,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let obj = |kind: &Kind, ns: &str, name: &str| {
+            if ns.is_empty() {
+                format!("{} {name}", kind.name())
+            } else {
+                format!("{} {ns}/{name}", kind.name())
+            }
+        };
+        match self {
+            Action::Apply(objs) => {
+                let names: Vec<String> = objs
+                    .iter()
+                    .map(|o| obj(&o.kind, &o.meta.namespace, &o.meta.name))
+                    .collect();
+                write!(f, "apply {}", names.join(", "))
+            }
+            Action::Delete {
+                kind,
+                namespace,
+                name,
+                ..
+            } => write!(f, "delete {}", obj(kind, namespace, name)),
+            Action::Scale {
+                kind,
+                namespace,
+                name,
+                replicas,
+            } => write!(f, "scale {} to {replicas}", obj(kind, namespace, name)),
+            Action::Patch {
+                kind,
+                namespace,
+                name,
+                patch,
+            } => write!(f, "patch {} with {patch}", obj(kind, namespace, name)),
+            Action::CrashNode(n) => write!(f, "crash node {n}"),
+            Action::RestartNode(n) => write!(f, "restart node {n}"),
+            Action::CrashEtcd(EtcdTarget::Leader) => f.write_str("crash the etcd leader"),
+            Action::CrashEtcd(EtcdTarget::Member(i)) => write!(f, "crash etcd-{i}"),
+            Action::RestartEtcd(Some(i)) => write!(f, "restart etcd-{i}"),
+            Action::RestartEtcd(None) => f.write_str("restart every crashed etcd member"),
+            Action::Partition(names) => write!(f, "partition {} from the rest", names.join(", ")),
+            Action::Heal => f.write_str("heal all partitions"),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Running a loaded scenario to its horizon and summarising it.
+
+use std::io;
+
+use super::build::{build, Layout};
+use super::Scenario;
+use crate::model::msg::Payload;
+use crate::model::world::World;
+use crate::report::summary::{RunFacts, Summary};
+use crate::sim::{Engine, SimDuration, SimTime, Trace, TraceLevel, TraceSink};
+
+/// How to run: overrides of the scenario's own settings.
+pub struct RunOptions {
+    pub seed: Option<u64>,
+    pub until: Option<SimDuration>,
+    pub trace_level: TraceLevel,
+    pub sink: TraceSink,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            seed: None,
+            until: None,
+            trace_level: TraceLevel::Full,
+            sink: TraceSink::Discard,
+        }
+    }
+}
+
+/// A finished run: its summary, and the engine for whoever wants to look
+/// at the final state (tests, reports).
+pub struct Finished {
+    pub summary: Summary,
+    pub engine: Engine<Payload, World>,
+    pub layout: Layout,
+}
+
+/// Runs `scenario`; `progress` is called now and then with virtual time.
+pub fn run(
+    scenario: &Scenario,
+    opts: RunOptions,
+    progress: impl FnMut(SimTime),
+) -> io::Result<Finished> {
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let horizon = opts.until.unwrap_or(scenario.duration);
+    let trace = Trace::new(opts.trace_level, opts.sink);
+    let (mut engine, layout) = build(scenario, seed, trace);
+    let until = SimTime::ZERO.after(horizon);
+    engine.run_until(until, progress);
+    engine.trace.finish()?;
+    let kubelets_down = layout
+        .kubelets
+        .values()
+        .filter(|id| !engine.is_alive(**id))
+        .count() as u64;
+    let facts = RunFacts {
+        scenario: &scenario.name,
+        description: &scenario.description,
+        seed,
+        simulated_s: horizon.as_secs_f64(),
+        end: until,
+        digest: engine.trace.digest(),
+        trace_records: engine.trace.records(),
+        events: engine.stats.events_delivered,
+        etcd_members: scenario.etcd_members,
+        kubelets_down,
+        network_messages: engine.shared.net.sent,
+        network_lost: engine.shared.net.dropped,
+        report: &scenario.report,
+        warnings: &scenario.warnings,
+    };
+    let summary = Summary::new(facts, &engine.shared.stats, &engine.shared.etcd);
+    Ok(Finished {
+        summary,
+        engine,
+        layout,
+    })
+}

@@ -1,0 +1,269 @@
+//! The scenario file as written: serde types decoded strictly from YAML.
+//!
+//! Every field is optional unless the simulation cannot guess it, and every
+//! default is the upstream default (etcd's, the apiserver's, the kubelet's), so
+//! a scenario states only what differs from a stock cluster. Manifests
+//! (`objects`, `apply`) and merge patches are left as YAML here and decoded by
+//! [`crate::api::manifest`] against the Kubernetes types, where their own
+//! positions and field paths are reported.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::api::quantity::Quantity;
+use crate::sim::dist::LatencySpec;
+use crate::sim::time::{parse_duration, SimDuration};
+
+/// A duration written Go-style (`100ms`, `1m30s`); never negative.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dur(pub SimDuration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as 30s, 1m30s or 250ms")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
+                parse_duration(s).map(Dur).map_err(|e| E::custom(e.0))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+                if v == 0 {
+                    return Ok(Dur(SimDuration::ZERO));
+                }
+                Err(E::custom(format!(
+                    "a duration needs a unit: write `{v}s` or `{v}ms`, not `{v}`"
+                )))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
+                self.visit_i64(v as i64)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write `{v}s`, not `{v}`"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A resource quantity (`4`, `500m`, `16Gi`), parsed as Kubernetes does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Qty(pub Quantity);
+
+impl<'de> Deserialize<'de> for Qty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Qty;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a quantity such as 4, 500m or 16Gi")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Qty, E> {
+                Quantity::parse(s).map(Qty).map_err(|e| E::custom(e.0))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Qty, E> {
+                Ok(Qty(Quantity::from_units(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Qty, E> {
+                i64::try_from(v)
+                    .map(|v| Qty(Quantity::from_units(v)))
+                    .map_err(|_| E::custom("quantity too large"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Qty, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioSpec {
+    pub name: String,
+    /// One or two sentences a reader sees at the top of the summary.
+    pub description: Option<String>,
+    pub seed: Option<u64>,
+    /// Virtual time to simulate (default 10m).
+    pub duration: Option<Dur>,
+    /// Default trace level for this scenario (`full`, `events`, `faults`);
+    /// `--trace-level` overrides it.
+    pub trace_level: Option<String>,
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+    /// Manifests, or `{include: file.yaml}` entries; decoded separately.
+    pub objects: Option<IgnoredAny>,
+    #[serde(default)]
+    pub timeline: Vec<TimelineSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSpec {
+    #[serde(default)]
+    pub etcd: EtcdSpec,
+    #[serde(default)]
+    pub apiserver: ApiServerSpec,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub kubelet: KubeletSpec,
+    /// Image sizes by reference, for pull times (`nginx:1.27: 70Mi`).
+    #[serde(default)]
+    pub images: BTreeMap<String, Qty>,
+    #[serde(default)]
+    pub node_pools: Vec<NodePoolSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdSpec {
+    /// 1, 3 or 5 (default 3).
+    pub members: Option<u32>,
+    /// `--heartbeat-interval` (100ms).
+    pub heartbeat_interval: Option<Dur>,
+    /// `--election-timeout` (1s); a whole number of heartbeats.
+    pub election_timeout: Option<Dur>,
+    pub wal_fsync: Option<LatencySpec>,
+    pub pre_vote: Option<bool>,
+    pub check_quorum: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiServerSpec {
+    /// `--max-requests-inflight` (400).
+    pub max_requests_inflight: Option<u32>,
+    /// `--max-mutating-requests-inflight` (200).
+    pub max_mutating_requests_inflight: Option<u32>,
+    /// Handling time per request, excluding etcd.
+    pub request_latency: Option<LatencySpec>,
+    /// How far back a watch may resume (75s).
+    pub watch_cache_history: Option<Dur>,
+    /// Bookmark period (60s).
+    pub bookmark_interval: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSpec {
+    /// One-way latency of every link (default log-normal, p50 100µs, p99 500µs).
+    pub latency: Option<LatencySpec>,
+    /// Probability that one message is lost (default 0).
+    pub loss: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeletSpec {
+    /// `nodeLeaseDurationSeconds` (40); the lease is renewed every quarter of it.
+    pub node_lease_duration_seconds: Option<u32>,
+    /// `nodeStatusUpdateFrequency` (10s).
+    pub node_status_update_frequency: Option<Dur>,
+    /// `nodeStatusReportFrequency` (5m).
+    pub node_status_report_frequency: Option<Dur>,
+    pub sandbox_create_latency: Option<LatencySpec>,
+    pub container_start_latency: Option<LatencySpec>,
+    pub container_stop_latency: Option<LatencySpec>,
+    pub image_pull_overhead: Option<LatencySpec>,
+    /// Bytes per second (`50Mi`).
+    pub image_pull_bandwidth: Option<Qty>,
+    /// Size of an image not listed in `cluster.images` (`50Mi`).
+    pub default_image_size: Option<Qty>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePoolSpec {
+    pub name: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    pub capacity: BTreeMap<String, Qty>,
+    /// Defaults to `capacity`.
+    pub allocatable: Option<BTreeMap<String, Qty>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub taints: Vec<TaintSpec>,
+    /// `topology.kubernetes.io/zone` for every node of the pool…
+    pub zone: Option<String>,
+    /// …or spread round-robin across these.
+    pub zones: Option<Vec<String>>,
+    /// Images already on the nodes' disks.
+    #[serde(default)]
+    pub preloaded_images: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaintSpec {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    pub effect: String,
+}
+
+/// One timeline entry: `at` plus exactly one action (or only a `note`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineSpec {
+    pub at: Dur,
+    /// Narration recorded in the trace at that instant.
+    pub note: Option<String>,
+    /// A manifest, or `{include: file.yaml}`; decoded separately.
+    pub apply: Option<IgnoredAny>,
+    pub delete: Option<ObjectRefSpec>,
+    pub scale: Option<ScaleSpec>,
+    pub patch: Option<PatchSpec>,
+    pub crash_node: Option<String>,
+    pub restart_node: Option<String>,
+    /// `etcd-0`…, or `leader` for whichever member leads at that instant.
+    pub crash_etcd: Option<String>,
+    /// `etcd-0`…, or `crashed` for every member that is down.
+    pub restart_etcd: Option<String>,
+    /// Component names to cut off from everyone else.
+    pub partition: Option<Vec<String>>,
+    /// Heal every partition.
+    pub heal: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRefSpec {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `--grace-period`; absent means the object's own.
+    pub grace_period_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleSpec {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub replicas: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchSpec {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// A JSON merge patch; decoded separately.
+    pub patch: IgnoredAny,
+}
