@@ -58,6 +58,8 @@ pub enum Timer {
     Bookmarks,
     /// apiserver: the etcd client's per-request deadline.
     EtcdDeadline { req: u64 },
+    /// apiserver: redial etcd after every endpoint refused.
+    EtcdReconnect,
     /// client: a rate-limited request may now be sent.
     ClientRelease,
     /// client: resend a request the apiserver throttled.

@@ -794,6 +794,9 @@ impl Loader<'_> {
                 ),
                 None => {}
             }
+            if actions.is_empty() && already_reported_for(&self.errors, &at) {
+                continue;
+            }
             if actions.len() > 1 {
                 let names: Vec<&str> = actions.iter().map(|(n, _)| *n).collect();
                 self.error(
@@ -922,6 +925,12 @@ impl Loader<'_> {
             ));
         }
     }
+}
+
+/// Whether an error was already reported inside timeline entry `at`.
+fn already_reported_for(errors: &[LoadError], at: &str) -> bool {
+    let prefix = format!("{at}.");
+    errors.iter().any(|x| x.field.starts_with(&prefix))
 }
 
 /// `Some(Ok(path))` for `{include: path}`, `Some(Err(..))` for a malformed one.

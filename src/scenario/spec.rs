@@ -66,7 +66,9 @@ impl<'de> Deserialize<'de> for Qty {
                 f.write_str("a quantity such as 4, 500m or 16Gi")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Qty, E> {
-                Quantity::parse(s).map(Qty).map_err(|e| E::custom(e.0))
+                Quantity::parse(s)
+                    .map(Qty)
+                    .map_err(|e| E::custom(format!("invalid quantity `{s}`: {}", e.0)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Qty, E> {
                 Ok(Qty(Quantity::from_units(v)))

@@ -12,6 +12,13 @@ use crate::model::network::send;
 use crate::model::world::World;
 use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
 
+/// gRPC's base connection backoff: an etcd endpoint that refused a
+/// connection is not redialled sooner.
+const ETCD_RECONNECT: SimDuration = SimDuration::from_secs(1);
+
+const ETCD_TIMEOUT_MESSAGE: &str =
+    "Timeout: request did not complete within requested timeout - context deadline exceeded";
+
 #[derive(Clone, Debug)]
 pub struct ApiServerConfig {
     /// `--max-requests-inflight` (400).
@@ -85,6 +92,11 @@ pub struct ApiServer {
     etcd_pending: BTreeMap<u64, (u32, SimTime)>,
     next_etcd_req: u64,
     uid_counter: u64,
+    /// Per etcd endpoint: when it last refused a connection.
+    refused_at: Vec<Option<SimTime>>,
+    /// Requests waiting for an etcd endpoint: (slot, first proposed at).
+    parked: Vec<(u32, SimTime)>,
+    reconnect_armed: bool,
 }
 
 impl ApiServer {
@@ -103,6 +115,7 @@ impl ApiServer {
         ApiServer {
             name: "kube-apiserver".into(),
             cfg,
+            refused_at: vec![None; etcd_members.len()],
             etcd_members,
             endpoint: 0,
             cache,
@@ -118,6 +131,8 @@ impl ApiServer {
             etcd_pending: BTreeMap::new(),
             next_etcd_req: 1,
             uid_counter: 0,
+            parked: Vec::new(),
+            reconnect_armed: false,
         }
     }
 
@@ -811,11 +826,72 @@ impl ApiServer {
         }
     }
 
-    fn fail_over(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
-        self.endpoint = (self.endpoint + 1) % self.etcd_members.len();
-        let to = self.etcd_members[self.endpoint];
-        let rev = self.revision;
-        send(ctx, to, Message::EtcdWatchStart { from_rev: rev }, 0);
+    /// Moves the etcd client to the next endpoint that has not refused a
+    /// connection within [`ETCD_RECONNECT`], restarting the watch there.
+    /// `refused` is the endpoint that just refused, if any. Returns `false`
+    /// when every endpoint is backing off; a reconnect timer is then armed.
+    fn fail_over(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        refused: Option<ComponentId>,
+    ) -> bool {
+        let now = ctx.now;
+        if let Some(i) = refused.and_then(|id| self.etcd_members.iter().position(|m| *m == id)) {
+            self.refused_at[i] = Some(now);
+        }
+        let n = self.etcd_members.len();
+        let usable = |t: &Option<SimTime>| t.is_none_or(|t| now.since(t) >= ETCD_RECONNECT);
+        let next = (1..=n)
+            .map(|k| (self.endpoint + k) % n)
+            .find(|&i| usable(&self.refused_at[i]));
+        match next {
+            Some(i) => {
+                self.endpoint = i;
+                let to = self.etcd_members[i];
+                let rev = self.revision;
+                send(ctx, to, Message::EtcdWatchStart { from_rev: rev }, 0);
+                true
+            }
+            None => {
+                if !self.reconnect_armed {
+                    self.reconnect_armed = true;
+                    let earliest = self
+                        .refused_at
+                        .iter()
+                        .flatten()
+                        .min()
+                        .copied()
+                        .unwrap_or(now);
+                    let wait = earliest.after(ETCD_RECONNECT).since(now);
+                    ctx.timer(wait, Payload::Timer(Timer::EtcdReconnect));
+                }
+                false
+            }
+        }
+    }
+
+    /// The reconnect backoff passed: redial, then resend parked requests or
+    /// fail those that waited past the etcd client's deadline.
+    fn reconnect(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        self.reconnect_armed = false;
+        if !self.fail_over(ctx, None) {
+            return;
+        }
+        for (slot, since) in std::mem::take(&mut self.parked) {
+            if ctx.now.since(since) >= self.cfg.etcd_deadline {
+                let id = self.slots[slot as usize]
+                    .as_ref()
+                    .map(|f| f.req.id)
+                    .unwrap_or(0);
+                self.finish(
+                    ctx,
+                    slot,
+                    Self::error(id, 504, "Timeout", ETCD_TIMEOUT_MESSAGE.into()),
+                );
+            } else {
+                self.handle_request(ctx, slot);
+            }
+        }
     }
 }
 
@@ -969,16 +1045,18 @@ impl Actor<Payload, World> for ApiServer {
                 ..
             } => self.on_etcd_watch(ctx, *changes),
             Payload::Msg {
+                from,
                 msg: Message::Refused { req },
-                ..
             } => {
-                // The etcd endpoint is down: switch endpoints and resend.
-                if req == 0 {
-                    return self.fail_over(ctx);
-                }
-                if let Some((slot, _)) = self.etcd_pending.remove(&req) {
-                    self.fail_over(ctx);
-                    self.handle_request(ctx, slot);
+                // The etcd endpoint is down: switch endpoints and resend, or
+                // park the request until an endpoint may be redialled.
+                let ok = self.fail_over(ctx, Some(from));
+                if let Some((slot, since)) = self.etcd_pending.remove(&req) {
+                    if ok {
+                        self.handle_request(ctx, slot);
+                    } else {
+                        self.parked.push((slot, since));
+                    }
                 }
             }
             Payload::Timer(Timer::ApiHandled { slot }) => self.handle_request(ctx, slot),
@@ -988,11 +1066,16 @@ impl Actor<Payload, World> for ApiServer {
                         .as_ref()
                         .map(|f| f.req.id)
                         .unwrap_or(0);
-                    self.fail_over(ctx);
-                    self.finish(ctx, slot, Self::error(id, 504, "Timeout", "Timeout: request did not complete within requested timeout - context deadline exceeded".into()));
+                    self.fail_over(ctx, None);
+                    self.finish(
+                        ctx,
+                        slot,
+                        Self::error(id, 504, "Timeout", ETCD_TIMEOUT_MESSAGE.into()),
+                    );
                 }
             }
             Payload::Timer(Timer::Bookmarks) => self.send_bookmarks(ctx),
+            Payload::Timer(Timer::EtcdReconnect) => self.reconnect(ctx),
             _ => {}
         }
     }

@@ -77,6 +77,9 @@ pub struct EtcdStore {
     /// How many outcomes to keep (members further behind get a snapshot).
     pub outcome_window: usize,
     pub txns_failed: u64,
+    /// Entries a member applied that differ from what another member applied
+    /// at the same index: a Raft safety violation, which must stay zero.
+    divergent: u64,
 }
 
 impl EtcdStore {
@@ -99,6 +102,12 @@ impl EtcdStore {
             out.push(o);
         }
         out
+    }
+
+    /// Safety check: how many times a member applied, at an index already
+    /// applied, an entry other than the one applied there first.
+    pub fn divergent_applies(&self) -> u64 {
+        self.divergent
     }
 
     pub fn revision(&self) -> u64 {
@@ -134,14 +143,27 @@ impl EtcdStore {
     ) -> Option<(TxnResult, Option<WatchedChange>)> {
         if index <= self.applied_index {
             // Indices increase along the window (no-op entries leave gaps).
-            return self
+            let found = self
                 .outcomes
                 .binary_search_by_key(&index, |(i, _, _)| *i)
-                .ok()
-                .map(|at| {
+                .ok();
+            return match found {
+                Some(at) => {
                     let (_, r, c) = &self.outcomes[at];
-                    (r.clone(), c.clone())
-                });
+                    if !same_entry(txn, c.as_ref(), r) {
+                        self.divergent += 1;
+                    }
+                    Some((r.clone(), c.clone()))
+                }
+                None => {
+                    // A no-op at this index (or out of the window): a
+                    // transaction here would be a divergence.
+                    if txn.is_some() && self.outcomes.front().is_some_and(|f| f.0 < index) {
+                        self.divergent += 1;
+                    }
+                    None
+                }
+            };
         }
         debug_assert_eq!(index, self.applied_index + 1, "entries apply in order");
         self.applied_index = index;
@@ -213,5 +235,68 @@ impl EtcdStore {
             self.outcomes.pop_front();
         }
         Some(out)
+    }
+}
+
+/// Whether `txn` is the entry whose outcome was recorded as (`change`, `result`).
+fn same_entry(txn: Option<&Txn>, change: Option<&WatchedChange>, result: &TxnResult) -> bool {
+    match (txn, change) {
+        (None, _) => false,
+        (Some(t), Some(c)) => {
+            t.key == c.key
+                && match (&t.op, &c.value) {
+                    (TxnOp::Put(o), Some(v)) => {
+                        Arc::ptr_eq(o, v) || (o.meta.uid == v.meta.uid && o.body == v.body)
+                    }
+                    (TxnOp::Delete, None) => true,
+                    _ => false,
+                }
+        }
+        // A failed precondition changed nothing; the same txn fails again.
+        (Some(_), None) => !result.succeeded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::object::{Body, Meta};
+    use crate::api::Kind;
+
+    fn put(name: &str, uid: &str) -> Txn {
+        let obj = Object {
+            kind: Kind::Namespace,
+            meta: Meta {
+                name: name.into(),
+                uid: uid.into(),
+                ..Default::default()
+            },
+            body: Body::Namespace,
+        };
+        Txn {
+            key: obj.key(),
+            expect: Expect::Absent,
+            op: TxnOp::Put(Arc::new(obj)),
+        }
+    }
+
+    #[test]
+    fn members_applying_the_same_entry_agree_and_a_different_one_is_caught() {
+        let mut s = EtcdStore::new();
+        let a = put("a", "u1");
+        let (r, c) = s.apply(1, Some(&a)).unwrap();
+        assert!(r.succeeded && c.is_some());
+        // A second member applying the same entry gets the same outcome.
+        let (r2, _) = s.apply(1, Some(&a)).unwrap();
+        assert_eq!(r2.revision, r.revision);
+        assert_eq!(s.divergent_applies(), 0);
+        // A member that applies something else at index 1 is a safety bug.
+        s.apply(1, Some(&put("b", "u2")));
+        assert_eq!(s.divergent_applies(), 1);
+        // A no-op followed by a real entry: the no-op index holds nothing.
+        assert!(s.apply(2, None).is_none());
+        s.apply(3, Some(&put("c", "u3")));
+        s.apply(2, Some(&put("d", "u4")));
+        assert_eq!(s.divergent_applies(), 2);
     }
 }

@@ -1,0 +1,190 @@
+//! The `kubesim` binary: broken scenarios give one clear error each (file,
+//! line, column, field path) and exit 2 without a panic; a good scenario runs
+//! and prints its digest.
+
+use std::path::Path;
+use std::process::Command;
+
+fn kubesim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubesim"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const BASE: &str = "name: t\nduration: 1m\ncluster:\n  nodePools:\n    - {name: w, count: 2, capacity: {cpu: \"2\", memory: 4Gi}}\n";
+
+/// (case, scenario text, what stderr must contain).
+fn broken() -> Vec<(&'static str, String, Vec<&'static str>)> {
+    vec![
+        (
+            "bad indentation",
+            "name: t\ncluster:\n  nodePools:\n    - name: w\n   count: 2\n".into(),
+            vec!["bad.yaml:5:", "YAML syntax error"],
+        ),
+        (
+            "unknown field",
+            format!("{BASE}timeline:\n  - at: 10s\n    crashNod: w-1\n"),
+            vec!["bad.yaml:8:5", "timeline[0].crashNod", "unknown field `crashNod`", "did you mean `crashNode`"],
+        ),
+        (
+            "unknown field in a manifest",
+            format!("{BASE}objects:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {{name: p}}\n    spec:\n      containers: [{{name: c, image: x, imagePullPolice: Always}}]\n"),
+            vec!["bad.yaml:11:", "objects[0].spec.containers[0]", "imagePullPolice", "imagePullPolicy"],
+        ),
+        (
+            "wrong type",
+            "name: t\ncluster:\n  etcd: {members: three}\n".into(),
+            vec!["bad.yaml:3:19", "cluster.etcd.members", "expected"],
+        ),
+        (
+            "bad quantity",
+            "name: t\ncluster:\n  nodePools:\n    - {name: w, capacity: {cpu: 2cores, memory: 4Gi}}\n".into(),
+            vec!["bad.yaml:4:", "cluster.nodePools[0].capacity.cpu", "2cores"],
+        ),
+        (
+            "negative duration",
+            "name: t\nduration: -5m\n".into(),
+            vec!["bad.yaml:2:11", "duration", "negative"],
+        ),
+        (
+            "unknown node in an action",
+            format!("{BASE}timeline:\n  - {{at: 10s, crashNode: w-9}}\n"),
+            vec!["bad.yaml:7:", "timeline[0].crashNode", "no node named `w-9`", "w-1"],
+        ),
+        (
+            "unknown etcd member",
+            format!("{BASE}timeline:\n  - {{at: 10s, crashEtcd: etcd-7}}\n"),
+            vec!["timeline[0].crashEtcd", "etcd-7"],
+        ),
+        (
+            "two actions in one entry",
+            format!("{BASE}timeline:\n  - {{at: 10s, crashNode: w-1, heal: true}}\n"),
+            vec!["timeline[0]", "one action per timeline entry"],
+        ),
+        (
+            "missing include",
+            format!("{BASE}objects:\n  - include: nowhere.yaml\n"),
+            vec!["objects[0].include", "nowhere.yaml"],
+        ),
+        (
+            "refused API version",
+            format!("{BASE}objects:\n  - {{apiVersion: extensions/v1beta1, kind: Ingress, metadata: {{name: i}}}}\n"),
+            vec!["bad.yaml:7:", "apiVersion", "refused"],
+        ),
+        ("not a mapping", "- just\n- a list\n".into(), vec!["bad.yaml:1:1", "a scenario is a mapping"]),
+        ("empty file", "".into(), vec!["bad.yaml", "empty"]),
+        (
+            "binary garbage",
+            "name: \u{0}\u{1}\u{2}\n".into(),
+            vec!["bad.yaml"],
+        ),
+    ]
+}
+
+#[test]
+fn broken_scenarios_exit_2_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    let p = path.to_str().unwrap();
+    for (case, text, wants) in broken() {
+        std::fs::write(&path, &text).unwrap();
+        for cmd in [
+            vec!["validate", p],
+            vec!["run", p, "--out", dir.path().to_str().unwrap()],
+        ] {
+            let (code, _, err) = kubesim(&cmd);
+            assert_eq!(code, 2, "{case} ({}): exit {code}\n{err}", cmd[0]);
+            assert!(!err.contains("panicked"), "{case}: {err}");
+            for w in &wants {
+                assert!(err.contains(w), "{case}: stderr lacks `{w}`:\n{err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/three-node.yaml");
+    for args in [
+        vec!["run", scenario, "--until", "-1s"],
+        vec!["run", scenario, "--trace-level", "loud"],
+        vec!["run", scenario, "--seed", "x"],
+        vec!["run", "/nonexistent/scenario.yaml"],
+    ] {
+        let (code, _, err) = kubesim(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+}
+
+#[test]
+fn run_prints_a_summary_and_digest_and_writes_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/three-node.yaml");
+    let (code, stdout, err) = kubesim(&[
+        "run",
+        scenario,
+        "--until",
+        "2m",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let digest_line = stdout.lines().last().unwrap();
+    let digest = digest_line
+        .strip_prefix("digest: ")
+        .expect("last line is the digest");
+    assert_eq!(digest.len(), 64);
+    assert!(stdout.contains("pods "));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["digest"], digest);
+    assert!(
+        summary["pod_startup"]["created_to_running"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 4
+    );
+    // Every trace line is a JSON object with the required fields, in order.
+    let trace = std::fs::read_to_string(out.join("trace.jsonl")).unwrap();
+    let mut last = (0u64, None::<u64>);
+    for line in trace.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (t, seq) = (r["t"].as_u64().unwrap(), r["seq"].as_u64().unwrap());
+        assert!(t >= last.0 && last.1.is_none_or(|s| seq == s + 1));
+        assert!(r["component"].is_string() && r["event"].is_string());
+        last = (t, Some(seq));
+    }
+    // The digest is of exactly these bytes.
+    assert_eq!(blake3::hash(trace.as_bytes()).to_hex().as_str(), digest);
+    // Same run again: same digest.
+    let (_, again, _) = kubesim(&[
+        "run",
+        scenario,
+        "--until",
+        "2m",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(again.lines().last().unwrap(), digest_line);
+}
+
+#[test]
+fn every_example_scenario_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            let (code, out, err) = kubesim(&["validate", p.to_str().unwrap()]);
+            assert_eq!(code, 0, "{}: {err}", p.display());
+            assert!(out.contains(": ok:"));
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests: load a scenario from text, run
+//! it with an in-memory trace, and read the trace back as JSON records.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use kubesim::scenario::run::{run, Finished, RunOptions};
+use kubesim::scenario::{load_str, Scenario};
+use kubesim::sim::{TraceLevel, TraceSink};
+use serde_json::Value;
+
+/// Loads scenario YAML, panicking with the loader's errors if it is invalid.
+pub fn scenario(yaml: &str) -> Scenario {
+    match load_str("test.yaml", yaml, Path::new(".")) {
+        Ok(s) => s,
+        Err(errs) => panic!(
+            "scenario does not load:\n{}",
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
+/// A finished run and its trace records.
+pub struct Ran {
+    pub finished: Finished,
+    pub records: Vec<Value>,
+}
+
+impl Ran {
+    pub fn digest(&self) -> &str {
+        &self.finished.summary.digest
+    }
+
+    /// Records of `event` (and of `component`, when given), in trace order.
+    pub fn events<'a>(
+        &'a self,
+        component: Option<&'a str>,
+        event: &'a str,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.records
+            .iter()
+            .filter(move |r| r["event"] == event && component.is_none_or(|c| r["component"] == c))
+    }
+
+    /// Committed writes (the apiserver's `Write` records) to keys starting with `prefix`.
+    pub fn writes<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.events(Some("kube-apiserver"), "Write")
+            .filter(move |r| r["key"].as_str().unwrap_or("").starts_with(prefix))
+    }
+}
+
+/// Seconds of virtual time of a record.
+pub fn secs(r: &Value) -> f64 {
+    r["t"].as_u64().expect("t") as f64 / 1e9
+}
+
+/// Runs `s` with `seed` (or its own), tracing everything in memory.
+pub fn run_full(s: &Scenario, seed: Option<u64>) -> Ran {
+    let finished = run(
+        s,
+        RunOptions {
+            seed,
+            until: None,
+            trace_level: TraceLevel::Full,
+            sink: TraceSink::Memory(Vec::new()),
+        },
+        |_| {},
+    )
+    .expect("in-memory trace cannot fail");
+    let bytes = finished
+        .engine
+        .trace
+        .memory()
+        .expect("memory sink")
+        .to_vec();
+    let records = String::from_utf8(bytes)
+        .expect("trace is UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each trace line is JSON"))
+        .collect();
+    Ran { finished, records }
+}

@@ -1,0 +1,182 @@
+//! The etcd Raft group under faults: election timing, durability of
+//! committed writes across leader changes, and stalls without quorum.
+
+mod common;
+
+use common::{run_full, scenario, secs};
+use kubesim::model::etcd::EtcdConfig;
+
+const LEADER_CRASH: &str = r#"
+name: leader-crash
+duration: 90s
+cluster:
+  etcd: {members: 3}
+  nodePools:
+    - {name: n, count: 2, capacity: {cpu: "2", memory: 4Gi}}
+timeline:
+  - {at: 30s, crashEtcd: leader}
+  - {at: 60s, restartEtcd: crashed}
+"#;
+
+/// Time of the first `RaftLeaderElected` at or after `t`.
+fn elected_after(ran: &common::Ran, t: f64) -> Option<f64> {
+    ran.events(None, "RaftLeaderElected")
+        .map(secs)
+        .find(|&x| x >= t)
+}
+
+#[test]
+fn elections_finish_within_the_bounds_the_timeouts_imply() {
+    let cfg = EtcdConfig::default();
+    let tick = cfg.heartbeat_interval.as_secs_f64();
+    let timeout = tick * cfg.election_ticks as f64;
+    let s = scenario(LEADER_CRASH);
+    let mut first_round = 0;
+    for seed in 1..=12 {
+        let ran = run_full(&s, Some(seed));
+        // Start-up: members' timeouts are randomized in [T, 2T) ticks, and
+        // each member's first tick falls within one tick of time zero.
+        let first = elected_after(&ran, 0.0).expect("a leader at start-up");
+        assert!(
+            first >= timeout - tick && first < 2.0 * timeout + 2.0 * tick + 0.1,
+            "seed {seed}: first leader at {first}s"
+        );
+        // After the leader dies, a follower's randomized timeout in [T, 2T)
+        // fires within that window after the last heartbeat it got (at most a
+        // tick before the crash), plus a pre-vote and a vote round trip.
+        let crash = ran.events(None, "EtcdCrash").map(secs).next().unwrap();
+        let next = elected_after(&ran, crash).expect("a new leader");
+        let gap = next - crash;
+        assert!(
+            gap >= timeout - tick,
+            "seed {seed}: re-elected after {gap}s"
+        );
+        // A split vote costs at most one more randomized timeout.
+        assert!(gap < 4.0 * timeout + 3.0 * tick, "seed {seed}: took {gap}s");
+        if gap < 2.0 * timeout + 2.0 * tick {
+            first_round += 1;
+        }
+        assert!(
+            ran.finished.engine.shared.etcd.divergent_applies() == 0,
+            "members never apply different entries at one index"
+        );
+    }
+    assert!(
+        first_round >= 10,
+        "most elections finish in the first round: {first_round}/12"
+    );
+}
+
+#[test]
+fn no_committed_write_is_lost_across_leader_changes() {
+    let s = scenario(
+        r#"
+name: churn
+duration: 150s
+cluster:
+  etcd: {members: 3}
+  nodePools:
+    - {name: n, count: 3, capacity: {cpu: "2", memory: 4Gi}}
+objects:
+  - {apiVersion: v1, kind: ConfigMap, metadata: {name: c0}, data: {k: v}}
+timeline:
+  - {at: 20s, crashEtcd: leader}
+  - {at: 25s, apply: {apiVersion: v1, kind: ConfigMap, metadata: {name: c1}, data: {k: v}}}
+  - {at: 40s, restartEtcd: crashed}
+  - {at: 60s, crashEtcd: leader}
+  - {at: 65s, apply: {apiVersion: v1, kind: ConfigMap, metadata: {name: c2}, data: {k: v}}}
+  - {at: 80s, restartEtcd: crashed}
+  - {at: 100s, crashEtcd: leader}
+  - {at: 120s, restartEtcd: crashed}
+"#,
+    );
+    for seed in 1..=5 {
+        let ran = run_full(&s, Some(seed));
+        let store = &ran.finished.engine.shared.etcd;
+        assert_eq!(store.divergent_applies(), 0, "seed {seed}");
+        assert!(ran.finished.summary.etcd.leader_changes >= 4, "seed {seed}");
+        // Every write a client was told succeeded is in the committed history
+        // the apiserver watched, at the resourceVersion it was told.
+        let committed: std::collections::BTreeSet<u64> =
+            ran.writes("").map(|w| w["rv"].as_u64().unwrap()).collect();
+        let mut acked = 0;
+        for r in ran
+            .events(Some("kubectl"), "ActionResult")
+            .filter(|r| r["action"].as_str().unwrap().starts_with("apply"))
+        {
+            let result = r["result"].as_str().unwrap();
+            let rv: u64 = result
+                .rsplit(' ')
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or_else(|| panic!("seed {seed}: {result}"));
+            assert!(
+                committed.contains(&rv),
+                "seed {seed}: acked rv {rv} not committed"
+            );
+            acked += 1;
+        }
+        assert_eq!(acked, 3, "seed {seed}: all three ConfigMaps created");
+        for name in ["c0", "c1", "c2"] {
+            assert!(
+                store.keys().any(|k| k.name == name),
+                "seed {seed}: {name} survived every leader change"
+            );
+        }
+        // Leases were renewed after the last change: the group serves writes.
+        let last = ran.writes("Lease/").map(secs).last().unwrap();
+        assert!(last > 140.0, "seed {seed}: last lease write at {last}");
+    }
+}
+
+#[test]
+fn writes_stall_without_quorum_and_resume_after() {
+    let s = scenario(
+        r#"
+name: quorum-loss
+duration: 120s
+cluster:
+  etcd: {members: 3}
+  nodePools:
+    - {name: n, count: 3, capacity: {cpu: "2", memory: 4Gi}}
+timeline:
+  - {at: 30s, crashEtcd: etcd-0}
+  - {at: 30s, crashEtcd: etcd-1}
+  - {at: 40s, apply: {apiVersion: v1, kind: ConfigMap, metadata: {name: during}}}
+  - {at: 70s, restartEtcd: crashed}
+  - {at: 90s, apply: {apiVersion: v1, kind: ConfigMap, metadata: {name: after}}}
+"#,
+    );
+    let ran = run_full(&s, None);
+    // Proposals already in flight at the crash may finish within a round trip.
+    let stalled: Vec<f64> = ran
+        .writes("")
+        .map(secs)
+        .filter(|&t| t > 30.1 && t < 70.0)
+        .collect();
+    assert!(stalled.is_empty(), "no commit without quorum: {stalled:?}");
+    let resumed = ran
+        .writes("")
+        .map(secs)
+        .find(|&t| t >= 70.0)
+        .expect("writes resume");
+    // A restarted member campaigns after one randomized election timeout.
+    assert!(resumed < 70.0 + 5.0, "resumed at {resumed}");
+    let results: Vec<(String, String)> = ran
+        .events(Some("kubectl"), "ActionResult")
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .filter(|(a, _)| a.starts_with("apply"))
+        .collect();
+    assert_eq!(results.len(), 2);
+    assert!(
+        results[0].1.contains("etcdserver: request timed out"),
+        "the apiserver answers with etcd's timeout: {results:?}"
+    );
+    assert!(results[1].1.starts_with("ok"), "{results:?}");
+    assert!(ran.finished.summary.etcd.request_timeouts > 0);
+}

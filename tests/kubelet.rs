@@ -1,0 +1,205 @@
+//! The kubelet's pod lifecycle as the API shows it: phases and conditions in
+//! order, at the times the configured latencies imply; and CrashLoopBackOff.
+
+mod common;
+
+use common::{run_full, scenario, secs};
+use serde_json::Value;
+
+/// Constant latencies everywhere, so that times can be checked exactly.
+const TIMED: &str = r#"
+name: lifecycle
+duration: 60s
+cluster:
+  network: {latency: {constant: 1ms}}
+  apiserver: {requestLatency: {constant: 1ms}}
+  etcd: {walFsync: {constant: 1ms}}
+  images: {app:1: 20Mi}
+  kubelet:
+    sandboxCreateLatency: {constant: 1s}
+    containerStartLatency: {constant: 2s}
+    imagePullOverhead: {constant: 500ms}
+    imagePullBandwidth: 10Mi
+  nodePools:
+    - {name: w, count: 1, capacity: {cpu: "2", memory: 4Gi}}
+timeline:
+  - at: 10s
+    apply:
+      apiVersion: v1
+      kind: Pod
+      metadata: {name: app}
+      spec:
+        nodeName: w-1
+        containers:
+          - name: app
+            image: app:1
+            readinessProbe:
+              exec: {command: [ready]}
+              initialDelaySeconds: 4
+              periodSeconds: 3
+              successThreshold: 2
+"#;
+
+/// (time, phase, [(condition, status)...]) of one committed version of a pod.
+type Version = (f64, String, Vec<(String, String)>);
+
+/// Every committed version of the pod at `key`.
+fn versions(ran: &common::Ran, key: &str) -> Vec<Version> {
+    ran.writes(key)
+        .map(|w| {
+            let st = &w["object"]["status"];
+            let conds = st["conditions"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|c: &Value| {
+                            (
+                                c["type"].as_str().unwrap().to_string(),
+                                c["status"].as_str().unwrap().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                secs(w),
+                st["phase"].as_str().unwrap_or("").to_string(),
+                conds,
+            )
+        })
+        .collect()
+}
+
+fn cond(v: &[(String, String)], t: &str) -> Option<String> {
+    v.iter().find(|(k, _)| k == t).map(|(_, s)| s.clone())
+}
+
+/// First time at which `pred` holds over the pod's committed versions.
+fn first(vs: &[Version], pred: impl Fn(&str, &[(String, String)]) -> bool) -> f64 {
+    vs.iter()
+        .find(|(_, p, c)| pred(p, c))
+        .map(|v| v.0)
+        .expect("state reached")
+}
+
+#[test]
+fn pod_phases_and_conditions_follow_in_order_with_the_configured_latencies() {
+    let ran = run_full(&scenario(TIMED), None);
+    let vs = versions(&ran, "Pod/default/app");
+    let created = vs[0].0;
+    assert!((10.0..10.1).contains(&created), "created at {created}");
+    assert_eq!(vs[0].1, "Pending");
+    let t_init = first(&vs, |_, c| {
+        cond(c, "Initialized").as_deref() == Some("True")
+    });
+    let t_sandbox = first(&vs, |_, c| {
+        cond(c, "PodReadyToStartContainers").as_deref() == Some("True")
+    });
+    let t_running = first(&vs, |p, _| p == "Running");
+    let t_ready = first(&vs, |_, c| cond(c, "Ready").as_deref() == Some("True"));
+    // Admission and initialisation are immediate; the sandbox takes 1 s.
+    assert!(t_init - created < 0.05, "initialized {t_init}");
+    assert!(
+        (t_sandbox - created - 1.0).abs() < 0.05,
+        "sandbox at {t_sandbox}"
+    );
+    // Then the 20 MiB image at 10 MiB/s plus 0.5 s overhead, then 2 s start.
+    let expected_running = created + 1.0 + 2.5 + 2.0;
+    assert!(
+        (t_running - expected_running).abs() < 0.05,
+        "running at {t_running}, expected {expected_running}"
+    );
+    // Readiness: first probe 4 s after start, every 3 s, two successes needed.
+    let expected_ready = expected_running + 4.0 + 3.0;
+    assert!(
+        (t_ready - expected_ready).abs() < 0.05,
+        "ready at {t_ready}, expected {expected_ready}"
+    );
+    // ContainersReady and Ready turn True together, never before Running.
+    let ready_version = vs
+        .iter()
+        .find(|v| cond(&v.2, "Ready").as_deref() == Some("True"))
+        .unwrap();
+    assert_eq!(
+        cond(&ready_version.2, "ContainersReady").as_deref(),
+        Some("True")
+    );
+    assert_eq!(ready_version.1, "Running");
+    assert!(t_init <= t_sandbox && t_sandbox < t_running && t_running < t_ready);
+    // The kubelet's own events come in lifecycle order.
+    let order: Vec<&str> = ran
+        .records
+        .iter()
+        .filter(|r| r["component"] == "kubelet/w-1")
+        .filter_map(|r| r["event"].as_str())
+        .filter(|e| ["PodAdmitted", "Pulling", "Pulled", "ContainersStarted"].contains(e))
+        .collect();
+    assert_eq!(
+        order,
+        ["PodAdmitted", "Pulling", "Pulled", "ContainersStarted"]
+    );
+    let s = &ran.finished.summary.pod_startup;
+    assert_eq!(s.created_to_running.count, 1);
+    assert!((s.created_to_ready.p50_ms / 1000.0 - (expected_ready - created)).abs() < 0.05);
+}
+
+#[test]
+fn crash_loop_backoff_doubles_from_10s_to_5m() {
+    let ran = run_full(
+        &scenario(
+            r#"
+name: crashloop
+duration: 30m
+cluster:
+  kubelet: {containerStartLatency: {constant: 0s}}
+  nodePools:
+    - {name: w, count: 1, capacity: {cpu: "2", memory: 4Gi}}
+objects:
+  - apiVersion: v1
+    kind: Pod
+    metadata:
+      name: flaky
+      annotations: {kubesim.io/run-for: 5s, kubesim.io/exit-code: "1"}
+    spec:
+      nodeName: w-1
+      containers: [{name: c, image: busybox}]
+"#,
+        ),
+        None,
+    );
+    let starts: Vec<f64> = ran
+        .events(Some("kubelet/w-1"), "ContainersStarted")
+        .map(secs)
+        .collect();
+    let exits: Vec<f64> = ran
+        .events(Some("kubelet/w-1"), "ContainersExited")
+        .map(secs)
+        .collect();
+    // Each run lasts its scripted 5 s.
+    for (s, e) in starts.iter().zip(&exits) {
+        assert!((e - s - 5.0).abs() < 1e-6, "ran {s}..{e}");
+    }
+    // The wait between an exit and the next start: the first restart is
+    // immediate, then 10 s doubling to the 5 min cap.
+    let waits: Vec<f64> = exits
+        .iter()
+        .zip(starts.iter().skip(1))
+        .map(|(e, s)| s - e)
+        .collect();
+    let expected = [0.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0];
+    assert!(waits.len() >= expected.len(), "{waits:?}");
+    for (w, x) in waits.iter().zip(expected) {
+        assert!((w - x).abs() < 0.01, "waits {waits:?}");
+    }
+    // The API shows the restarts and the waiting reason.
+    let last = ran.writes("Pod/default/flaky").last().unwrap();
+    let cs = &last["object"]["status"]["containerStatuses"][0];
+    assert!(cs["restartCount"].as_u64().unwrap() >= 8, "{cs}");
+    let waiting = ran
+        .writes("Pod/default/flaky")
+        .filter_map(|w| {
+            w["object"]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"].as_str()
+        })
+        .any(|r| r == "CrashLoopBackOff");
+    assert!(waiting, "CrashLoopBackOff is reported while waiting");
+}
