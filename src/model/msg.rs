@@ -50,8 +50,6 @@ pub enum Timer {
     RaftTick,
     /// A WAL fsync covering log entries up to `upto` finished.
     FsyncDone { upto: u64 },
-    /// An etcd proposal's server-side deadline (etcd's request timeout).
-    ProposalDeadline { req: u64 },
     /// apiserver: a request finished its handling latency.
     ApiHandled { slot: u32 },
     /// apiserver: send bookmarks to watchers.

@@ -2,12 +2,14 @@
 //!
 //! A discrete-event simulation only ever schedules into the future, so the
 //! keys popped are non-decreasing. That admits a *radix heap*: entries sit in
-//! buckets by the highest bit in which their key differs from the last key
-//! popped; a pop empties the lowest bucket and redistributes the first
-//! non-empty one. Every entry moves down at most 128 times in its life and in
-//! practice a handful, so push is O(1) and pop amortised small, independent
-//! of how many events are pending; a binary heap's `log n` cache misses are
-//! what makes it slow at a million pending heartbeats.
+//! buckets by where their key first differs from the last key popped; a pop
+//! takes the lowest non-empty bucket, hands out its minimum and redistributes
+//! the rest into lower buckets. Times are split into 4-bit digits: a bucket is
+//! (the highest differing digit, the entry's value of that digit), so an entry
+//! moves down at most 16 times in its life, and in practice three or four;
+//! push is O(1) and pop amortised small, independent of how many events are
+//! pending. A binary heap's `log n` cache misses are what makes it slow at a
+//! million pending heartbeats.
 //!
 //! Events scheduled for the current instant (the bulk of message hand-offs
 //! with zero delay) bypass the buckets through a FIFO lane.
@@ -20,9 +22,12 @@ use std::collections::VecDeque;
 
 use super::time::SimTime;
 
-/// 64 buckets for keys that share the time but differ in sequence, 64 for keys
-/// that differ in time, plus bucket 0 for the key equal to the last popped.
-const BUCKETS: usize = 129;
+/// Bucket 0 holds the key equal to the last popped; 1..=64 keys with the same
+/// time and a sequence differing at that bit; from [`TIME_BASE`], keys whose
+/// time differs, at `level * 16 + digit` for the highest differing 4-bit digit.
+const TIME_BASE: usize = 65;
+const BUCKETS: usize = TIME_BASE + 16 * 16;
+const WORDS: usize = BUCKETS.div_ceil(64);
 
 struct Entry<E> {
     time: u64,
@@ -34,8 +39,7 @@ struct Entry<E> {
 pub struct EventQueue<E> {
     buckets: Vec<Vec<Entry<E>>>,
     /// Bit `i` set when bucket `i` is non-empty.
-    occupied: u128,
-    occupied_high: bool,
+    occupied: [u64; WORDS],
     /// The last key handed out by the radix part; every stored key is >= it.
     last_time: u64,
     last_seq: u64,
@@ -55,8 +59,7 @@ impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
-            occupied: 0,
-            occupied_high: false,
+            occupied: [0; WORDS],
             last_time: 0,
             last_seq: 0,
             now_lane: VecDeque::new(),
@@ -101,7 +104,10 @@ impl<E> EventQueue<E> {
     #[inline]
     fn bucket_of(&self, time: u64, seq: u64) -> usize {
         if time != self.last_time {
-            64 + (64 - (time ^ self.last_time).leading_zeros() as usize)
+            let high = 63 - (time ^ self.last_time).leading_zeros() as usize;
+            let level = high / 4;
+            let digit = (time >> (level * 4)) as usize & 15;
+            TIME_BASE + level * 16 + digit
         } else {
             64 - (seq ^ self.last_seq).leading_zeros() as usize
         }
@@ -110,11 +116,15 @@ impl<E> EventQueue<E> {
     #[inline]
     fn insert(&mut self, entry: Entry<E>) {
         let b = self.bucket_of(entry.time, entry.seq);
-        self.occupied |= 1u128 << (b & 127);
-        if b == 128 {
-            self.occupied_high = true;
-        }
+        self.occupied[b / 64] |= 1u64 << (b % 64);
         self.buckets[b].push(entry);
+    }
+
+    /// Whether a radix bucket holds a key at the current instant.
+    #[inline]
+    fn radix_has_now(&self) -> bool {
+        // Buckets 0..=64: bits 0..63 of word 0 and bit 0 of word 1.
+        self.occupied[0] != 0 || self.occupied[1] & 1 != 0
     }
 
     /// Removes and returns the earliest event with its instant and sequence.
@@ -122,8 +132,7 @@ impl<E> EventQueue<E> {
     pub fn pop(&mut self) -> Option<(SimTime, u64, E)> {
         // Radix entries at the current instant were queued before the clock
         // reached it, so they precede everything in the now-lane.
-        let radix_has_now = self.occupied & ((1u128 << 65) - 1) != 0;
-        if !radix_has_now {
+        if !self.radix_has_now() {
             if let Some(e) = self.now_lane.pop_front() {
                 self.len -= 1;
                 return Some((SimTime(e.time), e.seq, e.event));
@@ -136,12 +145,8 @@ impl<E> EventQueue<E> {
 
     /// Time of the earliest pending event without removing it.
     pub fn peek_time(&mut self) -> Option<SimTime> {
-        let radix_has_now = self.occupied & ((1u128 << 65) - 1) != 0;
-        if !radix_has_now && !self.now_lane.is_empty() {
+        if !self.radix_has_now() && !self.now_lane.is_empty() {
             return Some(SimTime(self.last_time));
-        }
-        if self.occupied == 0 && !self.occupied_high {
-            return None;
         }
         // The minimum of the lowest non-empty bucket is the earliest event.
         let b = self.lowest_bucket()?;
@@ -161,19 +166,17 @@ impl<E> EventQueue<E> {
             self.now_lane.push_front(entry);
         } else {
             // The key equals the last popped key: bucket 0, popped first.
-            self.occupied |= 1;
+            self.occupied[0] |= 1;
             self.buckets[0].push(entry);
         }
     }
 
+    #[inline]
     fn lowest_bucket(&self) -> Option<usize> {
-        if self.occupied != 0 {
-            Some(self.occupied.trailing_zeros() as usize)
-        } else if self.occupied_high {
-            Some(128)
-        } else {
-            None
-        }
+        self.occupied
+            .iter()
+            .position(|w| *w != 0)
+            .map(|i| i * 64 + self.occupied[i].trailing_zeros() as usize)
     }
 
     fn pop_radix(&mut self) -> Option<Entry<E>> {
@@ -181,7 +184,7 @@ impl<E> EventQueue<E> {
         if b == 0 {
             let e = self.buckets[0].pop();
             if self.buckets[0].is_empty() {
-                self.occupied &= !1;
+                self.occupied[0] &= !1;
             }
             return e;
         }
@@ -207,11 +210,7 @@ impl<E> EventQueue<E> {
     }
 
     fn clear_bucket_bit(&mut self, b: usize) {
-        if b == 128 {
-            self.occupied_high = false;
-        } else {
-            self.occupied &= !(1u128 << b);
-        }
+        self.occupied[b / 64] &= !(1u64 << (b % 64));
     }
 }
 

@@ -12,7 +12,7 @@
 //! Persistent state (term, vote, the fsynced log) survives a crash; anything
 //! not yet fsynced is lost with the process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::store::{Proposal, WatchedChange};
@@ -149,6 +149,11 @@ pub struct EtcdMember {
     recent_active: Vec<bool>,
     /// Proposals this member answers: req → client.
     pending: BTreeMap<u64, ComponentId>,
+    /// (deadline, request) of pending proposals, in deadline order (every
+    /// proposal gets the same timeout). Checked on each tick: a timed-out
+    /// proposal is answered within one heartbeat interval of its deadline,
+    /// which spares a timer event per write.
+    deadlines: VecDeque<(SimTime, u64)>,
     /// Proposals waiting for a leader to be known.
     waiting: Vec<Arc<Proposal>>,
     /// Followers' acknowledgements waiting on a WAL fsync: (upto, leader).
@@ -183,6 +188,7 @@ impl EtcdMember {
             matched: vec![0; n],
             recent_active: vec![false; n],
             pending: BTreeMap::new(),
+            deadlines: VecDeque::new(),
             waiting: Vec::new(),
             acks: Vec::new(),
             watchers: Vec::new(),
@@ -445,21 +451,21 @@ impl EtcdMember {
             };
             let outcome = ctx.shared.etcd.apply(i, data.as_ref().map(|p| &p.txn));
             self.applied = i;
-            if let (Some(p), Some((result, change))) = (data, outcome) {
+            if let (Some(p), Some(applied)) = (data, outcome) {
                 if p.contact == ctx.me && self.pending.remove(&p.req).is_some() {
                     send(
                         ctx,
                         p.client,
                         Message::EtcdResult {
                             req: p.req,
-                            result: Ok(result),
+                            result: Ok(applied.0.clone()),
                         },
                         p.req,
                     );
                 }
-                if let Some(c) = change {
+                if let Some(c) = &applied.1 {
                     if !self.watchers.is_empty() {
-                        changes.push(c);
+                        changes.push(c.clone());
                     }
                 }
             }
@@ -705,6 +711,7 @@ impl EtcdMember {
 
     fn on_tick(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
         ctx.timer(self.cfg.heartbeat_interval, Payload::Timer(Timer::RaftTick));
+        self.expire_proposals(ctx);
         if self.role == Role::Leader {
             self.heartbeat_elapsed += 1;
             self.election_elapsed += 1;
@@ -763,6 +770,28 @@ impl EtcdMember {
         self.start_fsync(ctx);
     }
 
+    /// Answers proposals past etcd's request timeout with its error.
+    fn expire_proposals(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        while let Some(&(deadline, req)) = self.deadlines.front() {
+            if deadline > ctx.now {
+                break;
+            }
+            self.deadlines.pop_front();
+            if let Some(client) = self.pending.remove(&req) {
+                ctx.shared.stats.etcd_timeouts += 1;
+                send(
+                    ctx,
+                    client,
+                    Message::EtcdResult {
+                        req,
+                        result: Err("etcdserver: request timed out".into()),
+                    },
+                    req,
+                );
+            }
+        }
+    }
+
     /// Whether this member currently believes it leads (for tests).
     pub fn role(&self) -> Role {
         self.role
@@ -793,20 +822,6 @@ impl Actor<Payload, World> for EtcdMember {
         match payload {
             Payload::Timer(Timer::RaftTick) => self.on_tick(ctx),
             Payload::Timer(Timer::FsyncDone { upto }) => self.on_fsync(ctx, upto),
-            Payload::Timer(Timer::ProposalDeadline { req }) => {
-                if let Some(client) = self.pending.remove(&req) {
-                    ctx.shared.stats.etcd_timeouts += 1;
-                    send(
-                        ctx,
-                        client,
-                        Message::EtcdResult {
-                            req,
-                            result: Err("etcdserver: request timed out".into()),
-                        },
-                        req,
-                    );
-                }
-            }
             Payload::Msg {
                 msg: Message::Raft(m),
                 ..
@@ -816,16 +831,24 @@ impl Actor<Payload, World> for EtcdMember {
                 msg: Message::EtcdPropose(p),
             } => {
                 self.pending.insert(p.req, from);
-                ctx.timer(
-                    self.cfg.request_timeout(),
-                    Payload::Timer(Timer::ProposalDeadline { req: p.req }),
-                );
+                let deadline = ctx.now.after(self.cfg.request_timeout());
+                self.deadlines.push_back((deadline, p.req));
                 self.route_proposal(ctx, p);
             }
             Payload::Msg {
                 from,
-                msg: Message::EtcdWatchStart { from_rev: _ },
-            } if !self.watchers.contains(&from) => self.watchers.push(from),
+                msg: Message::EtcdWatchStart { from_rev },
+            } => {
+                // Resume the watch where the client left off: replay what this
+                // member has applied since `from_rev`, then stream.
+                if !self.watchers.contains(&from) {
+                    self.watchers.push(from);
+                }
+                let missed = ctx.shared.etcd.changes_since(from_rev, self.applied);
+                if !missed.is_empty() {
+                    send(ctx, from, Message::EtcdWatch(Box::new(missed)), 0);
+                }
+            }
             _ => {}
         }
     }
@@ -839,6 +862,7 @@ impl Actor<Payload, World> for EtcdMember {
         self.commit = self.commit.min(self.durable);
         self.fsync_busy = false;
         self.pending.clear();
+        self.deadlines.clear();
         self.waiting.clear();
         self.acks.clear();
         self.watchers.clear();

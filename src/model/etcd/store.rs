@@ -66,17 +66,24 @@ pub struct WatchedChange {
     pub prev: Option<Arc<Object>>,
 }
 
+/// The outcome of applying one entry: the transaction's result and the
+/// change it made, if any.
+pub type Applied = Arc<(TxnResult, Option<WatchedChange>)>;
+
 /// The applied key space of the etcd group.
 #[derive(Default)]
 pub struct EtcdStore {
     revision: u64,
     kv: BTreeMap<ObjectKey, Arc<Object>>,
     applied_index: u64,
-    /// Outcomes of recently applied indices, for members applying them later.
-    outcomes: VecDeque<(u64, TxnResult, Option<WatchedChange>)>,
+    /// Outcomes of recently applied indices, for members applying them later;
+    /// shared, so a member applying an index costs a reference count.
+    outcomes: VecDeque<(u64, Applied)>,
     /// How many outcomes to keep (members further behind get a snapshot).
     pub outcome_window: usize,
     pub txns_failed: u64,
+    /// The newest revision whose change has left the outcome window.
+    dropped_revision: u64,
     /// Entries a member applied that differ from what another member applied
     /// at the same index: a Raft safety violation, which must stay zero.
     divergent: u64,
@@ -102,6 +109,37 @@ impl EtcdStore {
             out.push(o);
         }
         out
+    }
+
+    /// Changes with a revision after `from_rev`, among the entries up to
+    /// `upto_index` (what the asking member has applied): what an etcd watch
+    /// resuming at `from_rev + 1` replays. When the window no longer reaches
+    /// back that far (etcd would answer "required revision has been
+    /// compacted"), the current objects newer than `from_rev` stand in, as
+    /// the relist a compacted watch forces would deliver.
+    pub fn changes_since(&self, from_rev: u64, upto_index: u64) -> Vec<WatchedChange> {
+        if self.dropped_revision <= from_rev {
+            return self
+                .outcomes
+                .iter()
+                .filter(|(i, _)| *i <= upto_index)
+                .filter_map(|(_, a)| a.1.clone())
+                .filter(|c| c.revision > from_rev)
+                .collect();
+        }
+        let mut newer: Vec<WatchedChange> = self
+            .kv
+            .iter()
+            .filter(|(_, o)| o.meta.resource_version > from_rev)
+            .map(|(k, o)| WatchedChange {
+                revision: o.meta.resource_version,
+                key: k.clone(),
+                value: Some(o.clone()),
+                prev: None,
+            })
+            .collect();
+        newer.sort_by_key(|c| c.revision);
+        newer
     }
 
     /// Safety check: how many times a member applied, at an index already
@@ -136,24 +174,17 @@ impl EtcdStore {
     }
 
     /// Applies the entry at `index` (once), returning its outcome.
-    pub fn apply(
-        &mut self,
-        index: u64,
-        txn: Option<&Txn>,
-    ) -> Option<(TxnResult, Option<WatchedChange>)> {
+    pub fn apply(&mut self, index: u64, txn: Option<&Txn>) -> Option<Applied> {
         if index <= self.applied_index {
             // Indices increase along the window (no-op entries leave gaps).
-            let found = self
-                .outcomes
-                .binary_search_by_key(&index, |(i, _, _)| *i)
-                .ok();
+            let found = self.outcomes.binary_search_by_key(&index, |(i, _)| *i).ok();
             return match found {
                 Some(at) => {
-                    let (_, r, c) = &self.outcomes[at];
-                    if !same_entry(txn, c.as_ref(), r) {
+                    let a = self.outcomes[at].1.clone();
+                    if !same_entry(txn, a.1.as_ref(), &a.0) {
                         self.divergent += 1;
                     }
-                    Some((r.clone(), c.clone()))
+                    Some(a)
                 }
                 None => {
                     // A no-op at this index (or out of the window): a
@@ -229,10 +260,14 @@ impl EtcdStore {
                 }
             }
         };
-        self.outcomes
-            .push_back((index, out.0.clone(), out.1.clone()));
+        let out: Applied = Arc::new(out);
+        self.outcomes.push_back((index, out.clone()));
         while self.outcomes.len() > self.outcome_window {
-            self.outcomes.pop_front();
+            if let Some((_, a)) = self.outcomes.pop_front() {
+                if let Some(c) = &a.1 {
+                    self.dropped_revision = c.revision;
+                }
+            }
         }
         Some(out)
     }
@@ -284,11 +319,11 @@ mod tests {
     fn members_applying_the_same_entry_agree_and_a_different_one_is_caught() {
         let mut s = EtcdStore::new();
         let a = put("a", "u1");
-        let (r, c) = s.apply(1, Some(&a)).unwrap();
-        assert!(r.succeeded && c.is_some());
+        let first = s.apply(1, Some(&a)).unwrap();
+        assert!(first.0.succeeded && first.1.is_some());
         // A second member applying the same entry gets the same outcome.
-        let (r2, _) = s.apply(1, Some(&a)).unwrap();
-        assert_eq!(r2.revision, r.revision);
+        let again = s.apply(1, Some(&a)).unwrap();
+        assert_eq!(again.0.revision, first.0.revision);
         assert_eq!(s.divergent_applies(), 0);
         // A member that applies something else at index 1 is a safety bug.
         s.apply(1, Some(&put("b", "u2")));
@@ -298,5 +333,23 @@ mod tests {
         s.apply(3, Some(&put("c", "u3")));
         s.apply(2, Some(&put("d", "u4")));
         assert_eq!(s.divergent_applies(), 2);
+    }
+
+    #[test]
+    fn a_resumed_watch_replays_what_the_member_applied_since_its_revision() {
+        let mut s = EtcdStore::new();
+        s.outcome_window = 3;
+        for (i, n) in ["a", "b", "c", "d"].iter().enumerate() {
+            s.apply(i as u64 + 1, Some(&put(n, n)));
+        }
+        // Revisions 1..=4; the window keeps the last three entries.
+        let revs = |v: Vec<WatchedChange>| v.iter().map(|c| c.revision).collect::<Vec<_>>();
+        assert_eq!(revs(s.changes_since(2, 4)), vec![3, 4]);
+        // A member that has applied only up to index 3 replays only that far.
+        assert_eq!(revs(s.changes_since(1, 3)), vec![2, 3]);
+        assert_eq!(revs(s.changes_since(4, 4)), Vec::<u64>::new());
+        // Revision 1 has left the window: the current objects stand in.
+        let relist = s.changes_since(0, 4);
+        assert_eq!(revs(relist), vec![1, 2, 3, 4]);
     }
 }
