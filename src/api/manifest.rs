@@ -83,20 +83,25 @@ impl FieldReport {
     }
 }
 
-/// Parses a YAML stream of manifests from `file`.
-pub fn load_manifests(
-    file: &str,
-    text: &str,
-    report: &mut FieldReport,
-) -> Result<Vec<Object>, Vec<LoadError>> {
-    let docs = yaml::parse_documents(text).map_err(|e| {
+/// Parses every YAML document of `file`, a syntax error becoming a [`LoadError`].
+pub fn parse_yaml(file: &str, text: &str) -> Result<Vec<Node>, Vec<LoadError>> {
+    yaml::parse_documents(text).map_err(|e| {
         vec![LoadError::new(
             file,
             Some(e.pos),
             "",
             format!("YAML syntax error: {}", e.message),
         )]
-    })?;
+    })
+}
+
+/// Parses a YAML stream of manifests from `file`.
+pub fn load_manifests(
+    file: &str,
+    text: &str,
+    report: &mut FieldReport,
+) -> Result<Vec<Object>, Vec<LoadError>> {
+    let docs = parse_yaml(file, text)?;
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for doc in &docs {

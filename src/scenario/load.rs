@@ -13,11 +13,11 @@ use serde_json::Value as Json;
 
 use super::spec::{ClusterSpec, Dur, NodePoolSpec, Qty, ScenarioSpec, TimelineSpec};
 use super::{Action, EtcdTarget, NodePlan, Scenario, Step};
-use crate::api::manifest::{decode_object, load_manifests, node_at, validate_dns_name};
+use crate::api::manifest::{decode_object, load_manifests, node_at, parse_yaml, validate_dns_name};
 use crate::api::manifest::{FieldReport, LoadError};
 use crate::api::node::{NodeBody, NodeImage, Taint};
 use crate::api::quantity::Quantity;
-use crate::api::yaml::{self, closest, from_node, join_path, Node, Pos, Value};
+use crate::api::yaml::{closest, from_node, join_path, Node, Pos, Value};
 use crate::api::{Kind, Object};
 use crate::model::apiserver::ApiServerConfig;
 use crate::model::etcd::EtcdConfig;
@@ -46,14 +46,7 @@ pub fn load_file(path: &Path) -> Result<Scenario, Vec<LoadError>> {
 
 /// Loads scenario text; `base` anchors relative includes.
 pub fn load_str(file: &str, text: &str, base: &Path) -> Result<Scenario, Vec<LoadError>> {
-    let docs = yaml::parse_documents(text).map_err(|e| {
-        vec![LoadError::new(
-            file,
-            Some(e.pos),
-            "",
-            format!("YAML syntax error: {}", e.message),
-        )]
-    })?;
+    let docs = parse_yaml(file, text)?;
     let doc = match docs.as_slice() {
         [one] if matches!(one.value, Value::Map(_)) => one,
         [one] => {

@@ -342,15 +342,7 @@ impl ApiServer {
                 obj.meta.creation = ctx.now;
                 obj.meta.generation = 1;
                 obj.meta.resource_version = 0;
-                self.propose(
-                    ctx,
-                    slot,
-                    Txn {
-                        key,
-                        expect: Expect::Absent,
-                        op: TxnOp::Put(Arc::new(obj)),
-                    },
-                );
+                self.propose_put(ctx, slot, key, Expect::Absent, obj);
             }
             Verb::Update | Verb::UpdateStatus => {
                 let (Some(cur), Some(body)) = (current, req.body.clone()) else {
@@ -376,15 +368,7 @@ impl ApiServer {
                     obj.meta.generation = cur.meta.generation + 1;
                 }
                 let expect = Expect::ModRevision(cur.meta.resource_version);
-                self.propose(
-                    ctx,
-                    slot,
-                    Txn {
-                        key,
-                        expect,
-                        op: TxnOp::Put(Arc::new(obj)),
-                    },
-                );
+                self.propose_put(ctx, slot, key, expect, obj);
             }
             Verb::Patch | Verb::Bind | Verb::Delete => match current {
                 None => self.finish(ctx, slot, not_found()),
@@ -418,15 +402,7 @@ impl ApiServer {
                     p.node_name = req.target.clone();
                     p.status.set_condition("PodScheduled", true, ctx.now, None);
                 }
-                self.propose(
-                    ctx,
-                    slot,
-                    Txn {
-                        key,
-                        expect,
-                        op: TxnOp::Put(Arc::new(obj)),
-                    },
-                );
+                self.propose_put(ctx, slot, key, expect, obj);
             }
             Verb::Patch => {
                 let mut obj = (*cur).clone();
@@ -470,15 +446,7 @@ impl ApiServer {
                 if obj.spec_differs(&cur) {
                     obj.meta.generation = cur.meta.generation + 1;
                 }
-                self.propose(
-                    ctx,
-                    slot,
-                    Txn {
-                        key,
-                        expect,
-                        op: TxnOp::Put(Arc::new(obj)),
-                    },
-                );
+                self.propose_put(ctx, slot, key, expect, obj);
             }
             Verb::Delete => {
                 let grace = req.grace_seconds.or_else(|| {
@@ -504,15 +472,7 @@ impl ApiServer {
                     let g = grace.unwrap_or(0).max(0);
                     obj.meta.deletion = Some(ctx.now.after(SimDuration::from_secs(g as u64)));
                     obj.meta.deletion_grace_seconds = Some(g);
-                    self.propose(
-                        ctx,
-                        slot,
-                        Txn {
-                            key,
-                            expect,
-                            op: TxnOp::Put(Arc::new(obj)),
-                        },
-                    );
+                    self.propose_put(ctx, slot, key, expect, obj);
                 } else {
                     self.propose(
                         ctx,
@@ -527,6 +487,19 @@ impl ApiServer {
             }
             _ => {}
         }
+    }
+
+    /// Proposes writing `obj` at `key` if `expect` holds.
+    fn propose_put(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        key: ObjectKey,
+        expect: Expect,
+        obj: Object,
+    ) {
+        let op = TxnOp::Put(Arc::new(obj));
+        self.propose(ctx, slot, Txn { key, expect, op });
     }
 
     fn propose(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32, txn: Txn) {
