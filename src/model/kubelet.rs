@@ -797,8 +797,10 @@ impl Kubelet {
         self.trace(ctx, "ContainersExited", &key, "");
         self.post_status(ctx, slot);
         if let Some(d) = restart_in {
+            // After the back-off the container is created and started again,
+            // which takes the same start latency as the first time.
             let rt = self.pods[slot as usize].as_mut().expect("slot");
-            rt.stage = Stage::Running;
+            rt.stage = Stage::StartApps;
             self.step_after(ctx, slot, d);
         }
     }
