@@ -31,7 +31,8 @@ pub struct Network {
     /// Per-sender RNG streams, derived from the sender's name, so adding a
     /// component never shifts another's latency draws.
     rngs: Vec<RngStream>,
-    last_arrival: BTreeMap<(ComponentId, ComponentId), SimTime>,
+    /// Per sender: the last arrival time scheduled on each of its links.
+    last_arrival: Vec<BTreeMap<ComponentId, SimTime>>,
     pub sent: u64,
     pub dropped: u64,
 }
@@ -43,7 +44,7 @@ impl Network {
             links: BTreeMap::new(),
             group: Vec::new(),
             rngs: Vec::new(),
-            last_arrival: BTreeMap::new(),
+            last_arrival: Vec::new(),
             sent: 0,
             dropped: 0,
         }
@@ -55,6 +56,7 @@ impl Network {
         self.rngs
             .push(RngStream::derive(seed, &format!("net/{name}")));
         self.group.push(0);
+        self.last_arrival.push(BTreeMap::new());
     }
 
     /// Cuts `side` off from everyone else (each call makes a new island).
@@ -77,10 +79,6 @@ impl Network {
         self.group.get(a as usize) == self.group.get(b as usize)
     }
 
-    fn link(&self, a: ComponentId, b: ComponentId) -> &LinkModel {
-        self.links.get(&(a, b)).unwrap_or(&self.default_link)
-    }
-
     /// Arrival time for a message from `from` to `to` sent at `now`, or `None`
     /// if it is lost.
     fn route(&mut self, from: ComponentId, to: ComponentId, now: SimTime) -> Option<SimTime> {
@@ -92,7 +90,12 @@ impl Network {
             self.dropped += 1;
             return None;
         }
-        let link = self.link(from, to).clone();
+        // Borrow the link and the sender's stream separately: no clone.
+        let link = if self.links.is_empty() {
+            &self.default_link
+        } else {
+            self.links.get(&(from, to)).unwrap_or(&self.default_link)
+        };
         let rng = &mut self.rngs[from as usize];
         if link.loss > 0.0 && rng.chance(link.loss) {
             self.dropped += 1;
@@ -100,7 +103,9 @@ impl Network {
         }
         let lat = link.latency.sample(rng);
         let at = now.after(lat);
-        let last = self.last_arrival.entry((from, to)).or_insert(SimTime::ZERO);
+        let last = self.last_arrival[from as usize]
+            .entry(to)
+            .or_insert(SimTime::ZERO);
         let at = at.max(*last);
         *last = at;
         Some(at)

@@ -48,6 +48,21 @@ pub fn run(
     let (mut engine, layout) = build(scenario, seed, trace);
     let until = SimTime::ZERO.after(horizon);
     engine.run_until(until, progress);
+    // A closing record of the run's totals, at every level: even a trace
+    // that keeps only faults then has a digest that moves when anything in
+    // the run does.
+    let events = engine.stats.events_delivered;
+    let world = &engine.shared;
+    let (revision, messages) = (world.etcd.revision(), world.net.sent);
+    let requests: u64 = world.stats.api_codes.values().sum();
+    engine
+        .trace
+        .record(TraceLevel::Faults, until, "kubesim", "RunEnd", |r| {
+            r.u64("events", events)
+                .u64("etcd_revision", revision)
+                .u64("messages", messages)
+                .u64("api_responses", requests);
+        });
     engine.trace.finish()?;
     let kubelets_down = layout
         .kubelets
