@@ -2,4 +2,5 @@ pub mod api;
 pub mod model;
 pub mod report;
 pub mod scenario;
+pub mod scheduler;
 pub mod sim;

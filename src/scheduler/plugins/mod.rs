@@ -1,0 +1,6 @@
+//! The default profile's plugins, one file each.
+
+pub mod balanced_allocation;
+pub mod image_locality;
+pub mod node_resources_fit;
+pub mod taint_toleration;

@@ -1,0 +1,161 @@
+//! NodeResourcesFit: the filter (does the pod fit in what is left?) and the
+//! score with its three strategies, LeastAllocated (the default),
+//! MostAllocated (bin packing) and RequestedToCapacityRatio (a shape).
+
+use crate::scheduler::framework::{ResourceWeight, MAX_NODE_SCORE};
+use crate::scheduler::resources::{is_scalar, NodeResources, PodRequests, CPU, MEMORY};
+
+/// How NodeResourcesFit scores.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScoringStrategy {
+    LeastAllocated,
+    MostAllocated,
+    /// Points of (utilization 0..=100, score 0..=10), utilizations increasing.
+    RequestedToCapacityRatio {
+        shape: Vec<(i64, i64)>,
+    },
+}
+
+/// (allocatable, requested after placing the pod) of `resource` on `node`,
+/// or `None` when the resource does not count: the pod asks for none of a
+/// scalar resource, or the node has none of it.
+pub fn allocatable_and_requested(
+    resource: &str,
+    pod: &PodRequests,
+    node: &NodeResources,
+    use_requested: bool,
+) -> Option<(i64, i64)> {
+    let pod_req = pod.for_scoring(resource, use_requested);
+    if is_scalar(resource) && pod_req == 0 {
+        return None;
+    }
+    let alloc = node.allocatable(resource);
+    if alloc == 0 {
+        return None;
+    }
+    Some((
+        alloc,
+        node.requested_for_scoring(resource, use_requested) + pod_req,
+    ))
+}
+
+/// The node's score under `strategy` for the weighted `resources`.
+pub fn score(
+    strategy: &ScoringStrategy,
+    resources: &[ResourceWeight],
+    pod: &PodRequests,
+    node: &NodeResources,
+) -> i64 {
+    let pairs: Vec<(i64, i64, i64)> = resources
+        .iter()
+        .filter_map(|r| {
+            allocatable_and_requested(&r.name, pod, node, false)
+                .map(|(alloc, req)| (alloc, req, r.weight))
+        })
+        .collect();
+    match strategy {
+        ScoringStrategy::LeastAllocated => weighted_floor(&pairs, |alloc, req| {
+            if req > alloc {
+                0
+            } else {
+                (alloc - req) * MAX_NODE_SCORE / alloc
+            }
+        }),
+        ScoringStrategy::MostAllocated => {
+            weighted_floor(&pairs, |alloc, req| req.min(alloc) * MAX_NODE_SCORE / alloc)
+        }
+        ScoringStrategy::RequestedToCapacityRatio { shape } => {
+            let scaled: Vec<(i64, i64)> = shape
+                .iter()
+                .map(|(u, s)| (*u, s * (MAX_NODE_SCORE / 10)))
+                .collect();
+            let (mut sum, mut weights) = (0i64, 0i64);
+            for (alloc, req, w) in pairs {
+                let s = if req > alloc {
+                    broken_linear(&scaled, 100)
+                } else {
+                    broken_linear(&scaled, req * 100 / alloc)
+                };
+                if s > 0 {
+                    sum += s * w;
+                    weights += w;
+                }
+            }
+            if weights == 0 {
+                0
+            } else {
+                (sum as f64 / weights as f64).round() as i64
+            }
+        }
+    }
+}
+
+/// Σ score·weight / Σ weight, floored; 0 without weights.
+fn weighted_floor(pairs: &[(i64, i64, i64)], per: impl Fn(i64, i64) -> i64) -> i64 {
+    let (mut sum, mut weights) = (0i64, 0i64);
+    for &(alloc, req, w) in pairs {
+        sum += per(alloc, req) * w;
+        weights += w;
+    }
+    if weights == 0 {
+        0
+    } else {
+        sum / weights
+    }
+}
+
+/// The piecewise-linear function through `shape` (utilization, score),
+/// flat before the first point and after the last, integer arithmetic.
+pub fn broken_linear(shape: &[(i64, i64)], p: i64) -> i64 {
+    for (i, &(u, s)) in shape.iter().enumerate() {
+        if p <= u {
+            if i == 0 {
+                return s;
+            }
+            let (u0, s0) = shape[i - 1];
+            return s0 + (s - s0) * (p - u0) / (u - u0);
+        }
+    }
+    shape.last().map(|&(_, s)| s).unwrap_or(0)
+}
+
+/// The filter: upstream's reasons for every resource that does not fit,
+/// `Too many pods` first.
+pub fn insufficient(pod: &PodRequests, node: &NodeResources) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if node.pods + 1 > node.allocatable("pods") && node.allocatable.contains_key("pods") {
+        reasons.push("Too many pods".to_string());
+    }
+    for (resource, want) in &pod.plain {
+        if *want == 0 || resource == "pods" {
+            continue;
+        }
+        let free = node.allocatable(resource) - node.requested.get(resource).copied().unwrap_or(0);
+        if *want > free {
+            reasons.push(format!("Insufficient {resource}"));
+        }
+    }
+    // Keep upstream's order: cpu, memory, ephemeral-storage, then scalars.
+    reasons.sort_by_key(|r| match r.as_str() {
+        "Too many pods" => 0,
+        r if r.ends_with(CPU) => 1,
+        r if r.ends_with(MEMORY) => 2,
+        r if r.ends_with("ephemeral-storage") => 3,
+        _ => 4,
+    });
+    reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_linear_is_flat_outside_its_points() {
+        let shape = [(10, 1), (90, 9)];
+        assert_eq!(broken_linear(&shape, -10), 1);
+        assert_eq!(broken_linear(&shape, 19), 1);
+        assert_eq!(broken_linear(&shape, 20), 2);
+        assert_eq!(broken_linear(&shape, 110), 9);
+    }
+}
