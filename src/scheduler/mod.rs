@@ -5,5 +5,8 @@
 //! component (informers, queue, binding) builds on it.
 
 pub mod framework;
+pub mod pod_info;
+pub mod profile;
+pub mod queue;
 pub mod plugins;
 pub mod resources;

@@ -1,0 +1,205 @@
+//! One scheduling decision with the default profile: filter the nodes (up to
+//! the number of feasible nodes the cluster size calls for, from a rotating
+//! start), score the feasible ones with each plugin, normalise, weight, sum,
+//! and pick the best, breaking ties with the scheduler's seeded stream.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1 as core;
+
+use super::framework::{default_resources, num_feasible_nodes_to_find};
+use super::plugins::image_locality::{self, ImageState};
+use super::plugins::node_resources_fit::{self, ScoringStrategy};
+use super::plugins::{balanced_allocation, node_affinity, node_name, node_unschedulable, taint_toleration};
+use super::pod_info::PodInfo;
+use super::resources::NodeResources;
+use crate::api::node::Taint;
+use crate::sim::RngStream;
+
+/// A node as the scheduler's cache holds it.
+#[derive(Clone, Debug)]
+pub struct NodeSnapshot {
+    pub name: String,
+    pub labels: Arc<BTreeMap<String, String>>,
+    pub taints: Vec<Taint>,
+    pub unschedulable: bool,
+    pub resources: NodeResources,
+    /// Images on the node by normalised name, with sizes.
+    pub images: BTreeMap<String, i64>,
+}
+
+/// Default-profile score weights.
+pub const WEIGHT_TAINT_TOLERATION: i64 = 3;
+pub const WEIGHT_NODE_AFFINITY: i64 = 2;
+pub const WEIGHT_NODE_RESOURCES_FIT: i64 = 1;
+pub const WEIGHT_BALANCED_ALLOCATION: i64 = 1;
+pub const WEIGHT_IMAGE_LOCALITY: i64 = 1;
+
+/// The outcome of one cycle.
+#[derive(Clone, Debug, Default)]
+pub struct Decision {
+    pub selected: Option<String>,
+    /// Nodes the filters looked at (for the cycle's cost and the next start).
+    pub evaluated: usize,
+    /// Per filter reason, on how many nodes it failed.
+    pub reasons: BTreeMap<String, usize>,
+    pub feasible: usize,
+}
+
+impl Decision {
+    /// The scheduler's FailedScheduling message:
+    /// `0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu.`
+    pub fn failure_message(&self, total: usize) -> String {
+        let mut parts: Vec<String> = self.reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        parts.sort();
+        format!("0/{total} nodes are available: {}.", parts.join(", "))
+    }
+}
+
+/// Filters `node` for the pod: `Ok` or every reason it fails.
+fn filter(
+    pod: &PodInfo,
+    spec: &core::PodSpec,
+    node: &NodeSnapshot,
+) -> Result<(), Vec<String>> {
+    if let Some(r) = node_unschedulable::filter(node.unschedulable, &pod.tolerations) {
+        return Err(vec![r.to_string()]);
+    }
+    if let Some(r) = node_name::filter(spec.node_name.as_deref(), &node.name) {
+        return Err(vec![r.to_string()]);
+    }
+    if let Some(r) = taint_toleration::filter(&pod.tolerations, &node.taints) {
+        return Err(vec![r]);
+    }
+    if let Some(r) = node_affinity::filter(spec, &node.labels, &node.name) {
+        return Err(vec![r.to_string()]);
+    }
+    let insufficient = node_resources_fit::insufficient(&pod.requests, &node.resources);
+    if !insufficient.is_empty() {
+        return Err(insufficient);
+    }
+    Ok(())
+}
+
+/// Runs one cycle over `nodes` (in a stable order), starting the filter
+/// scan at `start`. Returns the decision and the next start index.
+pub fn schedule(
+    pod: &PodInfo,
+    spec: &core::PodSpec,
+    nodes: &[NodeSnapshot],
+    start: usize,
+    rng: &mut RngStream,
+) -> (Decision, usize) {
+    let n = nodes.len();
+    let mut d = Decision::default();
+    if n == 0 {
+        return (d, 0);
+    }
+    let want = num_feasible_nodes_to_find(n, 0);
+    let mut feasible: Vec<usize> = Vec::new();
+    for k in 0..n {
+        let i = (start + k) % n;
+        d.evaluated += 1;
+        match filter(pod, spec, &nodes[i]) {
+            Ok(()) => {
+                feasible.push(i);
+                if feasible.len() >= want {
+                    break;
+                }
+            }
+            Err(reasons) => {
+                for r in reasons {
+                    *d.reasons.entry(r).or_default() += 1;
+                }
+            }
+        }
+    }
+    let next = (start + d.evaluated) % n;
+    d.feasible = feasible.len();
+    match feasible.len() {
+        0 => return (d, next),
+        1 => {
+            d.selected = Some(nodes[feasible[0]].name.clone());
+            return (d, next);
+        }
+        _ => {}
+    }
+    let totals = score(pod, spec, nodes, &feasible);
+    // Highest total wins; ties by reservoir sampling on the seeded stream.
+    let mut best = i64::MIN;
+    let mut seen = 0u64;
+    let mut pick = feasible[0];
+    for (&i, &t) in feasible.iter().zip(&totals) {
+        if t > best {
+            best = t;
+            seen = 1;
+            pick = i;
+        } else if t == best {
+            seen += 1;
+            if rng.range_inclusive(0, seen - 1) == 0 {
+                pick = i;
+            }
+        }
+    }
+    d.selected = Some(nodes[pick].name.clone());
+    (d, next)
+}
+
+/// Weighted totals of the feasible nodes, in `feasible` order.
+pub fn score(pod: &PodInfo, spec: &core::PodSpec, nodes: &[NodeSnapshot], feasible: &[usize]) -> Vec<i64> {
+    let resources = default_resources();
+    let mut taint: Vec<i64> = feasible
+        .iter()
+        .map(|&i| taint_toleration::raw_score(&pod.tolerations, &nodes[i].taints))
+        .collect();
+    taint_toleration::normalize(&mut taint);
+    let mut affinity: Vec<i64> = feasible
+        .iter()
+        .map(|&i| node_affinity::raw_score(spec, &nodes[i].labels, &nodes[i].name))
+        .collect();
+    node_affinity::normalize(&mut affinity);
+    // Image spread over the whole cluster, for ImageLocality.
+    let mut spread: BTreeMap<&str, i64> = BTreeMap::new();
+    for node in nodes {
+        for name in node.images.keys() {
+            *spread.entry(name.as_str()).or_default() += 1;
+        }
+    }
+    let total_nodes = nodes.len() as i64;
+    let containers = pod.images.len();
+    feasible
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let node = &nodes[i];
+            let fit = node_resources_fit::score(
+                &ScoringStrategy::LeastAllocated,
+                &resources,
+                &pod.requests,
+                &node.resources,
+            );
+            let balanced = balanced_allocation::score(&resources, &pod.requests, &node.resources).unwrap_or(0);
+            let held: BTreeMap<String, ImageState> = pod
+                .images
+                .iter()
+                .map(|img| image_locality::normalized_image_name(img))
+                .filter_map(|name| {
+                    node.images.get(&name).map(|size| {
+                        let st = ImageState {
+                            size: *size,
+                            num_nodes: spread.get(name.as_str()).copied().unwrap_or(1),
+                        };
+                        (name, st)
+                    })
+                })
+                .collect();
+            let image = image_locality::score(&pod.images, containers, &held, total_nodes);
+            taint[k] * WEIGHT_TAINT_TOLERATION
+                + affinity[k] * WEIGHT_NODE_AFFINITY
+                + fit * WEIGHT_NODE_RESOURCES_FIT
+                + balanced * WEIGHT_BALANCED_ALLOCATION
+                + image * WEIGHT_IMAGE_LOCALITY
+        })
+        .collect()
+}
