@@ -7,4 +7,5 @@ pub mod etcd;
 pub mod kubelet;
 pub mod msg;
 pub mod network;
+pub mod reflector;
 pub mod world;

@@ -80,6 +80,10 @@ pub enum Timer {
     Probe { slot: u32, container: u16, gen: u32 },
     /// kubelet: the image puller finished the current pull.
     PullDone { image: u32 },
+    /// scheduler: the current scheduling cycle's work is done.
+    SchedulerCycle,
+    /// scheduler: move backed-off and long-unschedulable pods (every second).
+    SchedulerFlush,
     /// scenario driver: the timeline action at this index is due.
     Action { index: u32 },
 }

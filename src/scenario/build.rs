@@ -15,6 +15,7 @@ use crate::model::kubelet::Kubelet;
 use crate::model::msg::Payload;
 use crate::model::network::Network;
 use crate::model::world::World;
+use crate::scheduler::component::Scheduler;
 use crate::sim::{ComponentId, Engine, SimTime, Trace, TraceLevel};
 
 /// Where each component sits in the engine.
@@ -24,6 +25,7 @@ pub struct Layout {
     pub apiserver: ComponentId,
     /// Node name → its kubelet.
     pub kubelets: BTreeMap<String, ComponentId>,
+    pub scheduler: Option<ComponentId>,
     pub driver: ComponentId,
 }
 
@@ -39,6 +41,9 @@ impl Layout {
             m.insert(format!("etcd-{i}"), *id);
         }
         m.insert("kube-apiserver".into(), self.apiserver);
+        if let Some(s) = self.scheduler {
+            m.insert("kube-scheduler".into(), s);
+        }
         m
     }
 }
@@ -103,10 +108,16 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
             .add_endpoint(id, seed, &format!("kubelet/{}", n.name));
         kubelets.insert(n.name.clone(), id);
     }
+    let scheduler = scenario.scheduler.as_ref().map(|cfg| {
+        let id = e.add(Box::new(Scheduler::new(apiserver, cfg.clone())));
+        e.shared.net.add_endpoint(id, seed, "kube-scheduler");
+        id
+    });
     let mut layout = Layout {
         etcd: members,
         apiserver,
         kubelets,
+        scheduler,
         driver: 0,
     };
     let driver = ScenarioDriver::new(scenario, &layout);

@@ -23,6 +23,7 @@ use crate::model::apiserver::ApiServerConfig;
 use crate::model::etcd::EtcdConfig;
 use crate::model::kubelet::KubeletConfig;
 use crate::model::network::datacenter_link;
+use crate::scheduler::component::SchedulerConfig;
 use crate::sim::dist::LatencySpec;
 use crate::sim::{SimDuration, SimTime, TraceLevel};
 
@@ -161,6 +162,17 @@ impl Loader<'_> {
         }
         let (etcd_members, etcd, apiserver, link, (kubelet, nodes)) =
             cluster.expect("no errors, so the cluster resolved");
+        let s = &spec.cluster.scheduler;
+        let scheduler = (s.enabled != Some(false)).then(|| {
+            let mut cfg = SchedulerConfig::default();
+            if let Some(Dur(d)) = s.cycle_latency {
+                cfg.cycle_base = d;
+            }
+            if let Some(Dur(d)) = s.per_node_latency {
+                cfg.per_node = d;
+            }
+            cfg
+        });
         self.check_namespaces(&objects, &timeline);
         Ok(Scenario {
             file: self.file.to_string(),
@@ -174,6 +186,7 @@ impl Loader<'_> {
             apiserver,
             link,
             kubelet: Arc::new(kubelet),
+            scheduler,
             nodes,
             objects,
             timeline,
@@ -760,6 +773,7 @@ impl Loader<'_> {
                 let mut known: Vec<String> = node_names.iter().map(|s| s.to_string()).collect();
                 known.extend(etcd_names.iter().cloned());
                 known.push("kube-apiserver".into());
+                known.push("kube-scheduler".into());
                 let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
                 let mut ok = true;
                 for (j, n) in names.iter().enumerate() {

@@ -21,6 +21,7 @@ use crate::model::apiserver::ApiServerConfig;
 use crate::model::etcd::EtcdConfig;
 use crate::model::kubelet::KubeletConfig;
 use crate::model::network::LinkModel;
+use crate::scheduler::component::SchedulerConfig;
 use crate::sim::{SimDuration, SimTime, TraceLevel};
 
 pub use build::{build, Layout};
@@ -44,6 +45,8 @@ pub struct Scenario {
     pub apiserver: ApiServerConfig,
     pub link: LinkModel,
     pub kubelet: Arc<KubeletConfig>,
+    /// `None` when the scenario runs without a scheduler.
+    pub scheduler: Option<SchedulerConfig>,
     pub nodes: Vec<NodePlan>,
     /// Applied by the driver at time zero, namespaces first.
     pub objects: Vec<Object>,

@@ -118,6 +118,8 @@ pub struct ClusterSpec {
     pub network: NetworkSpec,
     #[serde(default)]
     pub kubelet: KubeletSpec,
+    #[serde(default)]
+    pub scheduler: SchedulerSpec,
     /// Image sizes by reference, for pull times (`nginx:1.27: 70Mi`).
     #[serde(default)]
     pub images: BTreeMap<String, Qty>,
@@ -180,6 +182,17 @@ pub struct KubeletSpec {
     pub image_pull_bandwidth: Option<Qty>,
     /// Size of an image not listed in `cluster.images` (`50Mi`).
     pub default_image_size: Option<Qty>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulerSpec {
+    /// Run kube-scheduler (default true).
+    pub enabled: Option<bool>,
+    /// Fixed cost of one scheduling cycle (200us).
+    pub cycle_latency: Option<Dur>,
+    /// Cost per node evaluated in a cycle (2.5us).
+    pub per_node_latency: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]

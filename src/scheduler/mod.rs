@@ -4,9 +4,10 @@
 //! score rules ([`framework`]) and the plugins ([`plugins`]). The scheduler
 //! component (informers, queue, binding) builds on it.
 
+pub mod component;
 pub mod framework;
+pub mod plugins;
 pub mod pod_info;
 pub mod profile;
 pub mod queue;
-pub mod plugins;
 pub mod resources;

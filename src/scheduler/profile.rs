@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1 as core;
 use super::framework::{default_resources, num_feasible_nodes_to_find};
 use super::plugins::image_locality::{self, ImageState};
 use super::plugins::node_resources_fit::{self, ScoringStrategy};
-use super::plugins::{balanced_allocation, node_affinity, node_name, node_unschedulable, taint_toleration};
+use super::plugins::{
+    balanced_allocation, node_affinity, node_name, node_unschedulable, taint_toleration,
+};
 use super::pod_info::PodInfo;
 use super::resources::NodeResources;
 use crate::api::node::Taint;
@@ -45,24 +47,30 @@ pub struct Decision {
     /// Per filter reason, on how many nodes it failed.
     pub reasons: BTreeMap<String, usize>,
     pub feasible: usize,
+    /// Nodes in the cache when the decision was made.
+    pub total: usize,
 }
 
 impl Decision {
     /// The scheduler's FailedScheduling message:
     /// `0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu.`
-    pub fn failure_message(&self, total: usize) -> String {
-        let mut parts: Vec<String> = self.reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    pub fn failure_message(&self) -> String {
+        let total = self.total;
+        if total == 0 {
+            return "no nodes available to schedule pods".to_string();
+        }
+        let mut parts: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
         parts.sort();
         format!("0/{total} nodes are available: {}.", parts.join(", "))
     }
 }
 
 /// Filters `node` for the pod: `Ok` or every reason it fails.
-fn filter(
-    pod: &PodInfo,
-    spec: &core::PodSpec,
-    node: &NodeSnapshot,
-) -> Result<(), Vec<String>> {
+fn filter(pod: &PodInfo, spec: &core::PodSpec, node: &NodeSnapshot) -> Result<(), Vec<String>> {
     if let Some(r) = node_unschedulable::filter(node.unschedulable, &pod.tolerations) {
         return Err(vec![r.to_string()]);
     }
@@ -92,7 +100,10 @@ pub fn schedule(
     rng: &mut RngStream,
 ) -> (Decision, usize) {
     let n = nodes.len();
-    let mut d = Decision::default();
+    let mut d = Decision {
+        total: n,
+        ..Decision::default()
+    };
     if n == 0 {
         return (d, 0);
     }
@@ -147,7 +158,12 @@ pub fn schedule(
 }
 
 /// Weighted totals of the feasible nodes, in `feasible` order.
-pub fn score(pod: &PodInfo, spec: &core::PodSpec, nodes: &[NodeSnapshot], feasible: &[usize]) -> Vec<i64> {
+pub fn score(
+    pod: &PodInfo,
+    spec: &core::PodSpec,
+    nodes: &[NodeSnapshot],
+    feasible: &[usize],
+) -> Vec<i64> {
     let resources = default_resources();
     let mut taint: Vec<i64> = feasible
         .iter()
@@ -179,7 +195,8 @@ pub fn score(pod: &PodInfo, spec: &core::PodSpec, nodes: &[NodeSnapshot], feasib
                 &pod.requests,
                 &node.resources,
             );
-            let balanced = balanced_allocation::score(&resources, &pod.requests, &node.resources).unwrap_or(0);
+            let balanced =
+                balanced_allocation::score(&resources, &pod.requests, &node.resources).unwrap_or(0);
             let held: BTreeMap<String, ImageState> = pod
                 .images
                 .iter()

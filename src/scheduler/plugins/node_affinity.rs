@@ -72,7 +72,10 @@ pub fn filter(
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref());
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
     if let Some(req) = required {
         if !req
             .node_selector_terms
@@ -90,7 +93,10 @@ pub fn raw_score(spec: &core::PodSpec, labels: &BTreeMap<String, String>, node_n
     spec.affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| n.preferred_during_scheduling_ignored_during_execution.as_ref())
+        .and_then(|n| {
+            n.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
         .map(|terms| {
             terms
                 .iter()

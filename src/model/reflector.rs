@@ -1,0 +1,96 @@
+//! A reflector: list a kind, then watch it from the list's revision; when
+//! the watch breaks (a gap in batch numbers, or 410 Gone) list again. What
+//! client-go's Reflector does for an informer; the owner keeps the cache.
+
+use std::sync::Arc;
+
+use super::apiserver::request::{ApiRequest, ApiResponse, Verb, WatchBatch, WatchEvent};
+use super::client::ApiClient;
+use super::msg::Payload;
+use super::world::World;
+use crate::api::{Kind, Object};
+use crate::sim::Ctx;
+
+/// What a watch batch meant for the owner.
+pub enum Delivery {
+    /// Events to apply to the cache, in order.
+    Events(Vec<WatchEvent>),
+    /// The stream broke; a relist was started (its items replace the cache).
+    Relisting,
+    /// A batch of an older stream: ignore.
+    Stale,
+}
+
+pub struct Reflector {
+    pub kind: Kind,
+    /// Tag the owner's client uses for this reflector's LIST.
+    pub list_tag: u64,
+    /// Watch stream ids are `base + n`, distinct per reflector of a client.
+    base: u64,
+    watch_id: u64,
+    seq: u64,
+    pub synced: bool,
+}
+
+impl Reflector {
+    pub fn new(kind: Kind, list_tag: u64) -> Self {
+        let base = (kind as u64 + 1) << 40;
+        Reflector {
+            kind,
+            list_tag,
+            base,
+            watch_id: base,
+            seq: 0,
+            synced: false,
+        }
+    }
+
+    /// Sends the LIST.
+    pub fn list(&mut self, client: &mut ApiClient, ctx: &mut Ctx<'_, Payload, World>) {
+        let req = ApiRequest::new(Verb::List, self.kind, "", "");
+        client.request(ctx, req, self.list_tag);
+    }
+
+    /// Handles the LIST's answer: `Some(items)` to replace the cache with
+    /// (and the watch is opened), `None` if it failed (the owner retries).
+    pub fn on_list(
+        &mut self,
+        resp: Option<&ApiResponse>,
+        client: &mut ApiClient,
+        ctx: &mut Ctx<'_, Payload, World>,
+    ) -> Option<Vec<Arc<Object>>> {
+        let r = resp.filter(|r| r.ok())?;
+        self.watch_id += 1;
+        self.seq = 0;
+        let mut w = ApiRequest::new(Verb::Watch, self.kind, "", "");
+        w.resource_version = r.resource_version;
+        w.watch_id = self.watch_id;
+        client.request(ctx, w, 0);
+        self.synced = true;
+        Some(r.items.clone())
+    }
+
+    /// Whether `b` belongs to this reflector's streams.
+    pub fn owns(&self, b: &WatchBatch) -> bool {
+        b.watch_id > self.base && b.watch_id < self.base + (1 << 40)
+    }
+
+    pub fn on_batch(
+        &mut self,
+        b: WatchBatch,
+        client: &mut ApiClient,
+        ctx: &mut Ctx<'_, Payload, World>,
+    ) -> Delivery {
+        if b.watch_id != self.watch_id {
+            return Delivery::Stale;
+        }
+        if b.gone || b.seq != self.seq + 1 {
+            ctx.shared.stats.watch_relists += 1;
+            self.watch_id += 1;
+            self.list(client, ctx);
+            return Delivery::Relisting;
+        }
+        self.seq = b.seq;
+        Delivery::Events(b.events)
+    }
+}
