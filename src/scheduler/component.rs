@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::pod_info::PodInfo;
-use super::profile::{schedule, Decision, NodeSnapshot};
+use super::profile::{image_spread, schedule, Decision, NodeSnapshot};
 use super::queue::SchedulingQueue;
 use super::resources::{amount, Amounts, NodeResources};
 use crate::api::pod::Condition;
@@ -73,6 +73,8 @@ pub struct Scheduler {
     next_bind: u64,
     /// A cluster event arrived while the current cycle ran.
     moved_during_cycle: bool,
+    /// On how many nodes each image is, rebuilt when nodes change.
+    image_spread: BTreeMap<String, i64>,
 }
 
 impl Scheduler {
@@ -92,6 +94,7 @@ impl Scheduler {
             binds: BTreeMap::new(),
             next_bind: 0,
             moved_during_cycle: false,
+            image_spread: BTreeMap::new(),
         }
     }
 
@@ -240,9 +243,13 @@ impl Scheduler {
         for ev in events {
             let Some(obj) = ev.object else { continue };
             match (obj.kind, ev.type_) {
-                (Kind::Node, EventType::Deleted) => self.remove_node(&obj.meta.name),
+                (Kind::Node, EventType::Deleted) => {
+                    self.remove_node(&obj.meta.name);
+                    self.image_spread = image_spread(&self.nodes);
+                }
                 (Kind::Node, _) => {
                     self.upsert_node(&obj);
+                    self.image_spread = image_spread(&self.nodes);
                     cluster_changed = true;
                 }
                 (Kind::Pod, EventType::Deleted) => {
@@ -277,6 +284,7 @@ impl Scheduler {
                 &p.info,
                 &body.spec.api,
                 &self.nodes,
+                &self.image_spread,
                 self.next_start,
                 ctx.rng,
             );
@@ -392,6 +400,7 @@ impl Scheduler {
                             for o in &items {
                                 self.upsert_node(o);
                             }
+                            self.image_spread = image_spread(&self.nodes);
                         } else {
                             let keys: Vec<ObjectKey> = self.pods.keys().cloned().collect();
                             for k in keys {

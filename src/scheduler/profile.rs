@@ -96,6 +96,7 @@ pub fn schedule(
     pod: &PodInfo,
     spec: &core::PodSpec,
     nodes: &[NodeSnapshot],
+    image_spread: &BTreeMap<String, i64>,
     start: usize,
     rng: &mut RngStream,
 ) -> (Decision, usize) {
@@ -136,7 +137,7 @@ pub fn schedule(
         }
         _ => {}
     }
-    let totals = score(pod, spec, nodes, &feasible);
+    let totals = score(pod, spec, nodes, image_spread, &feasible);
     // Highest total wins; ties by reservoir sampling on the seeded stream.
     let mut best = i64::MIN;
     let mut seen = 0u64;
@@ -157,11 +158,24 @@ pub fn schedule(
     (d, next)
 }
 
+/// On how many nodes each image (by normalised name) is: the image states
+/// the scheduler's snapshot keeps for ImageLocality.
+pub fn image_spread(nodes: &[NodeSnapshot]) -> BTreeMap<String, i64> {
+    let mut spread = BTreeMap::new();
+    for node in nodes {
+        for name in node.images.keys() {
+            *spread.entry(name.clone()).or_default() += 1;
+        }
+    }
+    spread
+}
+
 /// Weighted totals of the feasible nodes, in `feasible` order.
 pub fn score(
     pod: &PodInfo,
     spec: &core::PodSpec,
     nodes: &[NodeSnapshot],
+    spread: &BTreeMap<String, i64>,
     feasible: &[usize],
 ) -> Vec<i64> {
     let resources = default_resources();
@@ -175,13 +189,11 @@ pub fn score(
         .map(|&i| node_affinity::raw_score(spec, &nodes[i].labels, &nodes[i].name))
         .collect();
     node_affinity::normalize(&mut affinity);
-    // Image spread over the whole cluster, for ImageLocality.
-    let mut spread: BTreeMap<&str, i64> = BTreeMap::new();
-    for node in nodes {
-        for name in node.images.keys() {
-            *spread.entry(name.as_str()).or_default() += 1;
-        }
-    }
+    let images: Vec<String> = pod
+        .images
+        .iter()
+        .map(|img| image_locality::normalized_image_name(img))
+        .collect();
     let total_nodes = nodes.len() as i64;
     let containers = pod.images.len();
     feasible
@@ -197,20 +209,22 @@ pub fn score(
             );
             let balanced =
                 balanced_allocation::score(&resources, &pod.requests, &node.resources).unwrap_or(0);
-            let held: BTreeMap<String, ImageState> = pod
-                .images
-                .iter()
-                .map(|img| image_locality::normalized_image_name(img))
-                .filter_map(|name| {
-                    node.images.get(&name).map(|size| {
-                        let st = ImageState {
-                            size: *size,
-                            num_nodes: spread.get(name.as_str()).copied().unwrap_or(1),
-                        };
-                        (name, st)
+            let held: BTreeMap<String, ImageState> = if node.images.is_empty() {
+                BTreeMap::new()
+            } else {
+                images
+                    .iter()
+                    .filter_map(|name| {
+                        node.images.get(name).map(|size| {
+                            let st = ImageState {
+                                size: *size,
+                                num_nodes: spread.get(name).copied().unwrap_or(1),
+                            };
+                            (name.clone(), st)
+                        })
                     })
-                })
-                .collect();
+                    .collect()
+            };
             let image = image_locality::score(&pod.images, containers, &held, total_nodes);
             taint[k] * WEIGHT_TAINT_TOLERATION
                 + affinity[k] * WEIGHT_NODE_AFFINITY

@@ -19,6 +19,90 @@ pub const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
 /// Amounts per resource name; CPU in millicores.
 pub type Amounts = BTreeMap<String, i64>;
 
+/// Amounts with the common resources in fields, as upstream's
+/// `framework.Resource` keeps them: lookups on the hot path compare no
+/// strings. Extended resources stay in a map.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Res {
+    pub cpu: i64,
+    pub memory: i64,
+    pub ephemeral: i64,
+    pub pods: i64,
+    /// Whether `pods` was given (a node without it has no pod limit here).
+    pub has_pods: bool,
+    pub scalar: BTreeMap<String, i64>,
+}
+
+impl Res {
+    pub fn from_amounts(a: &Amounts) -> Res {
+        let mut r = Res::default();
+        for (k, v) in a {
+            match k.as_str() {
+                CPU => r.cpu = *v,
+                MEMORY => r.memory = *v,
+                EPHEMERAL_STORAGE => r.ephemeral = *v,
+                "pods" => {
+                    r.pods = *v;
+                    r.has_pods = true;
+                }
+                _ => {
+                    r.scalar.insert(k.clone(), *v);
+                }
+            }
+        }
+        r
+    }
+
+    #[inline]
+    pub fn get(&self, name: &str) -> i64 {
+        match name {
+            CPU => self.cpu,
+            MEMORY => self.memory,
+            EPHEMERAL_STORAGE => self.ephemeral,
+            "pods" => self.pods,
+            _ => self.scalar.get(name).copied().unwrap_or(0),
+        }
+    }
+
+    fn combine(&mut self, other: &Res, f: impl Fn(i64, i64) -> i64) {
+        self.cpu = f(self.cpu, other.cpu);
+        self.memory = f(self.memory, other.memory);
+        self.ephemeral = f(self.ephemeral, other.ephemeral);
+        for (k, v) in &other.scalar {
+            let e = self.scalar.entry(k.clone()).or_default();
+            *e = f(*e, *v);
+        }
+    }
+
+    pub fn add(&mut self, other: &Res) {
+        self.combine(other, |a, b| a + b);
+    }
+
+    pub fn sub(&mut self, other: &Res) {
+        self.combine(other, |a, b| a - b);
+    }
+
+    pub fn max_with(&mut self, other: &Res) {
+        self.combine(other, i64::max);
+    }
+
+    /// The requested resources, cpu, memory, ephemeral storage, then the
+    /// extended ones in name order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, i64)> {
+        [
+            (CPU, self.cpu),
+            (MEMORY, self.memory),
+            (EPHEMERAL_STORAGE, self.ephemeral),
+        ]
+        .into_iter()
+        .chain(self.scalar.iter().map(|(k, v)| (k.as_str(), *v)))
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.entries().all(|(_, v)| v == 0)
+    }
+}
+
 /// The scheduler's integer amount of a quantity: millicores for CPU, the
 /// value rounded up otherwise (as `resource.Quantity.Value()` does).
 pub fn amount(resource: &str, q: &Quantity) -> i64 {
@@ -43,7 +127,7 @@ pub fn container_amounts(requests: &BTreeMap<String, Quantity>) -> Amounts {
 pub struct PodRequests {
     /// Plain requests: app containers summed, the largest init container if
     /// larger, plus overhead.
-    pub plain: Amounts,
+    pub plain: Res,
     /// CPU and memory with the non-zero defaults for missing requests.
     pub non_zero_cpu: i64,
     pub non_zero_memory: i64,
@@ -52,28 +136,21 @@ pub struct PodRequests {
 impl PodRequests {
     /// From container requests (app containers, then init containers).
     pub fn from_containers(apps: &[Amounts], inits: &[Amounts], overhead: &Amounts) -> Self {
-        let mut plain = Amounts::new();
+        let mut plain = Res::default();
         let (mut nz_cpu, mut nz_mem) = (0, 0);
         for c in apps {
-            for (k, v) in c {
-                *plain.entry(k.clone()).or_default() += v;
-            }
+            plain.add(&Res::from_amounts(c));
             let (c_cpu, c_mem) = non_zero(c);
             nz_cpu += c_cpu;
             nz_mem += c_mem;
         }
         for c in inits {
-            for (k, v) in c {
-                let e = plain.entry(k.clone()).or_default();
-                *e = (*e).max(*v);
-            }
+            plain.max_with(&Res::from_amounts(c));
             let (c_cpu, c_mem) = non_zero(c);
             nz_cpu = nz_cpu.max(c_cpu);
             nz_mem = nz_mem.max(c_mem);
         }
-        for (k, v) in overhead {
-            *plain.entry(k.clone()).or_default() += v;
-        }
+        plain.add(&Res::from_amounts(overhead));
         nz_cpu += overhead.get(CPU).copied().unwrap_or(0);
         nz_mem += overhead.get(MEMORY).copied().unwrap_or(0);
         PodRequests {
@@ -83,8 +160,9 @@ impl PodRequests {
         }
     }
 
+    #[inline]
     pub fn get(&self, resource: &str) -> i64 {
-        self.plain.get(resource).copied().unwrap_or(0)
+        self.plain.get(resource)
     }
 
     /// The request used for `resource` when scoring: non-zero for CPU and
@@ -99,7 +177,7 @@ impl PodRequests {
 
     /// Whether the pod requests nothing at all (a best-effort pod).
     pub fn is_best_effort(&self) -> bool {
-        self.plain.values().all(|v| *v == 0)
+        self.plain.is_zero()
     }
 }
 
@@ -113,9 +191,9 @@ fn non_zero(c: &Amounts) -> (i64, i64) {
 /// A node's resources as the scheduler's cache holds them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeResources {
-    pub allocatable: Amounts,
+    pub allocatable: Res,
     /// Sum of the plain requests of the pods on the node.
-    pub requested: Amounts,
+    pub requested: Res,
     /// Sum of their non-zero CPU and memory.
     pub non_zero_cpu: i64,
     pub non_zero_memory: i64,
@@ -125,16 +203,14 @@ pub struct NodeResources {
 impl NodeResources {
     pub fn new(allocatable: Amounts) -> Self {
         NodeResources {
-            allocatable,
+            allocatable: Res::from_amounts(&allocatable),
             ..Default::default()
         }
     }
 
     /// Accounts a pod placed on the node.
     pub fn add_pod(&mut self, pod: &PodRequests) {
-        for (k, v) in &pod.plain {
-            *self.requested.entry(k.clone()).or_default() += v;
-        }
+        self.requested.add(&pod.plain);
         self.non_zero_cpu += pod.non_zero_cpu;
         self.non_zero_memory += pod.non_zero_memory;
         self.pods += 1;
@@ -142,16 +218,15 @@ impl NodeResources {
 
     /// Forgets a pod that left the node.
     pub fn remove_pod(&mut self, pod: &PodRequests) {
-        for (k, v) in &pod.plain {
-            *self.requested.entry(k.clone()).or_default() -= v;
-        }
+        self.requested.sub(&pod.plain);
         self.non_zero_cpu -= pod.non_zero_cpu;
         self.non_zero_memory -= pod.non_zero_memory;
         self.pods -= 1;
     }
 
+    #[inline]
     pub fn allocatable(&self, resource: &str) -> i64 {
-        self.allocatable.get(resource).copied().unwrap_or(0)
+        self.allocatable.get(resource)
     }
 
     /// Already requested on the node, non-zero for CPU and memory unless
@@ -160,7 +235,7 @@ impl NodeResources {
         match resource {
             CPU if !use_requested => self.non_zero_cpu,
             MEMORY if !use_requested => self.non_zero_memory,
-            _ => self.requested.get(resource).copied().unwrap_or(0),
+            _ => self.requested.get(resource),
         }
     }
 }

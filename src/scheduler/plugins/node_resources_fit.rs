@@ -3,7 +3,7 @@
 //! MostAllocated (bin packing) and RequestedToCapacityRatio (a shape).
 
 use crate::scheduler::framework::{ResourceWeight, MAX_NODE_SCORE};
-use crate::scheduler::resources::{is_scalar, NodeResources, PodRequests, CPU, MEMORY};
+use crate::scheduler::resources::{is_scalar, NodeResources, PodRequests};
 
 /// How NodeResourcesFit scores.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,29 +120,21 @@ pub fn broken_linear(shape: &[(i64, i64)], p: i64) -> i64 {
 }
 
 /// The filter: upstream's reasons for every resource that does not fit,
-/// `Too many pods` first.
+/// `Too many pods` first, then cpu, memory, ephemeral storage, extended.
 pub fn insufficient(pod: &PodRequests, node: &NodeResources) -> Vec<String> {
     let mut reasons = Vec::new();
-    if node.pods + 1 > node.allocatable("pods") && node.allocatable.contains_key("pods") {
+    if node.allocatable.has_pods && node.pods + 1 > node.allocatable.pods {
         reasons.push("Too many pods".to_string());
     }
-    for (resource, want) in &pod.plain {
-        if *want == 0 || resource == "pods" {
+    for (resource, want) in pod.plain.entries() {
+        if want == 0 {
             continue;
         }
-        let free = node.allocatable(resource) - node.requested.get(resource).copied().unwrap_or(0);
-        if *want > free {
+        let free = node.allocatable.get(resource) - node.requested.get(resource);
+        if want > free {
             reasons.push(format!("Insufficient {resource}"));
         }
     }
-    // Keep upstream's order: cpu, memory, ephemeral-storage, then scalars.
-    reasons.sort_by_key(|r| match r.as_str() {
-        "Too many pods" => 0,
-        r if r.ends_with(CPU) => 1,
-        r if r.ends_with(MEMORY) => 2,
-        r if r.ends_with("ephemeral-storage") => 3,
-        _ => 4,
-    });
     reasons
 }
 
