@@ -359,3 +359,83 @@ fn image_locality_matches_upstream() {
         }
     }
 }
+
+/// Builds a PodSpec with the oracle's preferred node affinity terms.
+fn preferred_affinity(terms: &Value) -> k8s_openapi::api::core::v1::PodSpec {
+    use k8s_openapi::api::core::v1 as core;
+    let prefs: Vec<core::PreferredSchedulingTerm> = terms
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| core::PreferredSchedulingTerm {
+            weight: t["weight"].as_i64().unwrap() as i32,
+            preference: core::NodeSelectorTerm {
+                match_expressions: Some(
+                    t["match"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| core::NodeSelectorRequirement {
+                            key: s(&m["key"]),
+                            operator: s(&m["op"]),
+                            values: Some(m["values"].as_array().unwrap().iter().map(s).collect()),
+                        })
+                        .collect(),
+                ),
+                match_fields: None,
+            },
+        })
+        .collect();
+    core::PodSpec {
+        affinity: Some(core::Affinity {
+            node_affinity: Some(core::NodeAffinity {
+                preferred_during_scheduling_ignored_during_execution: Some(prefs),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn node_affinity_preferences_score_like_upstream() {
+    use kubesim::scheduler::plugins::node_affinity;
+    let o = oracles();
+    let na = &o["node_affinity"];
+    for case in na["cases"].as_array().unwrap() {
+        let id = s(&case["id"]);
+        // `addedAffinity` from the plugin args adds its terms to the pod's.
+        let mut terms: Vec<Value> = Vec::new();
+        for key in ["pod_affinity", "added_affinity"] {
+            if let Some(name) = case.get(key).map(s) {
+                if name != "none" {
+                    terms.extend(na["affinities"][&name].as_array().unwrap().iter().cloned());
+                }
+            }
+        }
+        let spec = preferred_affinity(&Value::Array(terms));
+        let nodes: Vec<(String, BTreeMap<String, String>)> = case["nodes"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(n, l)| {
+                let labels = na["labels"][s(l)]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), s(v)))
+                    .collect();
+                (n.clone(), labels)
+            })
+            .collect();
+        let mut scores: Vec<i64> = nodes
+            .iter()
+            .map(|(n, l)| node_affinity::raw_score(&spec, l, n))
+            .collect();
+        node_affinity::normalize(&mut scores);
+        for ((n, _), got) in nodes.iter().zip(scores) {
+            assert_eq!(got, case["expected"][n].as_i64().unwrap(), "{id} {n}");
+        }
+    }
+}
