@@ -60,6 +60,32 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Explain where the default scheduler profile puts a pod, node by node.
+    Explain {
+        /// Multi-document YAML of Nodes (with status) and Pods.
+        snapshot: PathBuf,
+        /// The pod to explain [default: the one pod without a node].
+        #[arg(long)]
+        pod: Option<String>,
+        #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+    },
+}
+
+/// Writes to stdout, ignoring a closed pipe (`kubesim … | head` must not
+/// panic); what was not written is of no use to anyone.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
 }
 
 fn duration_arg(s: &str) -> Result<SimDuration, String> {
@@ -79,7 +105,7 @@ fn print_errors(errors: &[LoadError]) {
         eprintln!("error: {e}");
     }
     eprintln!(
-        "{} error{} found; nothing was run",
+        "{} error{} found",
         errors.len(),
         if errors.len() == 1 { "" } else { "s" }
     );
@@ -96,6 +122,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { files } => validate(&files),
+        Command::Explain {
+            snapshot,
+            pod,
+            format,
+        } => explain_cmd(&snapshot, pod.as_deref(), &format),
         Command::Run {
             scenario,
             seed,
@@ -103,6 +134,31 @@ fn main() -> ExitCode {
             out,
             trace_level,
         } => run_cmd(&scenario, seed, until, out, trace_level),
+    }
+}
+
+fn explain_cmd(path: &Path, pod: Option<&str>, format: &str) -> ExitCode {
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {file}: cannot read the snapshot: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match kubesim::scheduler::explain::explain_snapshot(&file, &text, pod) {
+        Err(errors) => {
+            print_errors(&errors);
+            ExitCode::from(2)
+        }
+        Ok(x) => {
+            if format == "json" {
+                outln!("{}", serde_json::to_string_pretty(&x).expect("serialises"));
+            } else {
+                out!("{}", x.table());
+            }
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -118,7 +174,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
             }
             Ok(s) => {
                 let applies: usize = s.timeline.iter().filter(|st| st.action.is_some()).count();
-                println!(
+                outln!(
                     "{}: ok: scenario `{}`, {} nodes, {} etcd members, {} objects, {} timeline actions, {} of virtual time",
                     f.display(),
                     s.name,
@@ -129,10 +185,10 @@ fn validate(files: &[PathBuf]) -> ExitCode {
                     s.duration
                 );
                 for line in s.report.lines() {
-                    println!("  note: {line}");
+                    outln!("  note: {line}");
                 }
                 for w in &s.warnings {
-                    println!("  warning: {w}");
+                    outln!("  warning: {w}");
                 }
             }
         }
@@ -216,18 +272,18 @@ fn run_cmd(
         eprintln!("error: writing {}: {e}", summary_path.display());
         return ExitCode::from(1);
     }
-    print!("{}", summary.render());
-    println!(
+    out!("{}", summary.render());
+    outln!(
         "wall     {:.2}s, {:.0} events/s, {:.0}× real time",
         wall,
         summary.events as f64 / wall.max(1e-9),
         summary.simulated_s / wall.max(1e-9)
     );
-    println!(
+    outln!(
         "output   {} and {}",
         trace_path.display(),
         summary_path.display()
     );
-    println!("digest: {}", summary.digest);
+    outln!("digest: {}", summary.digest);
     ExitCode::SUCCESS
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::pod_info::PodInfo;
 use super::profile::{image_spread, schedule, Decision, NodeSnapshot};
 use super::queue::SchedulingQueue;
-use super::resources::{amount, Amounts, NodeResources};
+use super::resources::NodeResources;
 use crate::api::pod::Condition;
 use crate::api::Kind;
 use crate::api::{Object, ObjectKey};
@@ -19,7 +19,6 @@ use crate::model::client::{ApiClient, SCHEDULER};
 use crate::model::msg::{Message, Payload, Timer};
 use crate::model::reflector::{Delivery, Reflector};
 use crate::model::world::World;
-use crate::scheduler::plugins::image_locality::normalized_image_name;
 use crate::sim::{Actor, ComponentId, Ctx, SimDuration, SimTime, TraceLevel};
 
 /// The scheduler's own timing.
@@ -98,32 +97,6 @@ impl Scheduler {
         }
     }
 
-    fn snapshot(obj: &Object) -> Option<NodeSnapshot> {
-        let n = obj.as_node()?;
-        let allocatable: Amounts = n
-            .allocatable
-            .iter()
-            .map(|(k, q)| (k.clone(), amount(k, q)))
-            .collect();
-        let images = n
-            .images
-            .iter()
-            .flat_map(|i| {
-                i.names
-                    .iter()
-                    .map(move |name| (normalized_image_name(name), i.size_bytes))
-            })
-            .collect();
-        Some(NodeSnapshot {
-            name: obj.meta.name.clone(),
-            labels: obj.meta.labels.clone(),
-            taints: n.taints.clone(),
-            unschedulable: n.unschedulable,
-            resources: NodeResources::new(allocatable),
-            images,
-        })
-    }
-
     fn rebuild_index(&mut self) {
         self.nodes.sort_by(|a, b| a.name.cmp(&b.name));
         self.node_index = self
@@ -135,7 +108,7 @@ impl Scheduler {
     }
 
     fn upsert_node(&mut self, obj: &Object) {
-        let Some(mut snap) = Self::snapshot(obj) else {
+        let Some(mut snap) = NodeSnapshot::from_object(obj) else {
             return;
         };
         match self.node_index.get(&snap.name) {

@@ -5,6 +5,7 @@
 //! component (informers, queue, binding) builds on it.
 
 pub mod component;
+pub mod explain;
 pub mod framework;
 pub mod plugins;
 pub mod pod_info;

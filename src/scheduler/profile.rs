@@ -19,6 +19,35 @@ use super::resources::NodeResources;
 use crate::api::node::Taint;
 use crate::sim::RngStream;
 
+impl NodeSnapshot {
+    /// The scheduler's view of a Node object (no pods accounted yet).
+    pub fn from_object(obj: &crate::api::Object) -> Option<NodeSnapshot> {
+        let n = obj.as_node()?;
+        let allocatable: super::resources::Amounts = n
+            .allocatable
+            .iter()
+            .map(|(k, q)| (k.clone(), super::resources::amount(k, q)))
+            .collect();
+        let images = n
+            .images
+            .iter()
+            .flat_map(|i| {
+                i.names
+                    .iter()
+                    .map(move |name| (image_locality::normalized_image_name(name), i.size_bytes))
+            })
+            .collect();
+        Some(NodeSnapshot {
+            name: obj.meta.name.clone(),
+            labels: obj.meta.labels.clone(),
+            taints: n.taints.clone(),
+            unschedulable: n.unschedulable,
+            resources: NodeResources::new(allocatable),
+            images,
+        })
+    }
+}
+
 /// A node as the scheduler's cache holds it.
 #[derive(Clone, Debug)]
 pub struct NodeSnapshot {
@@ -170,24 +199,49 @@ pub fn image_spread(nodes: &[NodeSnapshot]) -> BTreeMap<String, i64> {
     spread
 }
 
-/// Weighted totals of the feasible nodes, in `feasible` order.
-pub fn score(
+/// The score plugins of the default profile, in the order
+/// [`score_breakdown`] reports them, with their weights.
+pub const SCORE_PLUGINS: [(&str, i64); 5] = [
+    ("TaintToleration", WEIGHT_TAINT_TOLERATION),
+    ("NodeAffinity", WEIGHT_NODE_AFFINITY),
+    ("NodeResourcesFit", WEIGHT_NODE_RESOURCES_FIT),
+    (
+        "NodeResourcesBalancedAllocation",
+        WEIGHT_BALANCED_ALLOCATION,
+    ),
+    ("ImageLocality", WEIGHT_IMAGE_LOCALITY),
+];
+
+/// One plugin's score for one node: as computed, after normalisation, and
+/// times the plugin's weight.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PluginScore {
+    pub raw: i64,
+    pub normalized: i64,
+    pub weighted: i64,
+}
+
+/// Per feasible node (in `feasible` order), each score plugin's result in
+/// [`SCORE_PLUGINS`] order.
+pub fn score_breakdown(
     pod: &PodInfo,
     spec: &core::PodSpec,
     nodes: &[NodeSnapshot],
     spread: &BTreeMap<String, i64>,
     feasible: &[usize],
-) -> Vec<i64> {
+) -> Vec<[PluginScore; 5]> {
     let resources = default_resources();
-    let mut taint: Vec<i64> = feasible
+    let taint_raw: Vec<i64> = feasible
         .iter()
         .map(|&i| taint_toleration::raw_score(&pod.tolerations, &nodes[i].taints))
         .collect();
+    let mut taint = taint_raw.clone();
     taint_toleration::normalize(&mut taint);
-    let mut affinity: Vec<i64> = feasible
+    let affinity_raw: Vec<i64> = feasible
         .iter()
         .map(|&i| node_affinity::raw_score(spec, &nodes[i].labels, &nodes[i].name))
         .collect();
+    let mut affinity = affinity_raw.clone();
     node_affinity::normalize(&mut affinity);
     let images: Vec<String> = pod
         .images
@@ -226,11 +280,85 @@ pub fn score(
                     .collect()
             };
             let image = image_locality::score(&pod.images, containers, &held, total_nodes);
-            taint[k] * WEIGHT_TAINT_TOLERATION
-                + affinity[k] * WEIGHT_NODE_AFFINITY
-                + fit * WEIGHT_NODE_RESOURCES_FIT
-                + balanced * WEIGHT_BALANCED_ALLOCATION
-                + image * WEIGHT_IMAGE_LOCALITY
+            let scored = [
+                (taint_raw[k], taint[k]),
+                (affinity_raw[k], affinity[k]),
+                (fit, fit),
+                (balanced, balanced),
+                (image, image),
+            ];
+            let mut out = [PluginScore::default(); 5];
+            for (j, (raw, normalized)) in scored.into_iter().enumerate() {
+                out[j] = PluginScore {
+                    raw,
+                    normalized,
+                    weighted: normalized * SCORE_PLUGINS[j].1,
+                };
+            }
+            out
         })
         .collect()
+}
+
+/// Weighted totals of the feasible nodes, in `feasible` order.
+pub fn score(
+    pod: &PodInfo,
+    spec: &core::PodSpec,
+    nodes: &[NodeSnapshot],
+    spread: &BTreeMap<String, i64>,
+    feasible: &[usize],
+) -> Vec<i64> {
+    score_breakdown(pod, spec, nodes, spread, feasible)
+        .iter()
+        .map(|per| per.iter().map(|p| p.weighted).sum())
+        .collect()
+}
+
+/// Every node's verdict for one pod, as `kubesim explain` shows it.
+#[derive(Clone, Debug)]
+pub struct NodeVerdict {
+    pub name: String,
+    pub reasons: Vec<String>,
+    /// Empty for infeasible nodes.
+    pub scores: Vec<(&'static str, PluginScore)>,
+    pub total: i64,
+}
+
+/// Filters and scores every node (no sampling), in node order.
+pub fn explain(
+    pod: &PodInfo,
+    spec: &core::PodSpec,
+    nodes: &[NodeSnapshot],
+    spread: &BTreeMap<String, i64>,
+) -> Vec<NodeVerdict> {
+    let mut feasible = Vec::new();
+    let mut out: Vec<NodeVerdict> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let reasons = match filter(pod, spec, n) {
+                Ok(()) => {
+                    feasible.push(i);
+                    Vec::new()
+                }
+                Err(r) => r,
+            };
+            NodeVerdict {
+                name: n.name.clone(),
+                reasons,
+                scores: Vec::new(),
+                total: 0,
+            }
+        })
+        .collect();
+    let breakdown = score_breakdown(pod, spec, nodes, spread, &feasible);
+    for (&i, per) in feasible.iter().zip(breakdown) {
+        out[i].scores = SCORE_PLUGINS
+            .iter()
+            .map(|(name, _)| *name)
+            .zip(per)
+            .collect();
+        out[i].total = per.iter().map(|p| p.weighted).sum();
+    }
+    out
 }
