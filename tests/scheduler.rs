@@ -102,3 +102,37 @@ fn the_same_seed_gives_the_same_placements() {
     assert_eq!(placements(&a), placements(&b));
     assert_eq!(a.digest(), b.digest());
 }
+
+#[test]
+fn heartbeats_do_not_retry_unschedulable_pods_only_the_flush_does() {
+    // 20 nodes post their status every 5 minutes; none of it changes what
+    // scheduling reads, so the pod that fits nowhere is retried by the
+    // 5-minute flush only, not on every status update.
+    let s = common::scenario(
+        r#"
+name: hopeless
+duration: 12m
+cluster:
+  nodePools:
+    - {name: w, count: 20, capacity: {cpu: "2", memory: 4Gi}}
+objects:
+  - apiVersion: v1
+    kind: Pod
+    metadata: {name: huge}
+    spec:
+      containers: [{name: c, image: x, resources: {requests: {cpu: "16"}}}]
+"#,
+    );
+    let ran = run_full(&s, None);
+    let tries: Vec<f64> = ran
+        .events(Some("kube-scheduler"), "FailedScheduling")
+        .map(secs)
+        .collect();
+    assert!(tries.len() >= 3, "initial try and two flushes: {tries:?}");
+    assert!(tries.len() <= 5, "no retry per heartbeat: {tries:?}");
+    let last = tries.last().unwrap();
+    assert!(
+        *last > 600.0,
+        "the second flush came after 10 minutes: {tries:?}"
+    );
+}

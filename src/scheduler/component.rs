@@ -107,12 +107,22 @@ impl Scheduler {
             .collect();
     }
 
-    fn upsert_node(&mut self, obj: &Object) {
+    /// Adds or updates a node; returns whether anything scheduling reads
+    /// changed (a heartbeat-only status update changes nothing), which is
+    /// what decides whether unschedulable pods are worth retrying, as
+    /// upstream's queueing hints decide.
+    fn upsert_node(&mut self, obj: &Object) -> bool {
         let Some(mut snap) = NodeSnapshot::from_object(obj) else {
-            return;
+            return false;
         };
         match self.node_index.get(&snap.name) {
             Some(&i) => {
+                let cur = &self.nodes[i];
+                let changed = cur.labels != snap.labels
+                    || cur.taints != snap.taints
+                    || cur.unschedulable != snap.unschedulable
+                    || cur.resources.allocatable != snap.resources.allocatable
+                    || cur.images != snap.images;
                 // Keep what the pods on it use; take the rest from the API.
                 let old = std::mem::take(&mut self.nodes[i].resources);
                 snap.resources = NodeResources {
@@ -120,6 +130,7 @@ impl Scheduler {
                     ..old
                 };
                 self.nodes[i] = snap;
+                changed
             }
             None => {
                 // Pods already bound to it (seen before the node) count.
@@ -130,6 +141,7 @@ impl Scheduler {
                 }
                 self.nodes.push(snap);
                 self.rebuild_index();
+                true
             }
         }
     }
@@ -221,9 +233,10 @@ impl Scheduler {
                     self.image_spread = image_spread(&self.nodes);
                 }
                 (Kind::Node, _) => {
-                    self.upsert_node(&obj);
-                    self.image_spread = image_spread(&self.nodes);
-                    cluster_changed = true;
+                    if self.upsert_node(&obj) {
+                        self.image_spread = image_spread(&self.nodes);
+                        cluster_changed = true;
+                    }
                 }
                 (Kind::Pod, EventType::Deleted) => {
                     self.remove_pod(&obj.key());
@@ -373,6 +386,7 @@ impl Scheduler {
                             for o in &items {
                                 self.upsert_node(o);
                             }
+                            self.queue.move_all_unschedulable(ctx.now);
                             self.image_spread = image_spread(&self.nodes);
                         } else {
                             let keys: Vec<ObjectKey> = self.pods.keys().cloned().collect();
