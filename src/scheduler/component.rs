@@ -233,10 +233,11 @@ impl Scheduler {
                     self.image_spread = image_spread(&self.nodes);
                 }
                 (Kind::Node, _) => {
-                    if self.upsert_node(&obj) {
+                    let relevant = self.upsert_node(&obj);
+                    if relevant {
                         self.image_spread = image_spread(&self.nodes);
-                        cluster_changed = true;
                     }
+                    cluster_changed |= relevant;
                 }
                 (Kind::Pod, EventType::Deleted) => {
                     self.remove_pod(&obj.key());
