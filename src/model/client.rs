@@ -51,6 +51,17 @@ struct Outstanding {
     retries: u32,
 }
 
+/// What [`ApiClient::dispatch`] made of an event.
+pub enum Dispatch {
+    /// Not a client event: the owner handles it.
+    Other(Payload),
+    /// The client dealt with it; nothing for the owner.
+    Handled,
+    /// A request finished: its tag, and the response (`None` when it timed
+    /// out or the connection was refused).
+    Finished(u64, Option<Box<ApiResponse>>),
+}
+
 pub struct ApiClient {
     pub apiserver: ComponentId,
     limit: RateLimit,
@@ -199,5 +210,39 @@ impl ApiClient {
     /// The connection was refused: the request failed at once.
     pub fn on_refused(&mut self, id: u64) -> Option<u64> {
         self.inflight.remove(&id).map(|o| o.tag)
+    }
+
+    /// Routes the client's own timers and the answers to its requests;
+    /// anything else comes back as [`Dispatch::Other`].
+    pub fn dispatch(&mut self, ctx: &mut Ctx<'_, Payload, World>, payload: Payload) -> Dispatch {
+        let finished = |tag: Option<u64>, resp| match tag {
+            Some(tag) => Dispatch::Finished(tag, resp),
+            None => Dispatch::Handled,
+        };
+        match payload {
+            Payload::Timer(Timer::ClientRelease) => {
+                self.on_release(ctx);
+                Dispatch::Handled
+            }
+            Payload::Timer(Timer::ClientRetry { req }) => {
+                self.on_retry(ctx, req);
+                Dispatch::Handled
+            }
+            Payload::Timer(Timer::ClientDeadline { req }) => {
+                finished(self.on_deadline(ctx.now, req), None)
+            }
+            Payload::Msg {
+                msg: Message::ApiResp(resp),
+                ..
+            } => {
+                let tag = self.on_response(ctx, &resp);
+                finished(tag, Some(resp))
+            }
+            Payload::Msg {
+                msg: Message::Refused { req },
+                ..
+            } => finished(self.on_refused(req), None),
+            other => Dispatch::Other(other),
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::apiserver::request::{ApiRequest, ApiResponse, EventType, PatchOp, Verb, WatchBatch};
-use super::client::{ApiClient, KUBELET};
+use super::client::{ApiClient, Dispatch, KUBELET};
 use super::msg::{Message, Payload, Timer};
 use super::world::World;
 use crate::api::lease::LeaseBody;
@@ -1080,6 +1080,11 @@ impl Actor<Payload, World> for Kubelet {
     }
 
     fn handle(&mut self, payload: Payload, ctx: &mut Ctx<'_, Payload, World>) {
+        let payload = match self.client.dispatch(ctx, payload) {
+            Dispatch::Other(p) => p,
+            Dispatch::Handled => return,
+            Dispatch::Finished(tag, resp) => return self.on_response(ctx, tag, resp.as_deref()),
+        };
         match payload {
             Payload::Timer(Timer::LeaseRenew) => {
                 ctx.timer(self.cfg.lease_renew, Payload::Timer(Timer::LeaseRenew));
@@ -1120,29 +1125,6 @@ impl Actor<Payload, World> for Kubelet {
                 RETRY_LEASE => self.create_lease(ctx),
                 _ => self.list_pods(ctx),
             },
-            Payload::Timer(Timer::ClientRelease) => self.client.on_release(ctx),
-            Payload::Timer(Timer::ClientRetry { req }) => self.client.on_retry(ctx, req),
-            Payload::Timer(Timer::ClientDeadline { req }) => {
-                if let Some(tag) = self.client.on_deadline(ctx.now, req) {
-                    self.on_response(ctx, tag, None);
-                }
-            }
-            Payload::Msg {
-                msg: Message::ApiResp(resp),
-                ..
-            } => {
-                if let Some(tag) = self.client.on_response(ctx, &resp) {
-                    self.on_response(ctx, tag, Some(&resp));
-                }
-            }
-            Payload::Msg {
-                msg: Message::Refused { req },
-                ..
-            } => {
-                if let Some(tag) = self.client.on_refused(req) {
-                    self.on_response(ctx, tag, None);
-                }
-            }
             Payload::Msg {
                 msg: Message::Watch(b),
                 ..

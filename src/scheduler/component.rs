@@ -15,7 +15,7 @@ use crate::api::pod::Condition;
 use crate::api::Kind;
 use crate::api::{Object, ObjectKey};
 use crate::model::apiserver::request::{ApiRequest, ApiResponse, EventType, PatchOp, Verb};
-use crate::model::client::{ApiClient, SCHEDULER};
+use crate::model::client::{ApiClient, Dispatch, SCHEDULER};
 use crate::model::msg::{Message, Payload, Timer};
 use crate::model::reflector::{Delivery, Reflector};
 use crate::model::world::World;
@@ -442,6 +442,11 @@ impl Actor<Payload, World> for Scheduler {
     }
 
     fn handle(&mut self, payload: Payload, ctx: &mut Ctx<'_, Payload, World>) {
+        let payload = match self.client.dispatch(ctx, payload) {
+            Dispatch::Other(p) => p,
+            Dispatch::Handled => return,
+            Dispatch::Finished(tag, resp) => return self.on_response(ctx, tag, resp.as_deref()),
+        };
         match payload {
             Payload::Timer(Timer::SchedulerCycle) => self.finish_cycle(ctx),
             Payload::Timer(Timer::SchedulerFlush) => {
@@ -451,29 +456,6 @@ impl Actor<Payload, World> for Scheduler {
                 );
                 self.queue.flush(ctx.now);
                 self.maybe_start_cycle(ctx);
-            }
-            Payload::Timer(Timer::ClientRelease) => self.client.on_release(ctx),
-            Payload::Timer(Timer::ClientRetry { req }) => self.client.on_retry(ctx, req),
-            Payload::Timer(Timer::ClientDeadline { req }) => {
-                if let Some(tag) = self.client.on_deadline(ctx.now, req) {
-                    self.on_response(ctx, tag, None);
-                }
-            }
-            Payload::Msg {
-                msg: Message::ApiResp(resp),
-                ..
-            } => {
-                if let Some(tag) = self.client.on_response(ctx, &resp) {
-                    self.on_response(ctx, tag, Some(&resp));
-                }
-            }
-            Payload::Msg {
-                msg: Message::Refused { req },
-                ..
-            } => {
-                if let Some(tag) = self.client.on_refused(req) {
-                    self.on_response(ctx, tag, None);
-                }
             }
             Payload::Msg {
                 msg: Message::Watch(b),
