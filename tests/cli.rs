@@ -79,6 +79,7 @@ fn broken() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ),
         ("not a mapping", "- just\n- a list\n".into(), vec!["bad.yaml:1:1", "a scenario is a mapping"]),
         ("empty file", "".into(), vec!["bad.yaml", "empty"]),
+        ("cut-off escape", "\"\\".into(), vec!["bad.yaml:1:", "YAML syntax error"]),
         (
             "binary garbage",
             "name: \u{0}\u{1}\u{2}\n".into(),

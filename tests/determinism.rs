@@ -112,7 +112,12 @@ fn small_scenario() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        // A fixed seed keeps CI reproducible; change it to explore further.
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x006b_7562_6573_696d),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_small_scenarios_replay_exactly(yaml in small_scenario(), seed in any::<u64>()) {

@@ -233,6 +233,48 @@ pub struct SyntaxError {
 /// PyYAML and Kubernetes' go-yaml follow). Empty documents are skipped;
 /// duplicate keys are errors, as in Kubernetes' strict decoding.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
+    // libyaml-safer 0.3 panics on a few malformed inputs (an escape cut off
+    // by the end of input: `"\`). Nothing a user writes may crash kubesim,
+    // so such a panic becomes a syntax error at the end of the text.
+    quiet_panics_install();
+    QUIET.with(|q| q.set(true));
+    let parsed = std::panic::catch_unwind(|| parse_documents_inner(text));
+    QUIET.with(|q| q.set(false));
+    parsed.unwrap_or_else(|_| {
+        let line = text.lines().count().max(1) as u32;
+        let col = text
+            .lines()
+            .last()
+            .map(|l| l.chars().count() + 1)
+            .unwrap_or(1) as u32;
+        Err(SyntaxError {
+            pos: Pos { line, col },
+            message: "unexpected end of input inside a scalar or escape sequence".into(),
+        })
+    })
+}
+
+thread_local! {
+    /// Set while the YAML parser runs: its panics are reported as syntax
+    /// errors, not printed.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that stays silent for parser panics on this
+/// thread and otherwise behaves as the previous hook.
+fn quiet_panics_install() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn parse_documents_inner(text: &str) -> Result<Vec<Node>, SyntaxError> {
     let mut builder = TreeBuilder::default();
     let mut input = text.as_bytes();
     let mut parser = Parser::new();
