@@ -2,20 +2,10 @@
 //! line, column, field path) and exit 2 without a panic; a good scenario runs
 //! and prints its digest.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn kubesim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubesim"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::kubesim;
+use std::path::Path;
 
 const BASE: &str = "name: t\nduration: 1m\ncluster:\n  nodePools:\n    - {name: w, count: 2, capacity: {cpu: \"2\", memory: 4Gi}}\n";
 

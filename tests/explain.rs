@@ -1,19 +1,9 @@
 //! `kubesim explain`: per-node verdicts and per-plugin scores for one pod of
 //! a snapshot, as a table and as JSON; clear errors otherwise.
 
-use std::process::Command;
+mod common;
 
-fn kubesim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubesim"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::kubesim;
 
 const SNAPSHOT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

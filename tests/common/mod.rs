@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::Command;
 
 use kubesim::scenario::run::{run, Finished, RunOptions};
 use kubesim::scenario::{load_str, Scenario};
@@ -82,4 +83,17 @@ pub fn run_full(s: &Scenario, seed: Option<u64>) -> Ran {
         .map(|l| serde_json::from_str(l).expect("each trace line is JSON"))
         .collect();
     Ran { finished, records }
+}
+
+/// Runs the `kubesim` binary: (exit code, stdout, stderr).
+pub fn kubesim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubesim"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

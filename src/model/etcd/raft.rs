@@ -621,17 +621,7 @@ impl EtcdMember {
                 }
                 if term < self.term {
                     let t = self.term;
-                    self.send_raft(
-                        ctx,
-                        candidate,
-                        RaftMsg::VoteResp {
-                            term: t,
-                            from: self.idx,
-                            granted: false,
-                            pre,
-                        },
-                    );
-                    return;
+                    return self.reply_vote(ctx, candidate, t, false, pre);
                 }
                 if !pre && term > self.term {
                     self.become_follower(ctx, term, None);
@@ -647,16 +637,7 @@ impl EtcdMember {
                     self.reset_election_timer(ctx);
                 }
                 let t = if pre { term } else { self.term };
-                self.send_raft(
-                    ctx,
-                    candidate,
-                    RaftMsg::VoteResp {
-                        term: t,
-                        from: self.idx,
-                        granted,
-                        pre,
-                    },
-                );
+                self.reply_vote(ctx, candidate, t, granted, pre);
             }
             RaftMsg::VoteResp {
                 term,
@@ -768,6 +749,28 @@ impl EtcdMember {
             self.maybe_commit(ctx);
         }
         self.start_fsync(ctx);
+    }
+
+    /// Answers a (pre-)vote request from `candidate`.
+    fn reply_vote(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        candidate: u32,
+        term: u64,
+        granted: bool,
+        pre: bool,
+    ) {
+        let from = self.idx;
+        self.send_raft(
+            ctx,
+            candidate,
+            RaftMsg::VoteResp {
+                term,
+                from,
+                granted,
+                pre,
+            },
+        );
     }
 
     /// Answers proposals past etcd's request timeout with its error.
