@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use k8s_openapi::api::core::v1 as core;
+use kubesim::scheduler::config::Profile;
 use kubesim::scheduler::pod_info::PodInfo;
-use kubesim::scheduler::profile::{image_spread, schedule, NodeSnapshot};
-use kubesim::scheduler::resources::{Amounts, NodeResources, PodRequests};
+use kubesim::scheduler::profile::{image_spread, schedule, CycleInput, NodeSnapshot};
+use kubesim::scheduler::resources::{Amounts, PodRequests};
 use kubesim::sim::RngStream;
 
 const NODES: usize = 5_000;
@@ -30,14 +31,7 @@ fn nodes() -> Vec<NodeSnapshot> {
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect();
-            NodeSnapshot {
-                name: format!("node-{i:05}"),
-                labels: Arc::new(labels),
-                taints: Vec::new(),
-                unschedulable: false,
-                resources: NodeResources::new(allocatable),
-                images: BTreeMap::new(),
-            }
+            NodeSnapshot::new(&format!("node-{i:05}"), labels, allocatable)
         })
         .collect()
 }
@@ -51,10 +45,10 @@ fn pod(i: usize) -> PodInfo {
     .map(|(k, v)| (k.to_string(), *v))
     .collect();
     PodInfo {
-        requests: PodRequests::from_containers(&[c], &[], &Amounts::new()),
-        tolerations: Vec::new(),
+        namespace: "default".into(),
+        name: format!("pod-{i}"),
         images: vec!["registry.example/app:1".to_string()],
-        priority: 0,
+        ..PodInfo::with_requests(PodRequests::from_containers(&[c], &[], &Amounts::new()))
     }
 }
 
@@ -62,8 +56,10 @@ fn schedule_10k_on_5k(c: &mut Criterion) {
     let mut g = c.benchmark_group("scheduler");
     g.sample_size(10);
     g.throughput(Throughput::Elements(PODS as u64));
-    let pods: Vec<PodInfo> = (0..PODS).map(pod).collect();
+    let pods: Vec<Arc<PodInfo>> = (0..PODS).map(|i| Arc::new(pod(i))).collect();
     let spec = core::PodSpec::default();
+    let profile = Profile::default();
+    let nominated = BTreeMap::new();
     g.bench_function("default_profile/10000_pods_5000_nodes", |b| {
         b.iter(|| {
             let mut cluster = nodes();
@@ -76,10 +72,18 @@ fn schedule_10k_on_5k(c: &mut Criterion) {
             let spread = image_spread(&cluster);
             let mut start = 0;
             for p in &pods {
-                let (d, next) = schedule(p, &spec, &cluster, &spread, start, &mut rng);
+                let input = CycleInput {
+                    pod: p,
+                    spec: &spec,
+                    nodes: &cluster,
+                    image_spread: &spread,
+                    default_selector: None,
+                    nominated: &nominated,
+                };
+                let (d, next) = schedule(&profile, &input, start, &mut rng);
                 start = next;
                 let node = d.selected.expect("room for every pod");
-                cluster[index[&node]].resources.add_pod(&p.requests);
+                cluster[index[&node]].add_pod(p.clone());
             }
         });
     });

@@ -59,7 +59,8 @@ fn a_pod_that_fits_nowhere_says_why_and_is_retried_when_room_is_made() {
         .collect();
     assert_eq!(
         failed[0].1,
-        "0/3 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 Insufficient cpu."
+        "0/3 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 Insufficient cpu. \
+         preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod."
     );
     // The reason reaches the pod's PodScheduled condition.
     let reported = ran.writes("Pod/default/web-3").any(|w| {

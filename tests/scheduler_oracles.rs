@@ -439,3 +439,183 @@ fn node_affinity_preferences_score_like_upstream() {
         }
     }
 }
+
+/// Labels `{name: ""}` from a list of names (the oracle's pods carry bare keys).
+fn bare_labels(v: &Value) -> BTreeMap<String, String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| (s(l), String::new()))
+        .collect()
+}
+
+fn placed(
+    name: String,
+    namespace: &str,
+    labels: BTreeMap<String, String>,
+    terminating: bool,
+) -> std::sync::Arc<kubesim::scheduler::pod_info::PodInfo> {
+    std::sync::Arc::new(kubesim::scheduler::pod_info::PodInfo {
+        name,
+        namespace: namespace.to_string(),
+        labels: std::sync::Arc::new(labels),
+        terminating,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn pod_topology_spread_scores_like_upstream() {
+    use kubesim::api::selector::{Requirement, Selector};
+    use kubesim::scheduler::plugins::pod_topology_spread::{self as pts, SpreadConstraint};
+    use kubesim::scheduler::profile::NodeSnapshot;
+    let o = oracles();
+    let cases = o["pod_topology_spread"]["cases"].as_array().unwrap();
+    assert!(cases.len() >= 9);
+    for case in cases {
+        let id = s(&case["id"]);
+        let pod_labels = bare_labels(&case["pod"]["labels"]);
+        let constraints: Vec<SpreadConstraint> = case["pod"]["constraints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let selector = match &c["selector"] {
+                    Value::Null => None,
+                    v => Some(Selector {
+                        requirements: vec![Requirement::Exists(s(v))],
+                    }),
+                };
+                let mut sc = SpreadConstraint::default_with(
+                    c["key"].as_str().unwrap(),
+                    c["maxSkew"].as_i64().unwrap() as i32,
+                    Selector::default(),
+                );
+                sc.selector = selector;
+                sc
+            })
+            .collect();
+        let mut all: Vec<NodeSnapshot> = Vec::new();
+        let mut feasible = Vec::new();
+        for (list, candidate) in [(&case["nodes"], true), (&case["failed_nodes"], false)] {
+            for n in list.as_array().unwrap() {
+                let labels: BTreeMap<String, String> = n["labels"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), s(v)))
+                    .collect();
+                if candidate {
+                    feasible.push(all.len());
+                }
+                all.push(NodeSnapshot::new(&s(&n["name"]), labels, Amounts::new()));
+            }
+        }
+        if let Some(existing) = case["existing_pods"].as_object() {
+            for (node, pods) in existing {
+                let i = all.iter().position(|n| n.name == *node).unwrap();
+                for (k, p) in pods.as_array().unwrap().iter().enumerate() {
+                    let (labels, ns, terminating) = match p {
+                        Value::Array(_) => (bare_labels(p), "default".to_string(), false),
+                        obj => (
+                            bare_labels(&obj["labels"]),
+                            obj.get("namespace")
+                                .map(s)
+                                .unwrap_or_else(|| "default".into()),
+                            obj.get("terminating")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false),
+                        ),
+                    };
+                    all[i].add_pod(placed(format!("{node}-{k}"), &ns, labels, terminating));
+                }
+            }
+        }
+        let incoming = kubesim::scheduler::pod_info::PodInfo {
+            namespace: "default".into(),
+            labels: std::sync::Arc::new(pod_labels),
+            ..Default::default()
+        };
+        let spec = k8s_openapi::api::core::v1::PodSpec::default();
+        let (raw, ignored) = pts::score(&incoming, &spec, &constraints, true, &all, &feasible);
+        let mut norm = raw.clone();
+        pts::normalize(&mut norm, &ignored);
+        for (k, &i) in feasible.iter().enumerate() {
+            let want = case["expected"][&all[i].name].as_i64().unwrap();
+            assert_eq!(norm[k], want, "{id} {}: raw {raw:?}", all[i].name);
+        }
+    }
+}
+
+#[test]
+fn inter_pod_affinity_scores_like_upstream() {
+    use kubesim::api::selector::{Requirement, Selector};
+    use kubesim::scheduler::plugins::inter_pod_affinity as ipa;
+    use kubesim::scheduler::plugins::pod_affinity_term::AffinityTerm;
+    use kubesim::scheduler::pod_info::PodInfo;
+    use kubesim::scheduler::profile::NodeSnapshot;
+    let o = oracles();
+    let sec = &o["inter_pod_affinity"];
+    let label_set = |table: &str, name: &Value| -> BTreeMap<String, String> {
+        sec[table][s(name)]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+            .unwrap_or_default()
+    };
+    // "security In [S1]"
+    let selector = |text: &str| -> Selector {
+        let (key, rest) = text.split_once(" In ").unwrap();
+        let values = rest
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .collect();
+        Selector {
+            requirements: vec![Requirement::In(key.to_string(), values)],
+        }
+    };
+    for case in sec["cases"].as_array().unwrap() {
+        let id = s(&case["id"]);
+        let terms: Vec<AffinityTerm> = case["incoming"]["preferred_affinity"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| AffinityTerm {
+                namespaces: vec!["default".into()],
+                namespace_selector: None,
+                selector: Some(selector(t["selector"].as_str().unwrap())),
+                topology_key: s(&t["topologyKey"]),
+                weight: t["weight"].as_i64().unwrap() as i32,
+            })
+            .collect();
+        let mut incoming = PodInfo {
+            namespace: "default".into(),
+            labels: std::sync::Arc::new(label_set("pod_labels", &case["incoming"]["labels"])),
+            ..Default::default()
+        };
+        incoming.affinity.preferred_affinity = terms;
+        let mut nodes: Vec<NodeSnapshot> = case["nodes"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, set)| {
+                NodeSnapshot::new(name, label_set("node_labels", set), Amounts::new())
+            })
+            .collect();
+        for (node, pods) in case["existing_pods"].as_object().unwrap() {
+            let i = nodes.iter().position(|n| n.name == *node).unwrap();
+            for (k, p) in pods.as_array().unwrap().iter().enumerate() {
+                let labels = label_set("pod_labels", p);
+                nodes[i].add_pod(placed(format!("{node}-{k}"), "default", labels, false));
+            }
+        }
+        let feasible: Vec<usize> = (0..nodes.len()).collect();
+        let (raw, any) = ipa::score(&incoming, &nodes, &feasible, 1, false);
+        let mut norm = raw.clone();
+        ipa::normalize(&mut norm, any);
+        for (k, n) in nodes.iter().enumerate() {
+            let want = case["expected"][&n.name].as_i64().unwrap();
+            assert_eq!(norm[k], want, "{id} {}: raw {raw:?}", n.name);
+        }
+    }
+}

@@ -174,6 +174,14 @@ pub fn decode_object(
         return if errs.is_empty() { Ok(out) } else { Err(errs) };
     }
     let kind_pos = doc.get("kind").map(|n| n.pos);
+    if kind_name == "KubeSchedulerConfiguration" {
+        return Err(vec![LoadError::new(
+            file,
+            kind_pos,
+            "kind",
+            "a KubeSchedulerConfiguration configures kube-scheduler and is not an API object: put it under `cluster.scheduler.config` in a scenario (an explain snapshot may hold one)",
+        )]);
+    }
     let (kind, converted_doc) = match resolve_version(api_version, kind_name) {
         VersionVerdict::Served(k) => (k, None),
         VersionVerdict::Converted {

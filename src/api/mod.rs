@@ -6,6 +6,7 @@ pub mod manifest;
 pub mod node;
 pub mod object;
 pub mod pod;
+pub mod priority;
 pub mod quantity;
 pub mod resources;
 pub mod selector;

@@ -342,6 +342,8 @@ pub struct PodStatus {
     pub start_time: Option<SimTime>,
     pub reason: Option<String>,
     pub message: Option<String>,
+    /// Set by the scheduler after preempting pods on that node for this one.
+    pub nominated_node_name: Option<String>,
 }
 
 impl Default for PodStatus {
@@ -356,6 +358,7 @@ impl Default for PodStatus {
             start_time: None,
             reason: None,
             message: None,
+            nominated_node_name: None,
         }
     }
 }
@@ -492,6 +495,9 @@ fn status_json(s: &PodStatus) -> Json {
     }
     if let Some(r) = &s.message {
         m.insert("message".into(), json!(r));
+    }
+    if let Some(n) = &s.nominated_node_name {
+        m.insert("nominatedNodeName".into(), json!(n));
     }
     if !s.init_container_statuses.is_empty() {
         m.insert(

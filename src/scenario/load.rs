@@ -24,6 +24,7 @@ use crate::model::etcd::EtcdConfig;
 use crate::model::kubelet::KubeletConfig;
 use crate::model::network::datacenter_link;
 use crate::scheduler::component::SchedulerConfig;
+use crate::scheduler::config::{decode_configuration, is_configuration, SchedulerConfiguration};
 use crate::sim::dist::LatencySpec;
 use crate::sim::{SimDuration, SimTime, TraceLevel};
 
@@ -173,6 +174,16 @@ impl Loader<'_> {
             }
             cfg
         });
+        let scheduler = match (scheduler, self.scheduler_configuration()) {
+            (Some(mut cfg), Some(c)) => {
+                cfg.configuration = c;
+                Some(cfg)
+            }
+            (s, _) => s,
+        };
+        if !self.errors.is_empty() {
+            return Err(self.finish_errors());
+        }
         self.check_namespaces(&objects, &timeline);
         Ok(Scenario {
             file: self.file.to_string(),
@@ -549,6 +560,61 @@ impl Loader<'_> {
             }
         }
         nodes
+    }
+
+    /// Decodes `cluster.scheduler.config`: a KubeSchedulerConfiguration
+    /// inline or in an included file.
+    fn scheduler_configuration(&mut self) -> Option<SchedulerConfiguration> {
+        const PATH: &str = "cluster.scheduler.config";
+        let node = node_at(self.doc, PATH)?;
+        if node.is_null() {
+            return None;
+        }
+        let result = match include_of(node) {
+            Some(Err(msg)) => {
+                self.error(PATH, msg);
+                return None;
+            }
+            Some(Ok(rel)) => {
+                let full: PathBuf = self.base.join(rel);
+                let shown = full.display().to_string();
+                let text = match std::fs::read_to_string(&full) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.error(
+                            &format!("{PATH}.include"),
+                            format!("cannot read `{shown}`: {e}"),
+                        );
+                        return None;
+                    }
+                };
+                let docs = match parse_yaml(&shown, &text) {
+                    Ok(d) => d,
+                    Err(mut e) => {
+                        self.errors.append(&mut e);
+                        return None;
+                    }
+                };
+                match docs.iter().find(|d| is_configuration(d)) {
+                    Some(doc) => decode_configuration(&shown, doc, ""),
+                    None => {
+                        self.error(
+                            &format!("{PATH}.include"),
+                            format!("`{shown}` holds no KubeSchedulerConfiguration document"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            None => decode_configuration(self.file, node, PATH),
+        };
+        match result {
+            Ok(c) => Some(c),
+            Err(mut e) => {
+                self.errors.append(&mut e);
+                None
+            }
+        }
     }
 
     /// Decodes `objects:`: inline manifests and `{include: file}` entries.

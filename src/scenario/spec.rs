@@ -193,6 +193,9 @@ pub struct SchedulerSpec {
     pub cycle_latency: Option<Dur>,
     /// Cost per node evaluated in a cycle (2.5us).
     pub per_node_latency: Option<Dur>,
+    /// A KubeSchedulerConfiguration, inline or `{include: file}`; decoded
+    /// by the loader.
+    pub config: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]

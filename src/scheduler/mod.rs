@@ -1,14 +1,18 @@
-//! kube-scheduler's scoring and filtering, plugin for plugin, with
-//! upstream's integer arithmetic. This first part is the pure core: resource
-//! accounting as the scheduler sees it ([`resources`]), the framework's
-//! score rules ([`framework`]) and the plugins ([`plugins`]). The scheduler
-//! component (informers, queue, binding) builds on it.
+//! kube-scheduler: the pure core (resource accounting in [`resources`],
+//! the framework's score rules in [`framework`], the plugins in
+//! [`plugins`], one decision under a [`config::Profile`] in [`profile`],
+//! victim selection in [`preemption`]) and the component that runs it
+//! inside the simulation ([`component`]: informers, queue, binding).
 
 pub mod component;
+pub mod config;
+pub mod default_selector;
 pub mod explain;
 pub mod framework;
+pub mod node_info;
 pub mod plugins;
 pub mod pod_info;
+pub mod preemption;
 pub mod profile;
 pub mod queue;
 pub mod resources;

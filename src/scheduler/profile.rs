@@ -1,71 +1,43 @@
-//! One scheduling decision with the default profile: filter the nodes (up to
-//! the number of feasible nodes the cluster size calls for, from a rotating
-//! start), score the feasible ones with each plugin, normalise, weight, sum,
-//! and pick the best, breaking ties with the scheduler's seeded stream.
+//! One scheduling decision under a profile: pre-filter, filter the nodes
+//! (up to the number of feasible nodes the cluster size calls for, from a
+//! rotating start), score the feasible ones with each score plugin,
+//! normalise, weight, sum, and pick the best, breaking ties with the
+//! scheduler's seeded stream.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1 as core;
 
-use super::framework::{default_resources, num_feasible_nodes_to_find};
+use super::config::{FilterPlugin, Profile, ScorePlugin, SpreadDefaulting};
+use super::framework::num_feasible_nodes_to_find;
 use super::plugins::image_locality::{self, ImageState};
-use super::plugins::node_resources_fit::{self, ScoringStrategy};
+use super::plugins::pod_topology_spread::{self as spread, SpreadConstraint};
 use super::plugins::{
-    balanced_allocation, node_affinity, node_name, node_unschedulable, taint_toleration,
+    balanced_allocation, inter_pod_affinity, node_affinity, node_name, node_ports,
+    node_resources_fit, node_unschedulable, taint_toleration,
 };
 use super::pod_info::PodInfo;
-use super::resources::NodeResources;
-use crate::api::node::Taint;
+use crate::api::selector::Selector;
 use crate::sim::RngStream;
 
-impl NodeSnapshot {
-    /// The scheduler's view of a Node object (no pods accounted yet).
-    pub fn from_object(obj: &crate::api::Object) -> Option<NodeSnapshot> {
-        let n = obj.as_node()?;
-        let allocatable: super::resources::Amounts = n
-            .allocatable
-            .iter()
-            .map(|(k, q)| (k.clone(), super::resources::amount(k, q)))
-            .collect();
-        let images = n
-            .images
-            .iter()
-            .flat_map(|i| {
-                i.names
-                    .iter()
-                    .map(move |name| (image_locality::normalized_image_name(name), i.size_bytes))
-            })
-            .collect();
-        Some(NodeSnapshot {
-            name: obj.meta.name.clone(),
-            labels: obj.meta.labels.clone(),
-            taints: n.taints.clone(),
-            unschedulable: n.unschedulable,
-            resources: NodeResources::new(allocatable),
-            images,
-        })
-    }
-}
+pub use super::node_info::NodeSnapshot;
 
-/// A node as the scheduler's cache holds it.
-#[derive(Clone, Debug)]
-pub struct NodeSnapshot {
-    pub name: String,
-    pub labels: Arc<BTreeMap<String, String>>,
-    pub taints: Vec<Taint>,
-    pub unschedulable: bool,
-    pub resources: NodeResources,
-    /// Images on the node by normalised name, with sizes.
-    pub images: BTreeMap<String, i64>,
+/// Everything one cycle reads.
+#[derive(Clone, Copy)]
+pub struct CycleInput<'a> {
+    pub pod: &'a PodInfo,
+    pub spec: &'a core::PodSpec,
+    pub nodes: &'a [NodeSnapshot],
+    /// On how many nodes each image is ([`image_spread`]).
+    pub image_spread: &'a BTreeMap<String, i64>,
+    /// The selector default spreading uses (Services and the controller
+    /// selecting the pod); `None` when nothing selects it.
+    pub default_selector: Option<&'a Selector>,
+    /// Pods nominated to a node by an earlier preemption (by node name):
+    /// those of at least this pod's priority keep their room.
+    pub nominated: &'a BTreeMap<String, Vec<Arc<PodInfo>>>,
 }
-
-/// Default-profile score weights.
-pub const WEIGHT_TAINT_TOLERATION: i64 = 3;
-pub const WEIGHT_NODE_AFFINITY: i64 = 2;
-pub const WEIGHT_NODE_RESOURCES_FIT: i64 = 1;
-pub const WEIGHT_BALANCED_ALLOCATION: i64 = 1;
-pub const WEIGHT_IMAGE_LOCALITY: i64 = 1;
 
 /// The outcome of one cycle.
 #[derive(Clone, Debug, Default)]
@@ -78,6 +50,8 @@ pub struct Decision {
     pub feasible: usize,
     /// Nodes in the cache when the decision was made.
     pub total: usize,
+    /// Nodes (by index) that failed only in ways preemption may fix.
+    pub resolvable: Vec<usize>,
 }
 
 impl Decision {
@@ -98,37 +72,179 @@ impl Decision {
     }
 }
 
-/// Filters `node` for the pod: `Ok` or every reason it fails.
-fn filter(pod: &PodInfo, spec: &core::PodSpec, node: &NodeSnapshot) -> Result<(), Vec<String>> {
-    if let Some(r) = node_unschedulable::filter(node.unschedulable, &pod.tolerations) {
-        return Err(vec![r.to_string()]);
+/// Why a node was filtered out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub reasons: Vec<String>,
+    /// No preemption on this node can help (`UnschedulableAndUnresolvable`).
+    pub unresolvable: bool,
+}
+
+impl Failure {
+    fn new(reason: impl Into<String>, unresolvable: bool) -> Failure {
+        Failure {
+            reasons: vec![reason.into()],
+            unresolvable,
+        }
     }
-    if let Some(r) = node_name::filter(spec.node_name.as_deref(), &node.name) {
-        return Err(vec![r.to_string()]);
+}
+
+/// What pre-filter computes once per cycle for the filters.
+#[derive(Default)]
+pub struct CycleState {
+    spread: Option<spread::FilterState>,
+    inter_pod: Option<inter_pod_affinity::FilterState>,
+}
+
+/// The spread constraints of `pod` under `profile`: its own of the wanted
+/// kind (`hard` = DoNotSchedule), or, if it has none, the defaults.
+pub fn spread_constraints(
+    profile: &Profile,
+    pod: &PodInfo,
+    default_selector: Option<&Selector>,
+    hard: bool,
+) -> Vec<SpreadConstraint> {
+    if !pod.spread.is_empty() {
+        return pod
+            .spread
+            .iter()
+            .filter(|c| c.hard == hard)
+            .cloned()
+            .collect();
     }
-    if let Some(r) = taint_toleration::filter(&pod.tolerations, &node.taints) {
-        return Err(vec![r]);
+    let Some(sel) = default_selector else {
+        return Vec::new();
+    };
+    match &profile.spread_defaulting {
+        SpreadDefaulting::System if !hard => spread::system_default_constraints(sel),
+        SpreadDefaulting::System => Vec::new(),
+        SpreadDefaulting::List(list) => list
+            .iter()
+            .filter(|(_, _, h)| *h == hard)
+            .map(|(key, skew, h)| {
+                let mut c = SpreadConstraint::default_with(key, *skew, sel.clone());
+                c.hard = *h;
+                c
+            })
+            .collect(),
     }
-    if let Some(r) = node_affinity::filter(spec, &node.labels, &node.name) {
-        return Err(vec![r.to_string()]);
+}
+
+/// Pre-filter: what the spread and inter-pod affinity filters need.
+pub fn prefilter(profile: &Profile, input: &CycleInput<'_>) -> CycleState {
+    let mut st = CycleState::default();
+    if profile.filters.contains(&FilterPlugin::PodTopologySpread) {
+        let hard = spread_constraints(profile, input.pod, input.default_selector, true);
+        st.spread = spread::prefilter(input.pod, input.spec, hard, input.nodes);
     }
-    let insufficient = node_resources_fit::insufficient(&pod.requests, &node.resources);
-    if !insufficient.is_empty() {
-        return Err(insufficient);
+    if profile.filters.contains(&FilterPlugin::InterPodAffinity) {
+        st.inter_pod = inter_pod_affinity::prefilter(input.pod, input.nodes);
+    }
+    st
+}
+
+/// Runs the profile's filters on `node`: `Ok` or why not. The first
+/// failing plugin decides, as in the framework; NodeResourcesFit reports
+/// every resource that is short.
+pub fn filter(
+    profile: &Profile,
+    input: &CycleInput<'_>,
+    state: &CycleState,
+    node: &NodeSnapshot,
+) -> Result<(), Failure> {
+    let pod = input.pod;
+    let nominated: Vec<&Arc<PodInfo>> = input
+        .nominated
+        .get(&node.name)
+        .map(|v| {
+            v.iter()
+                .filter(|p| {
+                    p.priority >= pod.priority
+                        && !(p.name == pod.name && p.namespace == pod.namespace)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for f in &profile.filters {
+        match f {
+            FilterPlugin::NodeUnschedulable => {
+                if let Some(r) = node_unschedulable::filter(node.unschedulable, &pod.tolerations) {
+                    return Err(Failure::new(r, true));
+                }
+            }
+            FilterPlugin::NodeName => {
+                if let Some(r) = node_name::filter(input.spec.node_name.as_deref(), &node.name) {
+                    return Err(Failure::new(r, true));
+                }
+            }
+            FilterPlugin::TaintToleration => {
+                if let Some(r) = taint_toleration::filter(&pod.tolerations, &node.taints) {
+                    return Err(Failure::new(r, true));
+                }
+            }
+            FilterPlugin::NodeAffinity => {
+                if let Some(added) = &profile.added_affinity {
+                    if let Some(r) = node_affinity::added_filter(added, &node.labels, &node.name) {
+                        return Err(Failure::new(r, true));
+                    }
+                }
+                if let Some(r) = node_affinity::filter(input.spec, &node.labels, &node.name) {
+                    return Err(Failure::new(r, true));
+                }
+            }
+            FilterPlugin::NodePorts => {
+                let used = node
+                    .used_ports()
+                    .chain(nominated.iter().flat_map(|p| p.host_ports.iter()));
+                if let Some(r) = node_ports::filter(&pod.host_ports, used) {
+                    return Err(Failure::new(r, false));
+                }
+            }
+            FilterPlugin::NodeResourcesFit => {
+                let short = if nominated.is_empty() {
+                    node_resources_fit::insufficient(&pod.requests, &node.resources)
+                } else {
+                    let mut with = node.resources.clone();
+                    for p in &nominated {
+                        with.add_pod(&p.requests);
+                    }
+                    node_resources_fit::insufficient(&pod.requests, &with)
+                };
+                if !short.is_empty() {
+                    return Err(Failure {
+                        reasons: short,
+                        unresolvable: false,
+                    });
+                }
+            }
+            FilterPlugin::PodTopologySpread => {
+                if let Some(s) = &state.spread {
+                    if let Err((r, unresolvable)) = spread::filter(s, pod, node) {
+                        return Err(Failure::new(r, unresolvable));
+                    }
+                }
+            }
+            FilterPlugin::InterPodAffinity => {
+                if let Some(s) = &state.inter_pod {
+                    if let Err((r, unresolvable)) = inter_pod_affinity::filter(s, pod, node) {
+                        return Err(Failure::new(r, unresolvable));
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
 
-/// Runs one cycle over `nodes` (in a stable order), starting the filter
-/// scan at `start`. Returns the decision and the next start index.
+/// Runs one cycle, starting the filter scan at `start`. Returns the
+/// decision and the next start index.
 pub fn schedule(
-    pod: &PodInfo,
-    spec: &core::PodSpec,
-    nodes: &[NodeSnapshot],
-    image_spread: &BTreeMap<String, i64>,
+    profile: &Profile,
+    input: &CycleInput<'_>,
     start: usize,
     rng: &mut RngStream,
 ) -> (Decision, usize) {
+    let nodes = input.nodes;
     let n = nodes.len();
     let mut d = Decision {
         total: n,
@@ -137,20 +253,24 @@ pub fn schedule(
     if n == 0 {
         return (d, 0);
     }
-    let want = num_feasible_nodes_to_find(n, 0);
+    let state = prefilter(profile, input);
+    let want = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score);
     let mut feasible: Vec<usize> = Vec::new();
     for k in 0..n {
         let i = (start + k) % n;
         d.evaluated += 1;
-        match filter(pod, spec, &nodes[i]) {
+        match filter(profile, input, &state, &nodes[i]) {
             Ok(()) => {
                 feasible.push(i);
                 if feasible.len() >= want {
                     break;
                 }
             }
-            Err(reasons) => {
-                for r in reasons {
+            Err(f) => {
+                if !f.unresolvable {
+                    d.resolvable.push(i);
+                }
+                for r in f.reasons {
                     *d.reasons.entry(r).or_default() += 1;
                 }
             }
@@ -166,7 +286,7 @@ pub fn schedule(
         }
         _ => {}
     }
-    let totals = score(pod, spec, nodes, image_spread, &feasible);
+    let totals = score(profile, input, &feasible);
     // Highest total wins; ties by reservoir sampling on the seeded stream.
     let mut best = i64::MIN;
     let mut seen = 0u64;
@@ -199,19 +319,6 @@ pub fn image_spread(nodes: &[NodeSnapshot]) -> BTreeMap<String, i64> {
     spread
 }
 
-/// The score plugins of the default profile, in the order
-/// [`score_breakdown`] reports them, with their weights.
-pub const SCORE_PLUGINS: [(&str, i64); 5] = [
-    ("TaintToleration", WEIGHT_TAINT_TOLERATION),
-    ("NodeAffinity", WEIGHT_NODE_AFFINITY),
-    ("NodeResourcesFit", WEIGHT_NODE_RESOURCES_FIT),
-    (
-        "NodeResourcesBalancedAllocation",
-        WEIGHT_BALANCED_ALLOCATION,
-    ),
-    ("ImageLocality", WEIGHT_IMAGE_LOCALITY),
-];
-
 /// One plugin's score for one node: as computed, after normalisation, and
 /// times the plugin's weight.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -221,97 +328,145 @@ pub struct PluginScore {
     pub weighted: i64,
 }
 
-/// Per feasible node (in `feasible` order), each score plugin's result in
-/// [`SCORE_PLUGINS`] order.
-pub fn score_breakdown(
-    pod: &PodInfo,
-    spec: &core::PodSpec,
-    nodes: &[NodeSnapshot],
-    spread: &BTreeMap<String, i64>,
+/// Raw and normalised scores of one plugin over the feasible nodes.
+fn plugin_scores(
+    plugin: ScorePlugin,
+    profile: &Profile,
+    input: &CycleInput<'_>,
     feasible: &[usize],
-) -> Vec<[PluginScore; 5]> {
-    let resources = default_resources();
-    let taint_raw: Vec<i64> = feasible
-        .iter()
-        .map(|&i| taint_toleration::raw_score(&pod.tolerations, &nodes[i].taints))
-        .collect();
-    let mut taint = taint_raw.clone();
-    taint_toleration::normalize(&mut taint);
-    let affinity_raw: Vec<i64> = feasible
-        .iter()
-        .map(|&i| node_affinity::raw_score(spec, &nodes[i].labels, &nodes[i].name))
-        .collect();
-    let mut affinity = affinity_raw.clone();
-    node_affinity::normalize(&mut affinity);
-    let images: Vec<String> = pod
-        .images
-        .iter()
-        .map(|img| image_locality::normalized_image_name(img))
-        .collect();
-    let total_nodes = nodes.len() as i64;
-    let containers = pod.images.len();
-    feasible
-        .iter()
-        .enumerate()
-        .map(|(k, &i)| {
-            let node = &nodes[i];
-            let fit = node_resources_fit::score(
-                &ScoringStrategy::LeastAllocated,
-                &resources,
-                &pod.requests,
-                &node.resources,
-            );
-            let balanced =
-                balanced_allocation::score(&resources, &pod.requests, &node.resources).unwrap_or(0);
-            let held: BTreeMap<String, ImageState> = if node.images.is_empty() {
-                BTreeMap::new()
-            } else {
-                images
-                    .iter()
-                    .filter_map(|name| {
-                        node.images.get(name).map(|size| {
-                            let st = ImageState {
-                                size: *size,
-                                num_nodes: spread.get(name).copied().unwrap_or(1),
-                            };
-                            (name.clone(), st)
+) -> (Vec<i64>, Vec<i64>) {
+    let pod = input.pod;
+    let nodes = input.nodes;
+    let per_node = |f: &dyn Fn(&NodeSnapshot) -> i64| -> Vec<i64> {
+        feasible.iter().map(|&i| f(&nodes[i])).collect()
+    };
+    match plugin {
+        ScorePlugin::TaintToleration => {
+            let raw = per_node(&|n| taint_toleration::raw_score(&pod.tolerations, &n.taints));
+            let mut norm = raw.clone();
+            taint_toleration::normalize(&mut norm);
+            (raw, norm)
+        }
+        ScorePlugin::NodeAffinity => {
+            let raw = per_node(&|n| {
+                let added = profile
+                    .added_affinity
+                    .as_ref()
+                    .map_or(0, |a| node_affinity::preferred_score(a, &n.labels, &n.name));
+                added + node_affinity::raw_score(input.spec, &n.labels, &n.name)
+            });
+            let mut norm = raw.clone();
+            node_affinity::normalize(&mut norm);
+            (raw, norm)
+        }
+        ScorePlugin::NodeResourcesFit => {
+            let raw = per_node(&|n| {
+                node_resources_fit::score(
+                    &profile.fit_strategy,
+                    &profile.fit_resources,
+                    &pod.requests,
+                    &n.resources,
+                )
+            });
+            (raw.clone(), raw)
+        }
+        ScorePlugin::NodeResourcesBalancedAllocation => {
+            let raw = per_node(&|n| {
+                balanced_allocation::score(&profile.balanced_resources, &pod.requests, &n.resources)
+                    .unwrap_or(0)
+            });
+            (raw.clone(), raw)
+        }
+        ScorePlugin::ImageLocality => {
+            let images: Vec<String> = pod
+                .images
+                .iter()
+                .map(|img| image_locality::normalized_image_name(img))
+                .collect();
+            let total_nodes = nodes.len() as i64;
+            let raw = per_node(&|node| {
+                let held: BTreeMap<String, ImageState> = if node.images.is_empty() {
+                    BTreeMap::new()
+                } else {
+                    images
+                        .iter()
+                        .filter_map(|name| {
+                            node.images.get(name).map(|size| {
+                                let st = ImageState {
+                                    size: *size,
+                                    num_nodes: input.image_spread.get(name).copied().unwrap_or(1),
+                                };
+                                (name.clone(), st)
+                            })
                         })
-                    })
-                    .collect()
-            };
-            let image = image_locality::score(&pod.images, containers, &held, total_nodes);
-            let scored = [
-                (taint_raw[k], taint[k]),
-                (affinity_raw[k], affinity[k]),
-                (fit, fit),
-                (balanced, balanced),
-                (image, image),
-            ];
-            let mut out = [PluginScore::default(); 5];
-            for (j, (raw, normalized)) in scored.into_iter().enumerate() {
-                out[j] = PluginScore {
-                    raw,
-                    normalized,
-                    weighted: normalized * SCORE_PLUGINS[j].1,
+                        .collect()
                 };
+                image_locality::score(&pod.images, pod.images.len(), &held, total_nodes)
+            });
+            (raw.clone(), raw)
+        }
+        ScorePlugin::PodTopologySpread => {
+            let constraints = spread_constraints(profile, pod, input.default_selector, false);
+            if constraints.is_empty() {
+                return (vec![0; feasible.len()], vec![0; feasible.len()]);
             }
-            out
-        })
-        .collect()
+            let require_all =
+                !pod.spread.is_empty() || profile.spread_defaulting != SpreadDefaulting::System;
+            let (raw, ignored) =
+                spread::score(pod, input.spec, &constraints, require_all, nodes, feasible);
+            let mut norm = raw.clone();
+            spread::normalize(&mut norm, &ignored);
+            (raw, norm)
+        }
+        ScorePlugin::InterPodAffinity => {
+            if !inter_pod_affinity::scores_anything(pod, nodes) {
+                return (vec![0; feasible.len()], vec![0; feasible.len()]);
+            }
+            let (raw, any) = inter_pod_affinity::score(
+                pod,
+                nodes,
+                feasible,
+                profile.hard_pod_affinity_weight,
+                profile.ignore_preferred_terms_of_existing_pods,
+            );
+            let mut norm = raw.clone();
+            inter_pod_affinity::normalize(&mut norm, any);
+            (raw, norm)
+        }
+    }
+}
+
+/// Per feasible node (in `feasible` order), each of the profile's score
+/// plugins' results, in the profile's order.
+pub fn score_breakdown(
+    profile: &Profile,
+    input: &CycleInput<'_>,
+    feasible: &[usize],
+) -> Vec<Vec<PluginScore>> {
+    let mut out = vec![Vec::with_capacity(profile.scores.len()); feasible.len()];
+    for &(plugin, weight) in &profile.scores {
+        let (raw, norm) = plugin_scores(plugin, profile, input, feasible);
+        for (k, per) in out.iter_mut().enumerate() {
+            per.push(PluginScore {
+                raw: raw[k],
+                normalized: norm[k],
+                weighted: norm[k] * weight,
+            });
+        }
+    }
+    out
 }
 
 /// Weighted totals of the feasible nodes, in `feasible` order.
-pub fn score(
-    pod: &PodInfo,
-    spec: &core::PodSpec,
-    nodes: &[NodeSnapshot],
-    spread: &BTreeMap<String, i64>,
-    feasible: &[usize],
-) -> Vec<i64> {
-    score_breakdown(pod, spec, nodes, spread, feasible)
-        .iter()
-        .map(|per| per.iter().map(|p| p.weighted).sum())
-        .collect()
+pub fn score(profile: &Profile, input: &CycleInput<'_>, feasible: &[usize]) -> Vec<i64> {
+    let mut totals = vec![0i64; feasible.len()];
+    for &(plugin, weight) in &profile.scores {
+        let (_, norm) = plugin_scores(plugin, profile, input, feasible);
+        for (t, s) in totals.iter_mut().zip(norm) {
+            *t += s * weight;
+        }
+    }
+    totals
 }
 
 /// Every node's verdict for one pod, as `kubesim explain` shows it.
@@ -320,28 +475,25 @@ pub struct NodeVerdict {
     pub name: String,
     pub reasons: Vec<String>,
     /// Empty for infeasible nodes.
-    pub scores: Vec<(&'static str, PluginScore)>,
+    pub scores: Vec<(ScorePlugin, PluginScore)>,
     pub total: i64,
 }
 
 /// Filters and scores every node (no sampling), in node order.
-pub fn explain(
-    pod: &PodInfo,
-    spec: &core::PodSpec,
-    nodes: &[NodeSnapshot],
-    spread: &BTreeMap<String, i64>,
-) -> Vec<NodeVerdict> {
+pub fn explain(profile: &Profile, input: &CycleInput<'_>) -> Vec<NodeVerdict> {
+    let state = prefilter(profile, input);
     let mut feasible = Vec::new();
-    let mut out: Vec<NodeVerdict> = nodes
+    let mut out: Vec<NodeVerdict> = input
+        .nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            let reasons = match filter(pod, spec, n) {
+            let reasons = match filter(profile, input, &state, n) {
                 Ok(()) => {
                     feasible.push(i);
                     Vec::new()
                 }
-                Err(r) => r,
+                Err(f) => f.reasons,
             };
             NodeVerdict {
                 name: n.name.clone(),
@@ -351,14 +503,10 @@ pub fn explain(
             }
         })
         .collect();
-    let breakdown = score_breakdown(pod, spec, nodes, spread, &feasible);
+    let breakdown = score_breakdown(profile, input, &feasible);
     for (&i, per) in feasible.iter().zip(breakdown) {
-        out[i].scores = SCORE_PLUGINS
-            .iter()
-            .map(|(name, _)| *name)
-            .zip(per)
-            .collect();
         out[i].total = per.iter().map(|p| p.weighted).sum();
+        out[i].scores = profile.scores.iter().map(|(p, _)| *p).zip(per).collect();
     }
     out
 }

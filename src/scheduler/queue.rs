@@ -25,9 +25,11 @@ struct Entry {
     attempts: u32,
     /// When the last attempt failed.
     failed_at: Option<SimTime>,
+    /// Where it sits in activeQ or backoffQ, if there.
+    active_at: Option<ActiveKey>,
+    backoff_at: Option<(SimTime, u64)>,
 }
 
-#[derive(Default)]
 pub struct SchedulingQueue {
     entries: BTreeMap<ObjectKey, Entry>,
     active: BTreeMap<ActiveKey, ObjectKey>,
@@ -35,11 +37,32 @@ pub struct SchedulingQueue {
     backoff: BTreeMap<(SimTime, u64), ObjectKey>,
     unschedulable: BTreeSet<ObjectKey>,
     seq: u64,
+    initial_backoff: SimDuration,
+    max_backoff: SimDuration,
+}
+
+impl Default for SchedulingQueue {
+    fn default() -> Self {
+        SchedulingQueue::with_backoff(INITIAL_BACKOFF, MAX_BACKOFF)
+    }
 }
 
 impl SchedulingQueue {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A queue with `podInitialBackoffSeconds` and `podMaxBackoffSeconds`.
+    pub fn with_backoff(initial: SimDuration, max: SimDuration) -> Self {
+        SchedulingQueue {
+            entries: BTreeMap::new(),
+            active: BTreeMap::new(),
+            backoff: BTreeMap::new(),
+            unschedulable: BTreeSet::new(),
+            seq: 0,
+            initial_backoff: initial,
+            max_backoff: max,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -55,10 +78,23 @@ impl SchedulingQueue {
     }
 
     fn push_active(&mut self, key: ObjectKey) {
-        let e = &self.entries[&key];
         self.seq += 1;
-        self.active
-            .insert((Reverse(e.priority), e.queued, self.seq), key);
+        let Some(e) = self.entries.get_mut(&key) else {
+            return;
+        };
+        let at = (Reverse(e.priority), e.queued, self.seq);
+        e.active_at = Some(at);
+        self.active.insert(at, key);
+    }
+
+    fn push_backoff(&mut self, key: ObjectKey, until: SimTime) {
+        self.seq += 1;
+        let Some(e) = self.entries.get_mut(&key) else {
+            return;
+        };
+        let at = (until, self.seq);
+        e.backoff_at = Some(at);
+        self.backoff.insert(at, key);
     }
 
     /// A new pending pod.
@@ -73,6 +109,8 @@ impl SchedulingQueue {
                 queued: now,
                 attempts: 0,
                 failed_at: None,
+                active_at: None,
+                backoff_at: None,
             },
         );
         self.push_active(key);
@@ -80,9 +118,13 @@ impl SchedulingQueue {
 
     /// The pod is gone (deleted, or bound by someone else).
     pub fn remove(&mut self, key: &ObjectKey) {
-        if self.entries.remove(key).is_some() {
-            self.active.retain(|_, k| k != key);
-            self.backoff.retain(|_, k| k != key);
+        if let Some(e) = self.entries.remove(key) {
+            if let Some(at) = e.active_at {
+                self.active.remove(&at);
+            }
+            if let Some(at) = e.backoff_at {
+                self.backoff.remove(&at);
+            }
             self.unschedulable.remove(key);
         }
     }
@@ -90,19 +132,22 @@ impl SchedulingQueue {
     /// The next pod to schedule, if any is active.
     pub fn pop(&mut self) -> Option<ObjectKey> {
         let (_, key) = self.active.pop_first()?;
+        if let Some(e) = self.entries.get_mut(&key) {
+            e.active_at = None;
+        }
         Some(key)
     }
 
     /// The pod's back-off after `attempts` failures.
-    pub fn backoff_for(attempts: u32) -> SimDuration {
-        let mut d = INITIAL_BACKOFF;
+    pub fn backoff_for(&self, attempts: u32) -> SimDuration {
+        let mut d = self.initial_backoff;
         for _ in 1..attempts {
             d = d + d;
-            if d >= MAX_BACKOFF {
-                return MAX_BACKOFF;
+            if d >= self.max_backoff {
+                return self.max_backoff;
             }
         }
-        d
+        d.min(self.max_backoff)
     }
 
     /// A popped pod could not be placed: it waits in the unschedulable set
@@ -117,13 +162,16 @@ impl SchedulingQueue {
 
     /// A popped pod hit an error (a failed bind): it backs off.
     pub fn error(&mut self, key: &ObjectKey, now: SimTime) {
-        if let Some(e) = self.entries.get_mut(key) {
-            e.attempts += 1;
-            e.failed_at = Some(now);
-            let until = now.after(Self::backoff_for(e.attempts));
-            self.seq += 1;
-            self.backoff.insert((until, self.seq), key.clone());
-        }
+        let until = match self.entries.get_mut(key) {
+            Some(e) => {
+                e.attempts += 1;
+                e.failed_at = Some(now);
+                let attempts = e.attempts;
+                now.after(self.backoff_for(attempts))
+            }
+            None => return,
+        };
+        self.push_backoff(key.clone(), until);
     }
 
     /// The pod was scheduled and bound: it leaves the queue.
@@ -141,14 +189,15 @@ impl SchedulingQueue {
     }
 
     fn requeue(&mut self, key: ObjectKey, now: SimTime) {
-        let e = &self.entries[&key];
+        let Some(e) = self.entries.get(&key) else {
+            return;
+        };
         let until = e
             .failed_at
-            .map(|t| t.after(Self::backoff_for(e.attempts)))
+            .map(|t| t.after(self.backoff_for(e.attempts)))
             .unwrap_or(now);
         if until > now {
-            self.seq += 1;
-            self.backoff.insert((until, self.seq), key);
+            self.push_backoff(key, until);
         } else {
             self.push_active(key);
         }
@@ -162,6 +211,9 @@ impl SchedulingQueue {
                 break;
             }
             let (_, key) = self.backoff.pop_first().expect("checked");
+            if let Some(e) = self.entries.get_mut(&key) {
+                e.backoff_at = None;
+            }
             self.push_active(key);
         }
         let stale: Vec<ObjectKey> = self
@@ -178,6 +230,11 @@ impl SchedulingQueue {
             self.unschedulable.remove(&k);
             self.requeue(k, now);
         }
+    }
+
+    /// The pods waiting as unschedulable.
+    pub fn unschedulable_keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.unschedulable.iter()
     }
 
     /// When the earliest backoffQ pod becomes ready, if any.
@@ -218,7 +275,7 @@ mod tests {
     #[test]
     fn backoff_doubles_from_1s_to_10s() {
         let got: Vec<u64> = (1..=6)
-            .map(|a| SchedulingQueue::backoff_for(a).nanos() / 1_000_000_000)
+            .map(|a| SchedulingQueue::new().backoff_for(a).nanos() / 1_000_000_000)
             .collect();
         assert_eq!(got, vec![1, 2, 4, 8, 10, 10]);
         let mut q = SchedulingQueue::new();

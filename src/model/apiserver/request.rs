@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::api::node::{NodeCondition, NodeImage};
-use crate::api::pod::PodStatus;
+use crate::api::pod::{Condition, PodStatus};
 use crate::api::{Kind, Object};
 use crate::sim::SimTime;
 
@@ -48,8 +48,16 @@ impl Verb {
 pub enum PatchOp {
     /// JSON merge patch (RFC 7386) of the object's JSON form.
     Merge(serde_json::Value),
-    /// The kubelet's pod status patch.
+    /// The kubelet's pod status patch: conditions it does not set (the
+    /// scheduler's) and `nominatedNodeName` are kept, as a strategic merge
+    /// patch keeps them.
     PodStatus(Box<PodStatus>),
+    /// One pod condition set by type, and optionally `nominatedNodeName`
+    /// (`Some(None)` clears it): how the scheduler reports.
+    PodCondition {
+        condition: Condition,
+        nominated_node: Option<Option<String>>,
+    },
     /// The kubelet's node status patch.
     NodeStatus {
         conditions: Vec<NodeCondition>,

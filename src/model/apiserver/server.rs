@@ -329,6 +329,30 @@ impl ApiServer {
                     let msg = format!("namespaces \"{}\" not found", obj.meta.namespace);
                     return self.finish(ctx, slot, Self::error(req.id, 404, "NotFound", msg));
                 }
+                if obj.kind == Kind::Pod {
+                    // The Priority admission plugin.
+                    let classes = self
+                        .cache
+                        .range(
+                            ObjectKey {
+                                kind: Kind::PriorityClass,
+                                namespace: String::new(),
+                                name: String::new(),
+                            }..,
+                        )
+                        .take_while(|(k, _)| k.kind == Kind::PriorityClass)
+                        .map(|(_, o)| o.as_ref());
+                    match crate::api::priority::admit_pod(&obj, classes) {
+                        Ok(admitted) => obj = admitted,
+                        Err(msg) => {
+                            return self.finish(
+                                ctx,
+                                slot,
+                                Self::error(req.id, 403, "Forbidden", msg),
+                            )
+                        }
+                    }
+                }
                 self.uid_counter += 1;
                 let r = ctx.rng.next_u64();
                 obj.meta.uid = format!(
@@ -409,7 +433,37 @@ impl ApiServer {
                 match req.patch.clone() {
                     Some(PatchOp::PodStatus(st)) => {
                         if let Body::Pod(p) = &mut obj.body {
-                            p.status = *st;
+                            let mut st = *st;
+                            for c in &p.status.conditions {
+                                if st.condition(c.type_).is_none() {
+                                    st.conditions.push(c.clone());
+                                }
+                            }
+                            st.nominated_node_name = p.status.nominated_node_name.take();
+                            p.status = st;
+                        }
+                    }
+                    Some(PatchOp::PodCondition {
+                        condition,
+                        nominated_node,
+                    }) => {
+                        if let Body::Pod(p) = &mut obj.body {
+                            let conds = &mut p.status.conditions;
+                            match conds.iter_mut().find(|c| c.type_ == condition.type_) {
+                                Some(c) => {
+                                    let since = if c.status == condition.status {
+                                        c.last_transition
+                                    } else {
+                                        condition.last_transition
+                                    };
+                                    *c = condition;
+                                    c.last_transition = since;
+                                }
+                                None => conds.push(condition),
+                            }
+                            if let Some(n) = nominated_node {
+                                p.status.nominated_node_name = n;
+                            }
                         }
                     }
                     Some(PatchOp::NodeStatus { conditions, images }) => {

@@ -93,10 +93,39 @@ pub fn raw_score(spec: &core::PodSpec, labels: &BTreeMap<String, String>, node_n
     spec.affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| {
-            n.preferred_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
+        .map(|n| preferred_score(n, labels, node_name))
+        .unwrap_or(0)
+}
+
+/// Why a node fails the profile's `addedAffinity`.
+pub const REASON_ENFORCED: &str = "node(s) didn't match scheduler-enforced node affinity";
+
+/// The profile's `addedAffinity` as a filter: its required terms must hold
+/// for every pod.
+pub fn added_filter(
+    added: &core::NodeAffinity,
+    labels: &BTreeMap<String, String>,
+    node_name: &str,
+) -> Option<&'static str> {
+    let req = added
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?;
+    (!req
+        .node_selector_terms
+        .iter()
+        .any(|t| term_matches(t, labels, node_name)))
+    .then_some(REASON_ENFORCED)
+}
+
+/// The summed weights of the preferred terms of `affinity` matching the node.
+pub fn preferred_score(
+    affinity: &core::NodeAffinity,
+    labels: &BTreeMap<String, String>,
+    node_name: &str,
+) -> i64 {
+    affinity
+        .preferred_during_scheduling_ignored_during_execution
+        .as_ref()
         .map(|terms| {
             terms
                 .iter()
