@@ -11,9 +11,15 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use k8s_openapi::api::core::v1 as core;
 use kubesim::scheduler::config::Profile;
 use kubesim::scheduler::pod_info::PodInfo;
-use kubesim::scheduler::profile::{image_spread, schedule, CycleInput, NodeSnapshot};
+use kubesim::scheduler::profile::{
+    image_spread, schedule, AffinityCounts, CycleInput, NodeSnapshot,
+};
 use kubesim::scheduler::resources::{Amounts, PodRequests};
 use kubesim::sim::RngStream;
+
+/// The allocator the `kubesim` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const NODES: usize = 5_000;
 const PODS: usize = 10_000;
@@ -79,6 +85,7 @@ fn schedule_10k_on_5k(c: &mut Criterion) {
                     image_spread: &spread,
                     default_selector: None,
                     nominated: &nominated,
+                    counts: AffinityCounts::default(),
                 };
                 let (d, next) = schedule(&profile, &input, start, &mut rng);
                 start = next;

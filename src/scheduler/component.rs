@@ -15,7 +15,7 @@ use super::config::SchedulerConfiguration;
 use super::default_selector::OwnerCache;
 use super::pod_info::PodInfo;
 use super::preemption::{preempt, Candidate, Pdb};
-use super::profile::{image_spread, schedule, CycleInput, Decision, NodeSnapshot};
+use super::profile::{image_spread, schedule, AffinityCounts, CycleInput, Decision, NodeSnapshot};
 use super::queue::SchedulingQueue;
 use crate::api::pod::Condition;
 use crate::api::Kind;
@@ -109,6 +109,8 @@ pub struct Scheduler {
     moved_during_cycle: bool,
     /// On how many nodes each image is, rebuilt when nodes change.
     image_spread: BTreeMap<String, i64>,
+    /// Placed pods with affinity terms, kept as pods are accounted.
+    affinity_counts: AffinityCounts,
 }
 
 impl Scheduler {
@@ -138,6 +140,7 @@ impl Scheduler {
             next_bind: 0,
             moved_during_cycle: false,
             image_spread: BTreeMap::new(),
+            affinity_counts: AffinityCounts::default(),
         }
     }
 
@@ -184,6 +187,7 @@ impl Scheduler {
                 }
                 self.nodes.push(snap);
                 self.rebuild_index();
+                self.affinity_counts = AffinityCounts::scan(&self.nodes);
                 true
             }
         }
@@ -193,6 +197,7 @@ impl Scheduler {
         if self.node_index.contains_key(name) {
             self.nodes.retain(|n| n.name != name);
             self.rebuild_index();
+            self.affinity_counts = AffinityCounts::scan(&self.nodes);
         }
     }
 
@@ -203,14 +208,24 @@ impl Scheduler {
         if p.node == node {
             return;
         }
+        let (aff, anti) = (
+            !p.info.affinity.is_empty() as usize,
+            !p.info.affinity.required_anti_affinity.is_empty() as usize,
+        );
+        let counts = &mut self.affinity_counts;
         if let Some(old) = p.node.take() {
             if let Some(&i) = self.node_index.get(&old) {
-                self.nodes[i].remove_pod(&key.namespace, &key.name);
+                if self.nodes[i].remove_pod(&key.namespace, &key.name) {
+                    counts.with_affinity -= aff;
+                    counts.with_required_anti_affinity -= anti;
+                }
             }
         }
         if let Some(new) = &node {
             if let Some(&i) = self.node_index.get(new) {
                 self.nodes[i].add_pod(p.info.clone());
+                counts.with_affinity += aff;
+                counts.with_required_anti_affinity += anti;
             }
         }
         p.node = node;
@@ -432,6 +447,7 @@ impl Scheduler {
                 image_spread: &self.image_spread,
                 default_selector: default_selector.as_ref(),
                 nominated: &self.nominated,
+                counts: self.affinity_counts,
             };
             // A pod nominated by an earlier preemption tries that node first.
             let nominated = p.info.nominated_node.as_ref().and_then(|n| {
@@ -488,12 +504,16 @@ impl Scheduler {
         match &d.selected {
             Some(node) => {
                 let (evaluated, feasible) = (d.evaluated as u64, d.feasible as u64);
+                let ranking = d.ranking_text(&self.nodes);
                 ctx.trace
                     .record(TraceLevel::Events, ctx.now, &self.name, "Scheduled", |r| {
                         r.str("pod", &pod)
                             .str("node", node)
                             .u64("evaluated", evaluated)
                             .u64("feasible", feasible);
+                        if !ranking.is_empty() {
+                            r.str("ranking", &ranking);
+                        }
                     });
                 let mut req = ApiRequest::new(Verb::Bind, Kind::Pod, &key.namespace, &key.name);
                 req.target = Some(node.clone());
@@ -674,6 +694,7 @@ impl Scheduler {
                             }
                             self.queue.move_all_unschedulable(ctx.now);
                             self.image_spread = image_spread(&self.nodes);
+                            self.affinity_counts = AffinityCounts::scan(&self.nodes);
                         } else {
                             let keys: Vec<ObjectKey> = self.pods.keys().cloned().collect();
                             for k in keys {
@@ -792,6 +813,7 @@ impl Actor<Payload, World> for Scheduler {
         self.nodes.clear();
         self.node_index.clear();
         self.pods.clear();
+        self.affinity_counts = AffinityCounts::default();
         self.queue = Self::new_queue(&self.cfg);
         self.cycle = None;
         self.nominated.clear();

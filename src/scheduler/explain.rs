@@ -16,7 +16,7 @@ use super::config::{decode_configuration, is_configuration, SchedulerConfigurati
 use super::default_selector::OwnerCache;
 use super::pod_info::PodInfo;
 use super::preemption::{preempt_from, Pdb};
-use super::profile::{explain, image_spread, schedule, CycleInput, NodeSnapshot};
+use super::profile::{explain, image_spread, schedule, AffinityCounts, CycleInput, NodeSnapshot};
 use crate::api::manifest::{decode_object, parse_yaml, FieldReport, LoadError};
 use crate::api::priority::admit_pod;
 use crate::api::{Kind, Object};
@@ -200,6 +200,7 @@ pub fn explain_snapshot(
         image_spread: &spread,
         default_selector: default_selector.as_ref(),
         nominated: &nominated,
+        counts: AffinityCounts::scan(&nodes),
     };
     let verdicts = explain(profile, &input);
     let out: Vec<NodeOut> = verdicts

@@ -37,6 +37,29 @@ pub struct CycleInput<'a> {
     /// Pods nominated to a node by an earlier preemption (by node name):
     /// those of at least this pod's priority keep their room.
     pub nominated: &'a BTreeMap<String, Vec<Arc<PodInfo>>>,
+    /// How many placed pods carry affinity terms, cluster-wide.
+    pub counts: AffinityCounts,
+}
+
+/// Cluster-wide counts of placed pods with inter-pod affinity terms, so a
+/// cycle skips InterPodAffinity's scans when there is nothing to find.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AffinityCounts {
+    pub with_affinity: usize,
+    pub with_required_anti_affinity: usize,
+}
+
+impl AffinityCounts {
+    /// Counts by scanning `nodes` (the component keeps them incrementally).
+    pub fn scan(nodes: &[NodeSnapshot]) -> AffinityCounts {
+        AffinityCounts {
+            with_affinity: nodes.iter().map(|n| n.pods_with_affinity).sum(),
+            with_required_anti_affinity: nodes
+                .iter()
+                .map(|n| n.pods_with_required_anti_affinity)
+                .sum(),
+        }
+    }
 }
 
 /// The outcome of one cycle.
@@ -52,6 +75,20 @@ pub struct Decision {
     pub total: usize,
     /// Nodes (by index) that failed only in ways preemption may fix.
     pub resolvable: Vec<usize>,
+    /// The best-scoring feasible nodes (up to three) and their totals,
+    /// highest first: why the pod went where it did.
+    pub ranking: Vec<(usize, i64)>,
+}
+
+impl Decision {
+    /// `node=total` for the ranking, as the trace shows it.
+    pub fn ranking_text(&self, nodes: &[NodeSnapshot]) -> String {
+        self.ranking
+            .iter()
+            .filter_map(|(i, t)| nodes.get(*i).map(|n| format!("{}={t}", n.name)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 impl Decision {
@@ -138,7 +175,11 @@ pub fn prefilter(profile: &Profile, input: &CycleInput<'_>) -> CycleState {
         st.spread = spread::prefilter(input.pod, input.spec, hard, input.nodes);
     }
     if profile.filters.contains(&FilterPlugin::InterPodAffinity) {
-        st.inter_pod = inter_pod_affinity::prefilter(input.pod, input.nodes);
+        st.inter_pod = inter_pod_affinity::prefilter(
+            input.pod,
+            input.nodes,
+            input.counts.with_required_anti_affinity > 0,
+        );
     }
     st
 }
@@ -304,6 +345,17 @@ pub fn schedule(
         }
     }
     d.selected = Some(nodes[pick].name.clone());
+    // The top three for the trace: the pick first, then by total and name.
+    let mut top: Vec<(usize, i64)> = Vec::with_capacity(4);
+    for (&i, &t) in feasible.iter().zip(&totals) {
+        if i == pick {
+            continue;
+        }
+        top.push((i, t));
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.truncate(2);
+    }
+    d.ranking = std::iter::once((pick, best)).chain(top).collect();
     (d, next)
 }
 
@@ -385,9 +437,10 @@ fn plugin_scores(
                 .collect();
             let total_nodes = nodes.len() as i64;
             let raw = per_node(&|node| {
-                let held: BTreeMap<String, ImageState> = if node.images.is_empty() {
-                    BTreeMap::new()
-                } else {
+                if node.images.is_empty() {
+                    return 0;
+                }
+                let held: BTreeMap<String, ImageState> = {
                     images
                         .iter()
                         .filter_map(|name| {
@@ -419,7 +472,7 @@ fn plugin_scores(
             (raw, norm)
         }
         ScorePlugin::InterPodAffinity => {
-            if !inter_pod_affinity::scores_anything(pod, nodes) {
+            if !inter_pod_affinity::scores_anything(pod, input.counts.with_affinity > 0) {
                 return (vec![0; feasible.len()], vec![0; feasible.len()]);
             }
             let (raw, any) = inter_pod_affinity::score(

@@ -352,6 +352,22 @@ impl ApiServer {
                             )
                         }
                     }
+                    // A gated pod says so in PodScheduled from the start.
+                    if let Body::Pod(p) = &mut obj.body {
+                        let gated = p.spec.api.scheduling_gates.as_ref();
+                        if gated.is_some_and(|g| !g.is_empty()) {
+                            p.status.conditions.push(crate::api::pod::Condition {
+                                type_: "PodScheduled",
+                                status: false,
+                                last_transition: ctx.now,
+                                reason: Some("SchedulingGated".into()),
+                                message: Some(
+                                    "Scheduling is blocked due to non-empty scheduling gates"
+                                        .into(),
+                                ),
+                            });
+                        }
+                    }
                 }
                 self.uid_counter += 1;
                 let r = ctx.rng.next_u64();

@@ -41,11 +41,11 @@ fn credit(map: &mut BTreeMap<Pair, i64>, node: &NodeSnapshot, key: &str, by: i64
 }
 
 /// Pre-filter: `None` when there is nothing to check (the pod has no
-/// required terms and no placed pod has required anti-affinity).
-pub fn prefilter(pod: &PodInfo, nodes: &[NodeSnapshot]) -> Option<FilterState> {
+/// required terms and no placed pod has required anti-affinity, which
+/// `existing` says).
+pub fn prefilter(pod: &PodInfo, nodes: &[NodeSnapshot], existing: bool) -> Option<FilterState> {
     let a = &pod.affinity;
     let own = !a.required_affinity.is_empty() || !a.required_anti_affinity.is_empty();
-    let existing = nodes.iter().any(|n| n.pods_with_required_anti_affinity > 0);
     if !own && !existing {
         return None;
     }
@@ -130,11 +130,11 @@ pub fn filter(
 }
 
 /// Whether scoring has anything to do: the pod has preferred terms, or a
-/// placed pod has affinity terms.
-pub fn scores_anything(pod: &PodInfo, nodes: &[NodeSnapshot]) -> bool {
+/// placed pod has affinity terms (`existing`).
+pub fn scores_anything(pod: &PodInfo, existing: bool) -> bool {
     !pod.affinity.preferred_affinity.is_empty()
         || !pod.affinity.preferred_anti_affinity.is_empty()
-        || nodes.iter().any(|n| n.pods_with_affinity > 0)
+        || existing
 }
 
 /// Raw scores of the `feasible` nodes, and whether any domain got a score
@@ -219,5 +219,82 @@ pub fn normalize(scores: &mut [i64], any: bool) {
             0.0
         };
         *s = f as i64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::selector::{Requirement, Selector};
+    use std::sync::Arc;
+
+    fn term(app: &str, key: &str) -> AffinityTerm {
+        AffinityTerm {
+            namespaces: vec!["ns".into()],
+            namespace_selector: None,
+            selector: Some(Selector {
+                requirements: vec![Requirement::In("app".into(), vec![app.into()])],
+            }),
+            topology_key: key.into(),
+            weight: 0,
+        }
+    }
+
+    fn pod(name: &str, app: &str) -> PodInfo {
+        PodInfo {
+            name: name.into(),
+            namespace: "ns".into(),
+            labels: Arc::new([("app".to_string(), app.to_string())].into()),
+            ..PodInfo::default()
+        }
+    }
+
+    fn node(name: &str, zone: &str) -> NodeSnapshot {
+        let labels = [
+            ("zone".to_string(), zone.to_string()),
+            ("host".to_string(), name.to_string()),
+        ];
+        NodeSnapshot::new(name, labels.into(), Default::default())
+    }
+
+    #[test]
+    fn required_affinity_follows_the_group_and_lets_the_first_in() {
+        let mut web = pod("web", "web");
+        web.affinity.required_affinity = vec![term("web", "zone")];
+        let mut nodes = vec![node("a", "z1"), node("b", "z2")];
+        // No pod of the group yet, and the pod matches its own term.
+        let st = prefilter(&web, &nodes, false).unwrap();
+        assert_eq!(filter(&st, &web, &nodes[0]), Ok(()));
+        nodes[1].add_pod(Arc::new(pod("web-0", "web")));
+        let st = prefilter(&web, &nodes, false).unwrap();
+        assert_eq!(filter(&st, &web, &nodes[0]), Err((REASON_AFFINITY, true)));
+        assert_eq!(filter(&st, &web, &nodes[1]), Ok(()));
+    }
+
+    #[test]
+    fn anti_affinity_both_ways() {
+        let mut cache = pod("cache-0", "cache");
+        cache.affinity.required_anti_affinity = vec![term("cache", "host")];
+        let mut nodes = vec![node("a", "z1"), node("b", "z1")];
+        nodes[0].add_pod(Arc::new(cache.clone()));
+        // The placed pod's anti-affinity keeps another cache pod off "a".
+        let plain = pod("cache-1", "cache");
+        let st = prefilter(&plain, &nodes, true).unwrap();
+        assert_eq!(
+            filter(&st, &plain, &nodes[0]),
+            Err((REASON_EXISTING_ANTI_AFFINITY, false))
+        );
+        assert_eq!(filter(&st, &plain, &nodes[1]), Ok(()));
+        // The incoming pod's own anti-affinity, against a plain placed pod.
+        let mut nodes = vec![node("a", "z1"), node("b", "z1")];
+        nodes[0].add_pod(Arc::new(pod("x", "cache")));
+        let mut picky = pod("cache-2", "cache");
+        picky.affinity.required_anti_affinity = vec![term("cache", "host")];
+        let st = prefilter(&picky, &nodes, false).unwrap();
+        assert_eq!(
+            filter(&st, &picky, &nodes[0]),
+            Err((REASON_ANTI_AFFINITY, false))
+        );
+        assert!(prefilter(&pod("y", "web"), &[node("c", "z")], false).is_none());
     }
 }

@@ -307,3 +307,57 @@ pub fn normalize(scores: &mut [i64], ignored: &[bool]) {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn node(name: &str, zone: &str, pods: usize) -> NodeSnapshot {
+        let mut labels = BTreeMap::new();
+        labels.insert(HOSTNAME_KEY.to_string(), name.to_string());
+        labels.insert(ZONE_KEY.to_string(), zone.to_string());
+        let mut n = NodeSnapshot::new(name, labels, Default::default());
+        for i in 0..pods {
+            n.add_pod(Arc::new(PodInfo {
+                name: format!("{name}-{i}"),
+                namespace: "ns".into(),
+                labels: Arc::new([("app".to_string(), "web".to_string())].into()),
+                ..PodInfo::default()
+            }));
+        }
+        n
+    }
+
+    #[test]
+    fn the_filter_keeps_skew_within_max_and_needs_the_label() {
+        let sel = Selector {
+            requirements: vec![Requirement::In("app".into(), vec!["web".into()])],
+        };
+        let mut c = SpreadConstraint::default_with(ZONE_KEY, 1, sel);
+        c.hard = true;
+        let pod = PodInfo {
+            namespace: "ns".into(),
+            labels: Arc::new([("app".to_string(), "web".to_string())].into()),
+            spread: vec![c.clone()],
+            ..PodInfo::default()
+        };
+        // zone-a holds 2, zone-b 1: only zone-b keeps the skew at 1.
+        let nodes = vec![
+            node("a1", "zone-a", 1),
+            node("a2", "zone-a", 1),
+            node("b1", "zone-b", 1),
+        ];
+        let spec = core::PodSpec::default();
+        let st = prefilter(&pod, &spec, vec![c.clone()], &nodes).unwrap();
+        assert_eq!(filter(&st, &pod, &nodes[0]), Err((REASON, false)));
+        assert_eq!(filter(&st, &pod, &nodes[2]), Ok(()));
+        let bare = NodeSnapshot::new("x", BTreeMap::new(), Default::default());
+        assert_eq!(filter(&st, &pod, &bare), Err((REASON_MISSING_LABEL, true)));
+        // minDomains above the domain count makes the global minimum 0.
+        let mut c3 = c;
+        c3.min_domains = Some(3);
+        let st = prefilter(&pod, &spec, vec![c3], &nodes).unwrap();
+        assert_eq!(filter(&st, &pod, &nodes[2]), Err((REASON, false)));
+    }
+}
