@@ -73,3 +73,28 @@ fn bad_snapshots_exit_2_with_a_reason() {
     assert_eq!(code, 2);
     assert!(err.contains("no pod named `nope`"));
 }
+
+#[test]
+fn an_unschedulable_pod_shows_what_preemption_would_evict() {
+    let snap = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/snapshots/preemption.yaml"
+    );
+    let (code, out, err) = kubesim(&["explain", snap, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["selected"], serde_json::Value::Null);
+    assert!(v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["reasons"][0] == "Insufficient cpu"));
+    // The budget protects the db pods on node-a: the reports on node-b go.
+    assert_eq!(v["preemption"]["node"], "node-b");
+    assert_eq!(
+        v["preemption"]["victims"],
+        serde_json::json!(["default/report-0", "default/report-1"])
+    );
+    let (_, table, _) = kubesim(&["explain", snap]);
+    assert!(table.contains("preemption: would evict default/report-0, default/report-1 on node-b"));
+}

@@ -137,3 +137,70 @@ objects:
         "the second flush came after 10 minutes: {tries:?}"
     );
 }
+
+/// The mixed scenario: every plugin family at once, explained in the trace.
+#[test]
+fn the_mixed_scenario_spreads_separates_tolerates_and_preempts() {
+    let s = load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/scheduling-mix.yaml"))
+        .unwrap();
+    let ran = run_full(&s, None);
+    let placed: std::collections::BTreeMap<String, String> = ran
+        .events(Some("kube-scheduler"), "Scheduled")
+        .map(|r| {
+            (
+                r["pod"].as_str().unwrap().to_string(),
+                r["node"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Zones come from the pool's zone list, round robin: general-1 zone-a, general-2 zone-b, …
+    let zone = |node: &str| {
+        let i: usize = node.rsplit('-').next().unwrap().parse().unwrap();
+        ["zone-a", "zone-b", "zone-c"][(i - 1) % 3]
+    };
+    let mut web_zones = std::collections::BTreeMap::new();
+    for i in 1..=6 {
+        *web_zones
+            .entry(zone(&placed[&format!("default/web-{i}")]))
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        web_zones.values().copied().collect::<Vec<_>>(),
+        vec![2, 2, 2]
+    );
+    let caches: std::collections::BTreeSet<&String> = (1..=3)
+        .map(|i| &placed[&format!("default/cache-{i}")])
+        .collect();
+    assert_eq!(caches.len(), 3);
+    for i in 1..=3 {
+        assert!(placed[&format!("default/train-{i}")].starts_with("gpu-"));
+    }
+    for (pod, node) in &placed {
+        if !pod.contains("train") && !pod.contains("inference") {
+            assert!(node.starts_with("general-"), "{pod} on {node}");
+        }
+    }
+    // Every placement among several nodes names the ranking it won.
+    assert!(ran
+        .events(Some("kube-scheduler"), "Scheduled")
+        .filter(|r| r["feasible"].as_u64().unwrap() > 1)
+        .all(|r| r["ranking"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}=", r["node"].as_str().unwrap()))));
+    // The gated pod waits for its gate; the critical pod preempts one trainer.
+    let report_at = ran
+        .events(Some("kube-scheduler"), "Scheduled")
+        .find(|r| r["pod"] == "default/report")
+        .map(secs)
+        .unwrap();
+    assert!(report_at >= 30.0);
+    let p = ran
+        .events(Some("kube-scheduler"), "Preempting")
+        .next()
+        .unwrap();
+    assert_eq!(p["pod"], "default/inference");
+    assert_eq!(p["victims"], 1);
+    assert!(p["evicts"].as_str().unwrap().starts_with("default/train-"));
+    assert_eq!(placed["default/inference"], p["node"].as_str().unwrap());
+}

@@ -374,7 +374,8 @@ impl TreeBuilder {
                 anchor,
             )),
             EventData::SequenceEnd | EventData::MappingEnd => {
-                if let Some((node, _, anchor)) = self.stack.pop() {
+                if let Some((mut node, _, anchor)) = self.stack.pop() {
+                    apply_merge_keys(&mut node);
                     self.push_value(node, anchor);
                 }
             }
@@ -395,6 +396,42 @@ impl TreeBuilder {
             _ => {}
         }
     }
+}
+
+/// Resolves YAML merge keys (`<<: *anchor`, or a list of anchors), as
+/// kubectl's YAML reader does: keys written in the mapping win, then the
+/// merged mappings in order.
+fn apply_merge_keys(node: &mut Node) {
+    let Value::Map(pairs) = &mut node.value else {
+        return;
+    };
+    let is_merge =
+        |k: &Node| matches!(&k.value, Value::Scalar { text, plain: true } if text == "<<");
+    if !pairs.iter().any(|(k, _)| is_merge(k)) {
+        return;
+    }
+    let (merges, mut own): (Vec<_>, Vec<_>) = std::mem::take(pairs)
+        .into_iter()
+        .partition(|(k, _)| is_merge(k));
+    for (_, value) in merges {
+        let sources: Vec<Node> = match value.value {
+            Value::Seq(items) => items,
+            _ => vec![value],
+        };
+        for src in sources {
+            if let Value::Map(extra) = src.value {
+                for (k, v) in extra {
+                    let present = own
+                        .iter()
+                        .any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str());
+                    if !present {
+                        own.push((k, v));
+                    }
+                }
+            }
+        }
+    }
+    *pairs = own;
 }
 
 /// A decoding error: what went wrong, where, and at which field path.
@@ -916,6 +953,18 @@ impl<'n> de::VariantAccess<'n> for NodeDe<'n, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_keys_fill_in_what_the_mapping_does_not_say() {
+        let docs =
+            parse_documents("base: &b {a: 1, b: 2}\nx: {<<: *b, b: 3}\ny:\n  <<: [*b, {c: 4}]\n")
+                .unwrap();
+        let j = docs[0].to_json();
+        assert_eq!(j["x"]["b"], 3);
+        assert_eq!(j["x"]["a"], 1);
+        assert_eq!(j["y"]["c"], 4);
+        assert!(j["x"].get("<<").is_none());
+    }
     use serde::Deserialize;
 
     #[derive(Deserialize, Debug)]
