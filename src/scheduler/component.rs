@@ -586,21 +586,17 @@ impl Scheduler {
                     r.str("pod", &vname)
                         .str("message", &format!("Preempted by pod {pod} on node {node}"));
                 });
-            let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, &v.namespace, &v.name);
-            req.patch = Some(PatchOp::PodCondition {
-                condition: Condition {
-                    type_: "DisruptionTarget",
-                    status: true,
-                    last_transition: ctx.now,
-                    reason: Some("PreemptionByScheduler".into()),
-                    message: Some(format!(
-                        "{}: preempting to accommodate a higher priority pod",
-                        self.name
-                    )),
-                },
-                nominated_node: None,
-            });
-            self.client.request(ctx, req, TAG_STATUS);
+            let message = format!(
+                "{}: preempting to accommodate a higher priority pod",
+                self.name
+            );
+            self.patch_condition(
+                ctx,
+                &v.namespace,
+                &v.name,
+                ("DisruptionTarget", true, "PreemptionByScheduler", message),
+                None,
+            );
             let req = ApiRequest::new(Verb::Delete, Kind::Pod, &v.namespace, &v.name);
             self.client.request(ctx, req, TAG_DELETE);
         }
@@ -616,18 +612,14 @@ impl Scheduler {
             })
             .unwrap_or_default();
         for p in lower {
-            let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, &p.namespace, &p.name);
-            req.patch = Some(PatchOp::PodCondition {
-                condition: Condition {
-                    type_: "PodScheduled",
-                    status: false,
-                    last_transition: ctx.now,
-                    reason: Some("Unschedulable".into()),
-                    message: Some("nominated node taken by a higher priority pod".into()),
-                },
-                nominated_node: Some(None),
-            });
-            self.client.request(ctx, req, TAG_STATUS);
+            let message = "nominated node taken by a higher priority pod".to_string();
+            self.patch_condition(
+                ctx,
+                &p.namespace,
+                &p.name,
+                ("PodScheduled", false, "Unschedulable", message),
+                Some(None),
+            );
         }
         // Nominate in memory at once, so later cycles keep the room.
         if let Some(p) = self.pods.get_mut(preemptor) {
@@ -637,6 +629,30 @@ impl Scheduler {
         }
         self.update_nomination(preemptor);
         node
+    }
+
+    /// Patches one condition (type, status, reason, message) of a pod, and
+    /// its nominated node when `nominated` is `Some`.
+    fn patch_condition(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        namespace: &str,
+        name: &str,
+        (type_, status, reason, message): (&'static str, bool, &str, String),
+        nominated: Option<Option<String>>,
+    ) {
+        let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, namespace, name);
+        req.patch = Some(PatchOp::PodCondition {
+            condition: Condition {
+                type_,
+                status,
+                last_transition: ctx.now,
+                reason: Some(reason.to_string()),
+                message: Some(message),
+            },
+            nominated_node: nominated,
+        });
+        self.client.request(ctx, req, TAG_STATUS);
     }
 
     /// Sets PodScheduled=False with the reasons (and the nominated node,
@@ -657,18 +673,13 @@ impl Scheduler {
         if unchanged && nominate.is_none() {
             return;
         }
-        let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, &key.namespace, &key.name);
-        req.patch = Some(PatchOp::PodCondition {
-            condition: Condition {
-                type_: "PodScheduled",
-                status: false,
-                last_transition: ctx.now,
-                reason: Some("Unschedulable".into()),
-                message: Some(message),
-            },
-            nominated_node: nominate.map(Some),
-        });
-        self.client.request(ctx, req, TAG_STATUS);
+        self.patch_condition(
+            ctx,
+            &key.namespace,
+            &key.name,
+            ("PodScheduled", false, "Unschedulable", message),
+            nominate.map(Some),
+        );
     }
 
     fn on_response(

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1 as core;
 
 use crate::api::pod::PodSpecModel;
-use crate::api::selector::Selector;
 use crate::api::{Object, ObjectKey};
 use crate::scheduler::plugins::node_ports::HostPort;
 use crate::scheduler::plugins::pod_affinity_term::AffinityTerm;
@@ -216,12 +215,4 @@ fn parse_affinity(
             .collect();
     }
     out
-}
-
-/// A label selector as the scheduler uses one: `None` (a missing selector)
-/// matches nothing.
-pub fn selector_of(
-    s: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
-) -> Option<Selector> {
-    s.and_then(|s| Selector::from_api(s).ok())
 }
