@@ -18,7 +18,19 @@ pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity r
 /// The default `hardPodAffinityWeight`.
 pub const DEFAULT_HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
-type Pair = (String, String);
+/// Counts per topology domain: topology key → value → count. Keyed by
+/// key first so a node's lookups borrow its labels instead of cloning them.
+type Domains = BTreeMap<String, BTreeMap<String, i64>>;
+
+/// The count of the domain `node` is in for `key` (0 when the node lacks
+/// the label or the domain has no entry).
+fn count_at(map: &Domains, node: &NodeSnapshot, key: &str) -> i64 {
+    node.labels
+        .get(key)
+        .and_then(|v| map.get(key).and_then(|vals| vals.get(v)))
+        .copied()
+        .unwrap_or(0)
+}
 
 /// What the filter precomputes once per cycle, as matching pods per
 /// topology domain.
@@ -26,17 +38,20 @@ type Pair = (String, String);
 pub struct FilterState {
     /// Domains where an existing pod's required anti-affinity selects the
     /// incoming pod.
-    existing_anti: BTreeMap<Pair, i64>,
+    existing_anti: Domains,
     /// Domains holding pods that match all the incoming pod's required
     /// affinity terms.
-    affinity: BTreeMap<Pair, i64>,
+    affinity: Domains,
     /// Domains holding pods that one of its anti-affinity terms selects.
-    anti: BTreeMap<Pair, i64>,
+    anti: Domains,
 }
 
-fn credit(map: &mut BTreeMap<Pair, i64>, node: &NodeSnapshot, key: &str, by: i64) {
+fn credit(map: &mut Domains, node: &NodeSnapshot, key: &str, by: i64) {
     if let Some(v) = node.labels.get(key) {
-        *map.entry((key.to_string(), v.clone())).or_default() += by;
+        *map.entry(key.to_string())
+            .or_default()
+            .entry(v.clone())
+            .or_default() += by;
     }
 }
 
@@ -79,11 +94,8 @@ pub fn prefilter(pod: &PodInfo, nodes: &[NodeSnapshot], existing: bool) -> Optio
     Some(s)
 }
 
-fn in_domain(map: &BTreeMap<Pair, i64>, node: &NodeSnapshot, key: &str) -> bool {
-    node.labels.get(key).is_some_and(|v| {
-        map.get(&(key.to_string(), v.clone()))
-            .is_some_and(|n| *n > 0)
-    })
+fn in_domain(map: &Domains, node: &NodeSnapshot, key: &str) -> bool {
+    count_at(map, node, key) > 0
 }
 
 /// The filter: `Err((reason, unresolvable))` when a rule keeps the pod off
@@ -93,15 +105,11 @@ pub fn filter(
     pod: &PodInfo,
     node: &NodeSnapshot,
 ) -> Result<(), (&'static str, bool)> {
-    if !s.existing_anti.is_empty() {
-        for (key, value) in node.labels.iter() {
-            if s.existing_anti
-                .get(&(key.clone(), value.clone()))
-                .is_some_and(|n| *n > 0)
-            {
-                return Err((REASON_EXISTING_ANTI_AFFINITY, false));
-            }
-        }
+    if s.existing_anti
+        .keys()
+        .any(|key| in_domain(&s.existing_anti, node, key))
+    {
+        return Err((REASON_EXISTING_ANTI_AFFINITY, false));
     }
     let terms = &pod.affinity.required_affinity;
     if !terms.is_empty() {
@@ -146,12 +154,23 @@ pub fn score(
     hard_pod_affinity_weight: i64,
     ignore_preferred_terms_of_existing_pods: bool,
 ) -> (Vec<i64>, bool) {
-    let mut topo: BTreeMap<Pair, i64> = BTreeMap::new();
+    let mut topo = Domains::new();
     let own = !pod.affinity.preferred_affinity.is_empty()
         || !pod.affinity.preferred_anti_affinity.is_empty();
-    let add = |topo: &mut BTreeMap<Pair, i64>, node: &NodeSnapshot, t: &AffinityTerm, w: i64| {
-        if let Some(v) = node.labels.get(&t.topology_key) {
-            *topo.entry((t.topology_key.clone(), v.clone())).or_default() += w;
+    // Credits each of `terms` that selects `target` to the node's domain:
+    // the term's weight (or `fixed`), negated for anti-affinity.
+    let mut add = |node: &NodeSnapshot,
+                   terms: &[AffinityTerm],
+                   target: &PodInfo,
+                   sign: i64,
+                   fixed: Option<i64>| {
+        for t in terms.iter().filter(|t| t.matches(target)) {
+            credit(
+                &mut topo,
+                node,
+                &t.topology_key,
+                sign * fixed.unwrap_or(t.weight as i64),
+            );
         }
     };
     for node in nodes {
@@ -159,46 +178,26 @@ pub fn score(
             continue;
         }
         for p in &node.pods {
-            for t in &pod.affinity.preferred_affinity {
-                if t.matches(p) {
-                    add(&mut topo, node, t, t.weight as i64);
-                }
-            }
-            for t in &pod.affinity.preferred_anti_affinity {
-                if t.matches(p) {
-                    add(&mut topo, node, t, -(t.weight as i64));
-                }
-            }
+            add(node, &pod.affinity.preferred_affinity, p, 1, None);
+            add(node, &pod.affinity.preferred_anti_affinity, p, -1, None);
             if hard_pod_affinity_weight > 0 {
-                for t in &p.affinity.required_affinity {
-                    if t.matches(pod) {
-                        add(&mut topo, node, t, hard_pod_affinity_weight);
-                    }
-                }
+                add(
+                    node,
+                    &p.affinity.required_affinity,
+                    pod,
+                    1,
+                    Some(hard_pod_affinity_weight),
+                );
             }
             if !ignore_preferred_terms_of_existing_pods {
-                for t in &p.affinity.preferred_affinity {
-                    if t.matches(pod) {
-                        add(&mut topo, node, t, t.weight as i64);
-                    }
-                }
-                for t in &p.affinity.preferred_anti_affinity {
-                    if t.matches(pod) {
-                        add(&mut topo, node, t, -(t.weight as i64));
-                    }
-                }
+                add(node, &p.affinity.preferred_affinity, pod, 1, None);
+                add(node, &p.affinity.preferred_anti_affinity, pod, -1, None);
             }
         }
     }
     let raw = feasible
         .iter()
-        .map(|&i| {
-            nodes[i]
-                .labels
-                .iter()
-                .filter_map(|(k, v)| topo.get(&(k.clone(), v.clone())))
-                .sum()
-        })
+        .map(|&i| topo.keys().map(|key| count_at(&topo, &nodes[i], key)).sum())
         .collect();
     (raw, !topo.is_empty())
 }
