@@ -1,4 +1,5 @@
 pub mod api;
+pub mod controllers;
 pub mod model;
 pub mod report;
 pub mod scenario;

@@ -158,22 +158,27 @@ fn the_mixed_scenario_spreads_separates_tolerates_and_preempts() {
         let i: usize = node.rsplit('-').next().unwrap().parse().unwrap();
         ["zone-a", "zone-b", "zone-c"][(i - 1) % 3]
     };
+    // Pods come from Deployments: `default/web-<hash>-<suffix>`.
+    let of = |app: &str| -> Vec<&String> {
+        placed
+            .iter()
+            .filter(|(p, _)| p.starts_with(&format!("default/{app}-")))
+            .map(|(_, n)| n)
+            .collect()
+    };
     let mut web_zones = std::collections::BTreeMap::new();
-    for i in 1..=6 {
-        *web_zones
-            .entry(zone(&placed[&format!("default/web-{i}")]))
-            .or_insert(0) += 1;
+    for node in of("web") {
+        *web_zones.entry(zone(node)).or_insert(0) += 1;
     }
     assert_eq!(
         web_zones.values().copied().collect::<Vec<_>>(),
         vec![2, 2, 2]
     );
-    let caches: std::collections::BTreeSet<&String> = (1..=3)
-        .map(|i| &placed[&format!("default/cache-{i}")])
-        .collect();
+    let caches: std::collections::BTreeSet<&String> = of("cache").into_iter().collect();
     assert_eq!(caches.len(), 3);
-    for i in 1..=3 {
-        assert!(placed[&format!("default/train-{i}")].starts_with("gpu-"));
+    assert_eq!(of("train").len(), 3);
+    for node in of("train") {
+        assert!(node.starts_with("gpu-"));
     }
     for (pod, node) in &placed {
         if !pod.contains("train") && !pod.contains("inference") {

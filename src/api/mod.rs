@@ -1,5 +1,6 @@
 //! Kubernetes objects: reading real manifests strictly, and the compact
 //! internal types the simulation works with.
+pub mod default_tolerations;
 pub mod kinds;
 pub mod lease;
 pub mod manifest;

@@ -88,6 +88,14 @@ impl ApiClient {
         }
     }
 
+    /// Numbers this client's request ids from `base`, so that several clients
+    /// in one process (kube-controller-manager gives each controller its own)
+    /// never share an id and answers can be routed back by id.
+    pub fn with_id_base(mut self, base: u64) -> Self {
+        self.next_id = base.max(1);
+        self
+    }
+
     /// Forgets everything in flight (the process restarted).
     pub fn reset(&mut self) {
         self.tokens = self.limit.burst as f64;

@@ -84,6 +84,10 @@ pub enum Timer {
     SchedulerCycle,
     /// scheduler: move backed-off and long-unschedulable pods (every second).
     SchedulerFlush,
+    /// controller-manager: delayed work-queue items of this controller are due.
+    ControllerQueue { controller: u8 },
+    /// controller-manager: a controller's periodic pass (`what` is its own).
+    ControllerTick { controller: u8, what: u32 },
     /// scenario driver: the timeline action at this index is due.
     Action { index: u32 },
 }

@@ -9,6 +9,7 @@ use super::driver::ScenarioDriver;
 use super::{Scenario, BUILTIN_NAMESPACES};
 use crate::api::object::{Body, Meta};
 use crate::api::{Kind, Object};
+use crate::controllers::ControllerManager;
 use crate::model::apiserver::ApiServer;
 use crate::model::etcd::{EtcdMember, EtcdStore};
 use crate::model::kubelet::Kubelet;
@@ -26,6 +27,7 @@ pub struct Layout {
     /// Node name → its kubelet.
     pub kubelets: BTreeMap<String, ComponentId>,
     pub scheduler: Option<ComponentId>,
+    pub controller_manager: Option<ComponentId>,
     pub driver: ComponentId,
 }
 
@@ -43,6 +45,9 @@ impl Layout {
         m.insert("kube-apiserver".into(), self.apiserver);
         if let Some(s) = self.scheduler {
             m.insert("kube-scheduler".into(), s);
+        }
+        if let Some(c) = self.controller_manager {
+            m.insert("kube-controller-manager".into(), c);
         }
         m
     }
@@ -113,11 +118,23 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
         e.shared.net.add_endpoint(id, seed, "kube-scheduler");
         id
     });
+    let controller_manager = scenario.controller_manager.as_ref().map(|cfg| {
+        let id = e.add(Box::new(ControllerManager::new(
+            apiserver,
+            crate::controllers::default_controllers(cfg),
+            cfg.api,
+        )));
+        e.shared
+            .net
+            .add_endpoint(id, seed, "kube-controller-manager");
+        id
+    });
     let mut layout = Layout {
         etcd: members,
         apiserver,
         kubelets,
         scheduler,
+        controller_manager,
         driver: 0,
     };
     let driver = ScenarioDriver::new(scenario, &layout);

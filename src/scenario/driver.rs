@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value as Json};
 
 use super::build::Layout;
-use super::{Action, EtcdTarget, Scenario, Step};
+use super::{Action, EtcdTarget, RolloutOp, Scenario, Step};
 use crate::api::{Kind, Object};
 use crate::model::apiserver::request::{ApiRequest, ApiResponse, PatchOp, Verb};
 use crate::model::client::{ApiClient, RateLimit};
@@ -39,6 +39,22 @@ struct Pending {
     req: ApiRequest,
     /// For apply: the object, to merge on `AlreadyExists`.
     apply: Option<Arc<Object>>,
+    /// What kubectl does with the answer before the action is finished.
+    then: Option<Then>,
+}
+
+/// The second half of a kubectl command that reads before it writes.
+#[derive(Clone, Debug)]
+enum Then {
+    /// `set image`: the object was read; patch the container's image.
+    SetImage { container: String, image: String },
+    /// `rollout undo`: the Deployment was read; list its ReplicaSets.
+    UndoRead { to_revision: Option<i64> },
+    /// `rollout undo`: the ReplicaSets were listed; patch the template back.
+    UndoListed {
+        deployment: Arc<Object>,
+        to_revision: Option<i64>,
+    },
 }
 
 /// The objects of one apply still to send: kubectl sends one request at a
@@ -144,9 +160,92 @@ impl ScenarioDriver {
                 what,
                 req,
                 apply,
+                then: None,
             },
         );
         tag
+    }
+
+    /// Sends a read whose answer `then` continues.
+    fn send_then(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        step: Option<u32>,
+        what: String,
+        req: ApiRequest,
+        then: Then,
+    ) {
+        let tag = self.send(ctx, step, what, req, None);
+        if let Some(p) = self.pending.get_mut(&tag) {
+            p.then = Some(then);
+        }
+    }
+
+    /// Continues a read-then-write command; `Err` is kubectl's error message.
+    fn follow_up(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        p: &Pending,
+        then: Then,
+        resp: &ApiResponse,
+    ) -> Result<(), String> {
+        let (ns, name) = (p.req.namespace.clone(), p.req.name.clone());
+        match then {
+            Then::SetImage { container, image } => {
+                let obj = resp.object.as_ref().ok_or("no object in the answer")?;
+                let json = obj.to_json();
+                let base = if obj.kind == Kind::Pod {
+                    "/spec"
+                } else {
+                    "/spec/template/spec"
+                };
+                for list in ["containers", "initContainers"] {
+                    let found = json
+                        .pointer(&format!("{base}/{list}"))
+                        .and_then(Json::as_array)
+                        .and_then(|cs| cs.iter().position(|c| c["name"] == container.as_str()));
+                    if let Some(i) = found {
+                        let mut req = ApiRequest::new(Verb::Patch, obj.kind, &ns, &name);
+                        req.patch = Some(PatchOp::JsonPatch(vec![(
+                            format!("{base}/{list}/{i}/image"),
+                            json!(image),
+                        )]));
+                        self.send(ctx, p.step, p.what.clone(), req, None);
+                        return Ok(());
+                    }
+                }
+                Err(format!("unable to find container named {container:?}"))
+            }
+            Then::UndoRead { to_revision } => {
+                let d = resp.object.clone().ok_or("no object in the answer")?;
+                let paused = d.to_json()["spec"]["paused"].as_bool().unwrap_or(false);
+                if paused {
+                    return Err(format!("you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume deployment/{name}' and try again"));
+                }
+                let req = ApiRequest::new(Verb::List, Kind::ReplicaSet, &ns, "");
+                let then = Then::UndoListed {
+                    deployment: d,
+                    to_revision,
+                };
+                self.send_then(ctx, p.step, p.what.clone(), req, then);
+                Ok(())
+            }
+            Then::UndoListed {
+                deployment,
+                to_revision,
+            } => {
+                let (template, annotations) =
+                    rollback_target(&deployment, &resp.items, to_revision)?;
+                let mut req =
+                    ApiRequest::new(Verb::Patch, Kind::Deployment, &ns, &deployment.meta.name);
+                req.patch = Some(PatchOp::JsonPatch(vec![
+                    ("/spec/template".into(), template),
+                    ("/metadata/annotations".into(), annotations),
+                ]));
+                self.send(ctx, p.step, p.what.clone(), req, None);
+                Ok(())
+            }
+        }
     }
 
     /// Starts applying `objs` one after another.
@@ -216,9 +315,11 @@ impl ScenarioDriver {
                 namespace,
                 name,
                 grace_seconds,
+                propagation,
             } => {
                 let mut req = ApiRequest::new(Verb::Delete, kind, &namespace, &name);
                 req.grace_seconds = grace_seconds;
+                req.propagation = propagation;
                 self.send(ctx, step, what, req, None);
             }
             Action::Scale {
@@ -239,6 +340,53 @@ impl ScenarioDriver {
             } => {
                 let mut req = ApiRequest::new(Verb::Patch, kind, &namespace, &name);
                 req.patch = Some(PatchOp::Merge(patch));
+                self.send(ctx, step, what, req, None);
+            }
+            Action::SetImage {
+                kind,
+                namespace,
+                name,
+                container,
+                image,
+            } => {
+                let req = ApiRequest::new(Verb::Get, kind, &namespace, &name);
+                self.send_then(ctx, step, what, req, Then::SetImage { container, image });
+            }
+            Action::Rollout {
+                op,
+                namespace,
+                name,
+                to_revision,
+            } => {
+                let mut req = ApiRequest::new(Verb::Patch, Kind::Deployment, &namespace, &name);
+                match op {
+                    RolloutOp::Undo => {
+                        let req = ApiRequest::new(Verb::Get, Kind::Deployment, &namespace, &name);
+                        return self.send_then(
+                            ctx,
+                            step,
+                            what,
+                            req,
+                            Then::UndoRead { to_revision },
+                        );
+                    }
+                    RolloutOp::Pause => {
+                        req.patch = Some(PatchOp::Merge(json!({"spec": {"paused": true}})))
+                    }
+                    RolloutOp::Resume => {
+                        req.patch = Some(PatchOp::Merge(json!({"spec": {"paused": null}})))
+                    }
+                    RolloutOp::Restart => {
+                        req.patch = Some(PatchOp::Merge(json!({"spec": {"template": {"metadata": {
+                            "annotations": {"kubectl.kubernetes.io/restartedAt": ctx.now.rfc3339()}}}}})))
+                    }
+                }
+                self.send(ctx, step, what, req, None);
+            }
+            Action::Cordon(node, on) => {
+                let mut req = ApiRequest::new(Verb::Patch, Kind::Node, "", &node);
+                let v = if on { json!(true) } else { Json::Null };
+                req.patch = Some(PatchOp::Merge(json!({"spec": {"unschedulable": v}})));
                 self.send(ctx, step, what, req, None);
             }
             Action::CrashNode(n) | Action::RestartNode(n) => {
@@ -358,6 +506,12 @@ impl ScenarioDriver {
             return;
         };
         if resp.ok() {
+            if let Some(then) = p.then.clone() {
+                if let Err(msg) = self.follow_up(ctx, &p, then, resp) {
+                    self.outcome(ctx, p.step, &p.what, format!("failed: {msg}"));
+                }
+                return;
+            }
             let detail = match (p.req.verb, resp.code) {
                 (Verb::Create, _) => "created".to_string(),
                 (Verb::Patch, _) if p.apply.is_some() => "configured".to_string(),
@@ -407,6 +561,81 @@ fn describe(kind: Kind, ns: &str, name: &str) -> String {
     } else {
         format!("{} {ns}/{name}", kind.name())
     }
+}
+
+/// kubectl's rollback: the ReplicaSet of the wanted revision (default the
+/// one before the current), its template without the hash label, and the
+/// Deployment's annotations with the ReplicaSet's.
+fn rollback_target(
+    d: &Object,
+    sets: &[Arc<Object>],
+    to_revision: Option<i64>,
+) -> Result<(Json, Json), String> {
+    use crate::controllers::deployment::util::{
+        DESIRED_REPLICAS, MAX_REPLICAS, REVISION, REVISION_HISTORY,
+    };
+    let owned: Vec<&Arc<Object>> = sets
+        .iter()
+        .filter(|rs| {
+            rs.meta
+                .owner_references
+                .iter()
+                .any(|r| r.controller && r.uid == d.meta.uid)
+        })
+        .collect();
+    let rev = |rs: &Object| {
+        rs.meta
+            .annotations
+            .get(REVISION)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let wanted = match to_revision {
+        Some(r) if r > 0 => r,
+        _ => {
+            let mut revs: Vec<i64> = owned.iter().map(|rs| rev(rs)).collect();
+            revs.sort_unstable();
+            revs.dedup();
+            if revs.len() < 2 {
+                return Err(format!(
+                    "no rollout history found for deployment {:?}",
+                    d.meta.name
+                ));
+            }
+            revs[revs.len() - 2]
+        }
+    };
+    let rs = owned
+        .iter()
+        .find(|rs| rev(rs) == wanted)
+        .ok_or_else(|| format!("unable to find specified revision {wanted} in history"))?;
+    let mut template = rs.to_json()["spec"]["template"].clone();
+    if let Some(l) = template
+        .pointer_mut("/metadata/labels")
+        .and_then(Json::as_object_mut)
+    {
+        l.remove(crate::controllers::deployment::TEMPLATE_HASH_LABEL);
+    }
+    let skip = [
+        "kubectl.kubernetes.io/last-applied-configuration",
+        REVISION,
+        REVISION_HISTORY,
+        DESIRED_REPLICAS,
+        MAX_REPLICAS,
+        "deprecated.deployment.rollback.to",
+    ];
+    let mut annotations = Map::new();
+    for (k, v) in d.meta.annotations.iter() {
+        if skip.contains(&k.as_str()) {
+            annotations.insert(k.clone(), json!(v));
+        }
+    }
+    for (k, v) in rs.meta.annotations.iter() {
+        if !skip.contains(&k.as_str()) {
+            annotations.insert(k.clone(), json!(v));
+        }
+    }
+    Ok((template, Json::Object(annotations)))
 }
 
 /// The merge patch that brings an existing object to the manifest: its

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::spec::{ClusterSpec, Dur, NodePoolSpec, Qty, ScenarioSpec, TimelineSpec};
-use super::{Action, EtcdTarget, NodePlan, Scenario, Step};
+use super::{Action, EtcdTarget, NodePlan, RolloutOp, Scenario, Step};
 use crate::api::manifest::{decode_object, load_manifests, node_at, parse_yaml, validate_dns_name};
 use crate::api::manifest::{FieldReport, LoadError};
 use crate::api::node::{NodeBody, NodeImage, Taint};
@@ -181,6 +181,32 @@ impl Loader<'_> {
             }
             (s, _) => s,
         };
+        let c = &spec.cluster.controller_manager;
+        let controller_manager = (c.enabled != Some(false)).then(|| {
+            let mut cfg = crate::controllers::ControllerManagerConfig::default();
+            if let Some(Dur(d)) = c.node_monitor_period {
+                cfg.node_monitor_period = d;
+            }
+            if let Some(Dur(d)) = c.node_monitor_grace_period {
+                cfg.node_monitor_grace_period = d;
+            }
+            if let Some(q) = c.kube_api_qps {
+                cfg.api.qps = q;
+            }
+            if let Some(b) = c.kube_api_burst {
+                cfg.api.burst = b;
+            }
+            cfg
+        });
+        if controller_manager
+            .as_ref()
+            .is_some_and(|c| !(c.api.qps > 0.0 && c.api.burst > 0 && c.node_monitor_period.0 > 0))
+        {
+            self.error(
+                "cluster.controllerManager",
+                "kubeApiQps, kubeApiBurst and nodeMonitorPeriod must be positive",
+            );
+        }
         if !self.errors.is_empty() {
             return Err(self.finish_errors());
         }
@@ -198,6 +224,7 @@ impl Loader<'_> {
             link,
             kubelet: Arc::new(kubelet),
             scheduler,
+            controller_manager,
             nodes,
             objects,
             timeline,
@@ -732,6 +759,18 @@ impl Loader<'_> {
                             );
                         }
                     }
+                    let propagation = match d.cascade.as_deref() {
+                        None | Some("background") => None,
+                        Some("foreground") => Some("Foreground"),
+                        Some("orphan") => Some("Orphan"),
+                        Some(other) => {
+                            self.error(
+                                &format!("{at}.delete.cascade"),
+                                format!("unknown cascade `{other}`: use background, foreground or orphan"),
+                            );
+                            None
+                        }
+                    };
                     actions.push((
                         "delete",
                         Action::Delete {
@@ -739,6 +778,7 @@ impl Loader<'_> {
                             namespace: ns,
                             name: d.name.clone(),
                             grace_seconds: d.grace_period_seconds,
+                            propagation,
                         },
                     ));
                 }
@@ -797,6 +837,90 @@ impl Loader<'_> {
                     ));
                 }
             }
+            if let Some(si) = &e.set_image {
+                let kind_name = si.kind.as_deref().unwrap_or("Deployment");
+                if let Some((kind, ns)) =
+                    self.object_ref(&format!("{at}.setImage"), kind_name, &si.namespace)
+                {
+                    if !matches!(
+                        kind,
+                        Kind::Deployment
+                            | Kind::ReplicaSet
+                            | Kind::StatefulSet
+                            | Kind::DaemonSet
+                            | Kind::Pod
+                    ) {
+                        self.error(
+                            &format!("{at}.setImage.kind"),
+                            format!("{} has no containers to set an image on", kind.name()),
+                        );
+                    }
+                    actions.push((
+                        "setImage",
+                        Action::SetImage {
+                            kind,
+                            namespace: ns,
+                            name: si.name.clone(),
+                            container: si.container.clone(),
+                            image: si.image.clone(),
+                        },
+                    ));
+                }
+            }
+            if let Some(r) = &e.rollout {
+                let op = match r.action.as_str() {
+                    "undo" => Some(RolloutOp::Undo),
+                    "pause" => Some(RolloutOp::Pause),
+                    "resume" => Some(RolloutOp::Resume),
+                    "restart" => Some(RolloutOp::Restart),
+                    other => {
+                        self.error(
+                            &format!("{at}.rollout.action"),
+                            format!("unknown rollout action `{other}`: use undo, pause, resume or restart"),
+                        );
+                        None
+                    }
+                };
+                let kind_name = r.kind.as_deref().unwrap_or("Deployment");
+                if kind_name != "Deployment" {
+                    self.error(
+                        &format!("{at}.rollout.kind"),
+                        format!(
+                            "kubesim rolls out Deployments; `{kind_name}` is not supported yet"
+                        ),
+                    );
+                }
+                if r.to_revision.is_some() && op != Some(RolloutOp::Undo) {
+                    self.error(
+                        &format!("{at}.rollout.toRevision"),
+                        "toRevision only applies to `undo`",
+                    );
+                }
+                if let (Some(op), Some((_, ns))) = (
+                    op,
+                    self.object_ref(&format!("{at}.rollout"), "Deployment", &r.namespace),
+                ) {
+                    actions.push((
+                        "rollout",
+                        Action::Rollout {
+                            op,
+                            namespace: ns,
+                            name: r.name.clone(),
+                            to_revision: r.to_revision,
+                        },
+                    ));
+                }
+            }
+            for (field, value, on) in [
+                ("cordon", &e.cordon, true),
+                ("uncordon", &e.uncordon, false),
+            ] {
+                if let Some(n) = value {
+                    if self.known_name(&format!("{at}.{field}"), "node", n, &node_names) {
+                        actions.push((field, Action::Cordon(n.clone(), on)));
+                    }
+                }
+            }
             for (field, value, crash) in [
                 ("crashNode", &e.crash_node, true),
                 ("restartNode", &e.restart_node, false),
@@ -840,6 +964,7 @@ impl Loader<'_> {
                 known.extend(etcd_names.iter().cloned());
                 known.push("kube-apiserver".into());
                 known.push("kube-scheduler".into());
+                known.push("kube-controller-manager".into());
                 let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
                 let mut ok = true;
                 for (j, n) in names.iter().enumerate() {
@@ -884,7 +1009,7 @@ impl Loader<'_> {
             if actions.is_empty() && e.note.is_none() {
                 self.error(
                     &at,
-                    "an entry needs an action (apply, delete, scale, patch, crashNode, restartNode, crashEtcd, restartEtcd, partition, heal) or a note",
+                    "an entry needs an action (apply, delete, scale, patch, setImage, rollout, cordon, uncordon, crashNode, restartNode, crashEtcd, restartEtcd, partition, heal) or a note",
                 );
                 continue;
             }

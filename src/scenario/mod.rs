@@ -47,6 +47,8 @@ pub struct Scenario {
     pub kubelet: Arc<KubeletConfig>,
     /// `None` when the scenario runs without a scheduler.
     pub scheduler: Option<SchedulerConfig>,
+    /// `None` when the scenario runs without kube-controller-manager.
+    pub controller_manager: Option<crate::controllers::ControllerManagerConfig>,
     pub nodes: Vec<NodePlan>,
     /// Applied by the driver at time zero, namespaces first.
     pub objects: Vec<Object>,
@@ -92,6 +94,8 @@ pub enum Action {
         namespace: String,
         name: String,
         grace_seconds: Option<i64>,
+        /// `propagationPolicy` from `--cascade`.
+        propagation: Option<&'static str>,
     },
     Scale {
         kind: Kind,
@@ -105,6 +109,23 @@ pub enum Action {
         name: String,
         patch: Json,
     },
+    /// `kubectl set image`: GET, then a patch of the container's image.
+    SetImage {
+        kind: Kind,
+        namespace: String,
+        name: String,
+        container: String,
+        image: String,
+    },
+    /// `kubectl rollout …` on a Deployment.
+    Rollout {
+        op: RolloutOp,
+        namespace: String,
+        name: String,
+        to_revision: Option<i64>,
+    },
+    /// `kubectl cordon` (true) or `uncordon` (false).
+    Cordon(String, bool),
     CrashNode(String),
     RestartNode(String),
     CrashEtcd(EtcdTarget),
@@ -112,6 +133,25 @@ pub enum Action {
     RestartEtcd(Option<u32>),
     Partition(Vec<String>),
     Heal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RolloutOp {
+    Undo,
+    Pause,
+    Resume,
+    Restart,
+}
+
+impl RolloutOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutOp::Undo => "undo",
+            RolloutOp::Pause => "pause",
+            RolloutOp::Resume => "resume",
+            RolloutOp::Restart => "restart",
+        }
+    }
 }
 
 impl fmt::Display for Action {
@@ -149,6 +189,36 @@ impl fmt::Display for Action {
                 name,
                 patch,
             } => write!(f, "patch {} with {patch}", obj(kind, namespace, name)),
+            Action::SetImage {
+                kind,
+                namespace,
+                name,
+                container,
+                image,
+            } => write!(
+                f,
+                "set image {} {container}={image}",
+                obj(kind, namespace, name)
+            ),
+            Action::Rollout {
+                op,
+                namespace,
+                name,
+                to_revision,
+            } => {
+                write!(
+                    f,
+                    "rollout {} {}",
+                    op.as_str(),
+                    obj(&Kind::Deployment, namespace, name)
+                )?;
+                match to_revision {
+                    Some(r) => write!(f, " --to-revision={r}"),
+                    None => Ok(()),
+                }
+            }
+            Action::Cordon(n, true) => write!(f, "cordon node {n}"),
+            Action::Cordon(n, false) => write!(f, "uncordon node {n}"),
             Action::CrashNode(n) => write!(f, "crash node {n}"),
             Action::RestartNode(n) => write!(f, "restart node {n}"),
             Action::CrashEtcd(EtcdTarget::Leader) => f.write_str("crash the etcd leader"),

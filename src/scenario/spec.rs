@@ -120,6 +120,8 @@ pub struct ClusterSpec {
     pub kubelet: KubeletSpec,
     #[serde(default)]
     pub scheduler: SchedulerSpec,
+    #[serde(default)]
+    pub controller_manager: ControllerManagerSpec,
     /// Image sizes by reference, for pull times (`nginx:1.27: 70Mi`).
     #[serde(default)]
     pub images: BTreeMap<String, Qty>,
@@ -198,6 +200,20 @@ pub struct SchedulerSpec {
     pub config: Option<IgnoredAny>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerManagerSpec {
+    /// Run kube-controller-manager (default true).
+    pub enabled: Option<bool>,
+    /// `--node-monitor-period` (5s).
+    pub node_monitor_period: Option<Dur>,
+    /// `--node-monitor-grace-period` (50s since v1.32; 40s before).
+    pub node_monitor_grace_period: Option<Dur>,
+    /// `--kube-api-qps` (20) and `--kube-api-burst` (30), per controller.
+    pub kube_api_qps: Option<f64>,
+    pub kube_api_burst: Option<u32>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodePoolSpec {
@@ -245,6 +261,13 @@ pub struct TimelineSpec {
     pub delete: Option<ObjectRefSpec>,
     pub scale: Option<ScaleSpec>,
     pub patch: Option<PatchSpec>,
+    /// `kubectl set image`.
+    pub set_image: Option<SetImageSpec>,
+    /// `kubectl rollout undo|pause|resume|restart`.
+    pub rollout: Option<RolloutSpec>,
+    /// `kubectl cordon` / `uncordon` a node by name.
+    pub cordon: Option<String>,
+    pub uncordon: Option<String>,
     pub crash_node: Option<String>,
     pub restart_node: Option<String>,
     /// `etcd-0`…, or `leader` for whichever member leads at that instant.
@@ -265,6 +288,8 @@ pub struct ObjectRefSpec {
     pub namespace: Option<String>,
     /// `--grace-period`; absent means the object's own.
     pub grace_period_seconds: Option<i64>,
+    /// `--cascade`: `background` (default), `foreground` or `orphan`.
+    pub cascade: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,4 +309,28 @@ pub struct PatchSpec {
     pub namespace: Option<String>,
     /// A JSON merge patch; decoded separately.
     pub patch: IgnoredAny,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetImageSpec {
+    /// Default `Deployment`.
+    pub kind: Option<String>,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub container: String,
+    pub image: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// `undo`, `pause`, `resume` or `restart`.
+    pub action: String,
+    /// Default `Deployment`.
+    pub kind: Option<String>,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `undo --to-revision`; absent means the previous revision.
+    pub to_revision: Option<i64>,
 }

@@ -51,6 +51,45 @@ impl SimTime {
     }
 }
 
+impl SimTime {
+    /// Reads back an RFC 3339 timestamp (`2025-01-01T00:01:09Z`, fractions
+    /// allowed) as the simulator writes them; `None` before the epoch or if
+    /// malformed.
+    pub fn parse_rfc3339(s: &str) -> Option<SimTime> {
+        let b = s.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        let mut nanos = 0u64;
+        if b[19] == b'.' {
+            let end = s[20..].find(|c: char| !c.is_ascii_digit())? + 20;
+            let frac = &s[20..end];
+            let digits = frac.len().min(9);
+            nanos = frac[..digits].parse::<u64>().ok()? * 10u64.pow(9 - digits as u32);
+        }
+        let days = days_from_civil(y, m as u32, d as u32);
+        let unix = days * 86_400 + hh * 3600 + mm * 60 + ss;
+        let since = unix.checked_sub(EPOCH_UNIX_SECS as i64)?;
+        u64::try_from(since)
+            .ok()
+            .map(|s| SimTime(s * NANOS_PER_SEC + nanos))
+    }
+}
+
+/// Proleptic Gregorian date to days since 1970-01-01 (Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Unix seconds of the virtual clock's zero: 2025-01-01T00:00:00Z. Fixed so that
 /// timestamps in traces are the same on every machine.
 pub const EPOCH_UNIX_SECS: u64 = 1_735_689_600;
@@ -275,6 +314,18 @@ fn scaled_decimal(number: &str, scale: u128) -> Option<u128> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_reads_back_what_it_writes() {
+        for t in [0u64, 69, 86_399, 86_400 * 400 + 3_723] {
+            let at = SimTime(t * NANOS_PER_SEC);
+            assert_eq!(SimTime::parse_rfc3339(&at.rfc3339()), Some(at));
+        }
+        let micro = SimTime(5 * NANOS_PER_SEC + 250_000_000);
+        assert_eq!(SimTime::parse_rfc3339(&micro.rfc3339_micro()), Some(micro));
+        assert_eq!(SimTime::parse_rfc3339("2024-12-31T23:59:59Z"), None);
+        assert_eq!(SimTime::parse_rfc3339("yesterday"), None);
+    }
+
     use super::*;
 
     #[test]

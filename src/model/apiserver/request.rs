@@ -48,6 +48,9 @@ impl Verb {
 pub enum PatchOp {
     /// JSON merge patch (RFC 7386) of the object's JSON form.
     Merge(serde_json::Value),
+    /// RFC 6902 `replace` operations (path, value), as `kubectl rollout undo`
+    /// and `kubectl set image` send them; a missing last key is added.
+    JsonPatch(Vec<(String, serde_json::Value)>),
     /// The kubelet's pod status patch: conditions it does not set (the
     /// scheduler's) and `nominatedNodeName` are kept, as a strategic merge
     /// patch keeps them.
@@ -62,6 +65,12 @@ pub enum PatchOp {
     NodeStatus {
         conditions: Vec<NodeCondition>,
         images: Vec<NodeImage>,
+    },
+    /// The node lifecycle controller's taint swap: remove (key, effect)
+    /// pairs, then add taints not already present.
+    NodeTaints {
+        add: Vec<crate::api::node::Taint>,
+        remove: Vec<(String, String)>,
     },
     /// The kubelet renewing its Lease.
     LeaseRenew {
@@ -88,6 +97,8 @@ pub struct ApiRequest {
     pub grace_seconds: Option<i64>,
     /// Bind: the target node.
     pub target: Option<String>,
+    /// Delete: `propagationPolicy` (`Foreground`, `Background`, `Orphan`).
+    pub propagation: Option<&'static str>,
     /// Watch: the client's stream id, echoed in every batch.
     pub watch_id: u64,
 }
@@ -106,6 +117,7 @@ impl ApiRequest {
             resource_version: 0,
             grace_seconds: None,
             target: None,
+            propagation: None,
             watch_id: 0,
         }
     }

@@ -342,7 +342,9 @@ impl ApiServer {
                         )
                         .take_while(|(k, _)| k.kind == Kind::PriorityClass)
                         .map(|(_, o)| o.as_ref());
-                    match crate::api::priority::admit_pod(&obj, classes) {
+                    let admitted = crate::api::priority::admit_pod(&obj, classes)
+                        .and_then(|o| crate::api::default_tolerations::admit_pod(&o));
+                    match admitted {
                         Ok(admitted) => obj = admitted,
                         Err(msg) => {
                             return self.finish(
@@ -401,8 +403,11 @@ impl ApiServer {
                 obj.meta.generation = cur.meta.generation;
                 if req.verb == Verb::UpdateStatus {
                     // The status subresource ignores spec and metadata changes.
+                    // Metadata labels and annotations go through; spec does not.
                     let mut merged = (*cur).clone();
                     merge_status(&mut merged, &obj);
+                    merged.meta.labels = obj.meta.labels.clone();
+                    merged.meta.annotations = obj.meta.annotations.clone();
                     obj = merged;
                 } else if obj.spec_differs(&cur) {
                     obj.meta.generation = cur.meta.generation + 1;
@@ -488,6 +493,22 @@ impl ApiServer {
                             n.images = images;
                         }
                     }
+                    Some(PatchOp::NodeTaints { add, remove }) => {
+                        if let Body::Node(n) = &mut obj.body {
+                            n.taints.retain(|t| {
+                                !remove.iter().any(|(k, e)| *k == t.key && *e == t.effect)
+                            });
+                            for t in add {
+                                if !n
+                                    .taints
+                                    .iter()
+                                    .any(|x| x.key == t.key && x.effect == t.effect)
+                                {
+                                    n.taints.push(t);
+                                }
+                            }
+                        }
+                    }
                     Some(PatchOp::LeaseRenew {
                         holder,
                         renew,
@@ -499,6 +520,12 @@ impl ApiServer {
                             l.lease_duration_seconds = Some(duration_seconds);
                         }
                     }
+                    Some(PatchOp::JsonPatch(ops)) => match json_patch(&cur, &ops) {
+                        Ok(o) => obj = o,
+                        Err(msg) => {
+                            return self.finish(ctx, slot, Self::error(req.id, 422, "Invalid", msg))
+                        }
+                    },
                     Some(PatchOp::Merge(patch)) => {
                         match crate::model::apiserver::server::merge_patch(&cur, &patch) {
                             Ok(o) => obj = o,
@@ -516,9 +543,42 @@ impl ApiServer {
                 if obj.spec_differs(&cur) {
                     obj.meta.generation = cur.meta.generation + 1;
                 }
+                // The last finalizer of a deleted object is gone: it goes.
+                if obj.kind != Kind::Pod
+                    && obj.meta.deletion.is_some()
+                    && obj.meta.finalizers.is_empty()
+                {
+                    return self.propose(
+                        ctx,
+                        slot,
+                        Txn {
+                            key,
+                            expect,
+                            op: TxnOp::Delete,
+                        },
+                    );
+                }
                 self.propose_put(ctx, slot, key, expect, obj);
             }
             Verb::Delete => {
+                // Foreground and Orphan propagation: the garbage collector
+                // finishes the deletion once it has dealt with the dependents.
+                let gc_finalizer = match req.propagation {
+                    Some("Foreground") => Some("foregroundDeletion"),
+                    Some("Orphan") => Some("orphan"),
+                    _ => None,
+                };
+                if let Some(f) = gc_finalizer.filter(|_| cur.kind != Kind::Pod) {
+                    if cur.meta.deletion.is_none() {
+                        let mut obj = (*cur).clone();
+                        if !obj.meta.finalizers.iter().any(|x| x == f) {
+                            obj.meta.finalizers.push(f.to_string());
+                        }
+                        obj.meta.deletion = Some(ctx.now);
+                        obj.meta.deletion_grace_seconds = Some(0);
+                        return self.propose_put(ctx, slot, key, expect, obj);
+                    }
+                }
                 let grace = req.grace_seconds.or_else(|| {
                     cur.as_pod()
                         .map(|p| p.spec.termination_grace.as_secs_f64() as i64)
@@ -1001,6 +1061,36 @@ fn merge_status(to: &mut Object, from: &Object) {
     }
 }
 
+/// Applies RFC 6902 `replace` operations; a missing last key of an object is
+/// added (as `add` would), a missing parent is an error.
+pub fn json_patch(cur: &Object, ops: &[(String, serde_json::Value)]) -> Result<Object, String> {
+    let mut json = cur.to_json();
+    for (path, value) in ops {
+        let (parent, last) = path
+            .rsplit_once('/')
+            .ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
+        let target = json
+            .pointer_mut(parent)
+            .ok_or_else(|| format!("doc is missing path: {parent:?}"))?;
+        match target {
+            serde_json::Value::Object(m) => {
+                m.insert(last.replace("~1", "/").replace("~0", "~"), value.clone());
+            }
+            serde_json::Value::Array(a) => {
+                let i: usize = last
+                    .parse()
+                    .map_err(|_| format!("invalid index in {path:?}"))?;
+                let slot = a
+                    .get_mut(i)
+                    .ok_or_else(|| format!("index out of range in {path:?}"))?;
+                *slot = value.clone();
+            }
+            _ => return Err(format!("doc is missing path: {path:?}")),
+        }
+    }
+    read_back(cur, json)
+}
+
 /// Applies an RFC 7386 merge patch to an object's JSON form and reads it back
 /// strictly, as the apiserver decodes a patched object.
 pub fn merge_patch(cur: &Object, patch: &serde_json::Value) -> Result<Object, String> {
@@ -1024,6 +1114,11 @@ pub fn merge_patch(cur: &Object, patch: &serde_json::Value) -> Result<Object, St
     }
     let mut json = cur.to_json();
     merge(&mut json, patch);
+    read_back(cur, json)
+}
+
+/// Decodes a patched object's JSON, keeping what a patch cannot change.
+fn read_back(cur: &Object, json: serde_json::Value) -> Result<Object, String> {
     let node = crate::api::yaml::Node::from_json(&json, Default::default());
     let mut report = crate::api::manifest::FieldReport::default();
     let mut objs =

@@ -1,0 +1,109 @@
+//! ReplicaSet expectations (`UIDTrackingControllerExpectations`): after a
+//! sync asks for N creations and a set of deletions, the controller does not
+//! act on that ReplicaSet again until its informer has seen them, or five
+//! minutes pass. Without this a stale cache makes it create twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::sim::{SimDuration, SimTime};
+
+/// `ExpectationsTimeout`.
+pub const EXPECTATIONS_TIMEOUT: SimDuration = SimDuration::from_secs(300);
+
+#[derive(Clone, Debug)]
+struct Expected {
+    add: i64,
+    /// Keys (`ns/name`) of pods whose deletion has not been observed yet.
+    deleting: BTreeSet<String>,
+    set_at: SimTime,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Expectations {
+    by_controller: BTreeMap<String, Expected>,
+}
+
+impl Expectations {
+    /// Whether the controller `key` may sync: nothing pending, or the record expired.
+    pub fn satisfied(&self, key: &str, now: SimTime) -> bool {
+        match self.by_controller.get(key) {
+            None => true,
+            Some(e) => {
+                (e.add <= 0 && e.deleting.is_empty()) || now.since(e.set_at) > EXPECTATIONS_TIMEOUT
+            }
+        }
+    }
+
+    pub fn expect_creations(&mut self, key: &str, n: i64, now: SimTime) {
+        self.by_controller.insert(
+            key.to_string(),
+            Expected {
+                add: n,
+                deleting: BTreeSet::new(),
+                set_at: now,
+            },
+        );
+    }
+
+    pub fn expect_deletions(&mut self, key: &str, pods: BTreeSet<String>, now: SimTime) {
+        self.by_controller.insert(
+            key.to_string(),
+            Expected {
+                add: 0,
+                deleting: pods,
+                set_at: now,
+            },
+        );
+    }
+
+    pub fn creation_observed(&mut self, key: &str) {
+        if let Some(e) = self.by_controller.get_mut(key) {
+            e.add -= 1;
+        }
+    }
+
+    pub fn deletion_observed(&mut self, key: &str, pod: &str) {
+        if let Some(e) = self.by_controller.get_mut(key) {
+            e.deleting.remove(pod);
+        }
+    }
+
+    /// A creation the controller expected failed or was skipped.
+    pub fn lower_creations(&mut self, key: &str, n: i64) {
+        if let Some(e) = self.by_controller.get_mut(key) {
+            e.add -= n;
+        }
+    }
+
+    pub fn delete(&mut self, key: &str) {
+        self.by_controller.remove(key);
+    }
+
+    pub fn clear(&mut self) {
+        self.by_controller.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn satisfied_when_observed_or_expired() {
+        let mut e = Expectations::default();
+        let t0 = SimTime::ZERO;
+        assert!(e.satisfied("ns/rs", t0));
+        e.expect_creations("ns/rs", 2, t0);
+        assert!(!e.satisfied("ns/rs", t0));
+        e.creation_observed("ns/rs");
+        assert!(!e.satisfied("ns/rs", t0));
+        e.lower_creations("ns/rs", 1);
+        assert!(e.satisfied("ns/rs", t0));
+        e.expect_deletions("ns/rs", ["ns/p1".to_string()].into(), t0);
+        e.deletion_observed("ns/rs", "ns/other");
+        assert!(!e.satisfied("ns/rs", t0));
+        assert!(e.satisfied("ns/rs", t0.after(SimDuration::from_secs(301))));
+        e.deletion_observed("ns/rs", "ns/p1");
+        assert!(e.satisfied("ns/rs", t0));
+    }
+}

@@ -1,0 +1,55 @@
+//! kube-controller-manager's controllers. Each acts only from the shared
+//! informers' cache and only through API requests: the same staleness,
+//! conflicts and rate limits a real controller-manager lives with.
+
+pub mod cache;
+pub mod controller;
+pub mod deployment;
+pub mod expectations;
+pub mod garbage_collector;
+pub mod manager;
+pub mod node_lifecycle;
+pub mod replicaset;
+pub mod taint_eviction;
+pub mod workload;
+pub mod workqueue;
+
+pub use manager::ControllerManager;
+
+use controller::Controller;
+
+use crate::model::client::{RateLimit, CONTROLLER_MANAGER};
+use crate::sim::SimDuration;
+
+/// kube-controller-manager's flags that kubesim reads.
+#[derive(Clone, Debug)]
+pub struct ControllerManagerConfig {
+    pub node_monitor_period: SimDuration,
+    pub node_monitor_grace_period: SimDuration,
+    pub api: RateLimit,
+}
+
+impl Default for ControllerManagerConfig {
+    fn default() -> Self {
+        ControllerManagerConfig {
+            node_monitor_period: SimDuration::from_secs(5),
+            // The API types are v1.34's, so the controller-manager is too.
+            node_monitor_grace_period: SimDuration::from_secs(50),
+            api: CONTROLLER_MANAGER,
+        }
+    }
+}
+
+/// The controllers a stock kube-controller-manager runs that kubesim models.
+pub fn default_controllers(cfg: &ControllerManagerConfig) -> Vec<Box<dyn Controller>> {
+    vec![
+        Box::new(deployment::DeploymentController::default()),
+        Box::new(replicaset::ReplicaSetController::default()),
+        Box::new(garbage_collector::GarbageCollector::default()),
+        Box::new(node_lifecycle::NodeLifecycleController::new(
+            cfg.node_monitor_period,
+            cfg.node_monitor_grace_period,
+        )),
+        Box::new(taint_eviction::TaintEvictionController::default()),
+    ]
+}
