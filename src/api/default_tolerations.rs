@@ -3,12 +3,8 @@
 //! 300-second toleration for each, so taint-based eviction waits five
 //! minutes after its node goes away.
 
-use std::sync::Arc;
-
 use k8s_openapi::api::core::v1 as core;
 
-use super::object::Body;
-use super::pod::{PodBody, PodSpecModel};
 use super::Object;
 
 pub const NOT_READY: &str = "node.kubernetes.io/not-ready";
@@ -47,14 +43,7 @@ pub fn admit_pod(pod: &Object) -> Result<Object, String> {
             value: None,
         });
     }
-    let spec = PodSpecModel::from_api(&api, &pod.meta.annotations)
-        .map_err(|(path, msg)| format!("spec.{path}: {msg}"))?;
-    let mut out = pod.clone();
-    out.body = Body::Pod(PodBody {
-        spec: Arc::new(spec),
-        ..body.clone()
-    });
-    Ok(out)
+    super::pod::with_spec(pod, &api)
 }
 
 #[cfg(test)]

@@ -31,6 +31,14 @@ pub struct OwnerRef {
     pub block_owner_deletion: bool,
 }
 
+impl OwnerRef {
+    /// The reference in the Kubernetes JSON shape.
+    pub fn to_json(&self) -> Json {
+        json!({"apiVersion": self.api_version, "kind": self.kind, "name": self.name, "uid": self.uid,
+               "controller": self.controller, "blockOwnerDeletion": self.block_owner_deletion})
+    }
+}
+
 /// `metadata`, compactly.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Meta {
@@ -116,10 +124,7 @@ impl Meta {
             let refs: Vec<Json> = self
                 .owner_references
                 .iter()
-                .map(|o| {
-                    json!({"apiVersion": o.api_version, "kind": o.kind, "name": o.name, "uid": o.uid,
-                           "controller": o.controller, "blockOwnerDeletion": o.block_owner_deletion})
-                })
+                .map(OwnerRef::to_json)
                 .collect();
             m.insert("ownerReferences".into(), Json::Array(refs));
         }

@@ -101,6 +101,20 @@ impl RestartPolicy {
     }
 }
 
+/// `pod` with its spec replaced by `api`, rebuilt into the model (what an
+/// admission plugin that mutates the spec produces).
+pub fn with_spec(pod: &super::Object, api: &core::PodSpec) -> Result<super::Object, String> {
+    let body = pod.as_pod().ok_or("not a pod")?;
+    let spec = PodSpecModel::from_api(api, &pod.meta.annotations)
+        .map_err(|(path, msg)| format!("spec.{path}: {msg}"))?;
+    let mut out = pod.clone();
+    out.body = super::object::Body::Pod(PodBody {
+        spec: Arc::new(spec),
+        ..body.clone()
+    });
+    Ok(out)
+}
+
 /// Where a spec field failed validation: a path below `spec` and a message.
 pub type SpecError = (String, String);
 

@@ -3,12 +3,9 @@
 //! smallest value if several claim it), else zero; with the class's
 //! `preemptionPolicy`. The two system classes always exist.
 
-use std::sync::Arc;
-
 use k8s_openapi::api::core::v1 as core;
 
 use super::object::Body;
-use super::pod::{PodBody, PodSpecModel};
 use super::{Kind, Object};
 
 pub const SYSTEM_CLUSTER_CRITICAL: i32 = 2_000_000_000;
@@ -115,14 +112,7 @@ pub fn admit_pod<'a>(
     if !name.is_empty() {
         api.priority_class_name = Some(name);
     }
-    let spec = PodSpecModel::from_api(&api, &pod.meta.annotations)
-        .map_err(|(path, msg)| format!("spec.{path}: {msg}"))?;
-    let mut out = pod.clone();
-    out.body = Body::Pod(PodBody {
-        spec: Arc::new(spec),
-        ..body.clone()
-    });
-    Ok(out)
+    super::pod::with_spec(pod, &api)
 }
 
 #[cfg(test)]

@@ -50,18 +50,6 @@ fn parse_key(k: &str) -> Option<ObjectKey> {
     })
 }
 
-fn owner_refs_json(o: &Object, without: &str) -> Vec<serde_json::Value> {
-    o.meta
-        .owner_references
-        .iter()
-        .filter(|r| r.uid != without)
-        .map(|r| {
-            json!({"apiVersion": r.api_version, "kind": r.kind, "name": r.name, "uid": r.uid,
-                   "controller": r.controller, "blockOwnerDeletion": r.block_owner_deletion})
-        })
-        .collect()
-}
-
 impl GarbageCollector {
     fn index(&mut self, o: &Object, add: bool) {
         for r in &o.meta.owner_references {
@@ -94,9 +82,13 @@ impl GarbageCollector {
         if has(ORPHAN) {
             for d in &deps {
                 let mut req = ApiRequest::new(Verb::Patch, d.kind, &d.meta.namespace, &d.meta.name);
-                req.patch = Some(PatchOp::Merge(
-                    json!({"metadata": {"ownerReferences": owner_refs_json(d, &o.meta.uid)}}),
-                ));
+                req.patch = Some(PatchOp::Merge(json!({"metadata": {"ownerReferences": d
+                        .meta
+                        .owner_references
+                        .iter()
+                        .filter(|r| r.uid != o.meta.uid)
+                        .map(|r| r.to_json())
+                        .collect::<Vec<_>>()}})));
                 cx.send(req);
             }
             if deps.is_empty() {

@@ -156,6 +156,25 @@ impl NodeLifecycleController {
         }
     }
 
+    /// (Ready, not Ready) node counts per zone, and whether every zone is
+    /// fully disrupted.
+    fn zones(cache: &Cache) -> (BTreeMap<String, (usize, usize)>, bool) {
+        let mut by_zone: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for n in cache.list_all(Kind::Node) {
+            let e = by_zone.entry(Self::zone_of(n)).or_default();
+            if Self::ready_status(n) == "True" {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
+        let all = !by_zone.is_empty()
+            && by_zone
+                .values()
+                .all(|(r, nr)| zone_state(*r, *nr) == ZoneState::FullDisruption);
+        (by_zone, all)
+    }
+
     fn monitor(&mut self, cx: &mut SyncCtx<'_>) {
         let now = cx.now;
         let nodes: Vec<_> = cx.cache.list_all(Kind::Node).cloned().collect();
@@ -220,19 +239,7 @@ impl NodeLifecycleController {
             }
         }
         // Zone states over what the cache says now.
-        let mut by_zone: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-        for n in &nodes {
-            let e = by_zone.entry(Self::zone_of(n)).or_default();
-            if Self::ready_status(n) == "True" {
-                e.0 += 1;
-            } else {
-                e.1 += 1;
-            }
-        }
-        let all_disrupted = !by_zone.is_empty()
-            && by_zone
-                .values()
-                .all(|(r, nr)| zone_state(*r, *nr) == ZoneState::FullDisruption);
+        let (by_zone, all_disrupted) = Self::zones(cx.cache);
         for n in &nodes {
             self.reconcile_taints(n, cx, all_disrupted);
         }
@@ -357,19 +364,7 @@ impl Controller for NodeLifecycleController {
             }
             _ => {
                 self.taint_pass_at = None;
-                let mut by_zone: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-                for n in cx.cache.list_all(Kind::Node) {
-                    let e = by_zone.entry(Self::zone_of(n)).or_default();
-                    if Self::ready_status(n) == "True" {
-                        e.0 += 1;
-                    } else {
-                        e.1 += 1;
-                    }
-                }
-                let all = !by_zone.is_empty()
-                    && by_zone
-                        .values()
-                        .all(|(r, nr)| zone_state(*r, *nr) == ZoneState::FullDisruption);
+                let (by_zone, all) = Self::zones(cx.cache);
                 self.taint_pass(cx, &by_zone, all);
             }
         }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
 use crate::api::object::{Body, OwnerRef, StringMap};
-use crate::api::pod::{PodBody, PodPhase, PodSpecModel};
+use crate::api::pod::{PodBody, PodSpecModel};
 use crate::api::selector::Selector;
 use crate::api::{Kind, Object};
 use crate::sim::{SimDuration, SimTime};
@@ -104,10 +104,6 @@ pub fn pod_active(o: &Object) -> bool {
     o.meta.deletion.is_none() && o.as_pod().is_some_and(|p| !p.is_terminal())
 }
 
-pub fn pod_ready(p: &PodBody) -> bool {
-    p.status.is_ready()
-}
-
 /// `podutil.IsPodAvailable`: ready for at least `min_ready` seconds.
 pub fn pod_available(p: &PodBody, min_ready: i64, now: SimTime) -> bool {
     let Some(c) = p.status.condition("Ready").filter(|c| c.status) else {
@@ -117,10 +113,6 @@ pub fn pod_available(p: &PodBody, min_ready: i64, now: SimTime) -> bool {
         || c.last_transition
             .after(SimDuration::from_secs(min_ready as u64))
             < now
-}
-
-pub fn pod_phase(p: &PodBody) -> PodPhase {
-    p.status.phase
 }
 
 /// What a pod template turns into: a shared spec and the pods' metadata.
@@ -173,9 +165,4 @@ impl Template {
 /// `spec.template` of a workload as JSON.
 pub fn template_json(o: &Object) -> Option<&Json> {
     json_body(o)?.get("spec")?.get("template")
-}
-
-/// Parses RFC 3339 timestamps the simulator wrote back into virtual time.
-pub fn parse_time(s: &str) -> Option<SimTime> {
-    SimTime::parse_rfc3339(s)
 }

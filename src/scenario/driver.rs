@@ -571,9 +571,8 @@ fn rollback_target(
     sets: &[Arc<Object>],
     to_revision: Option<i64>,
 ) -> Result<(Json, Json), String> {
-    use crate::controllers::deployment::util::{
-        DESIRED_REPLICAS, MAX_REPLICAS, REVISION, REVISION_HISTORY,
-    };
+    use crate::controllers::deployment::util::REVISION;
+    use crate::controllers::deployment::NOT_COPIED as skip;
     let owned: Vec<&Arc<Object>> = sets
         .iter()
         .filter(|rs| {
@@ -616,14 +615,6 @@ fn rollback_target(
     {
         l.remove(crate::controllers::deployment::TEMPLATE_HASH_LABEL);
     }
-    let skip = [
-        "kubectl.kubernetes.io/last-applied-configuration",
-        REVISION,
-        REVISION_HISTORY,
-        DESIRED_REPLICAS,
-        MAX_REPLICAS,
-        "deprecated.deployment.rollback.to",
-    ];
     let mut annotations = Map::new();
     for (k, v) in d.meta.annotations.iter() {
         if skip.contains(&k.as_str()) {

@@ -31,8 +31,9 @@ use util::*;
 
 pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 
-/// Deployment annotations not copied onto its ReplicaSets.
-const NOT_COPIED: &[&str] = &[
+/// Deployment annotations not copied onto its ReplicaSets (and kept by
+/// `kubectl rollout undo`).
+pub const NOT_COPIED: &[&str] = &[
     "kubectl.kubernetes.io/last-applied-configuration",
     REVISION,
     REVISION_HISTORY,

@@ -282,7 +282,7 @@ impl Controller for ReplicaSetController {
                             .owner_references
                             .iter()
                             .filter(|o| o.uid != rs.meta.uid)
-                            .map(owner_json)
+                            .map(|o| o.to_json())
                             .collect();
                         let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, ns, &p.meta.name);
                         req.patch = Some(PatchOp::Merge(
@@ -295,9 +295,13 @@ impl Controller for ReplicaSetController {
                 None => {
                     if rs.meta.deletion.is_none() && !sel.is_empty() && sel.matches(&p.meta.labels)
                     {
-                        let mut refs: Vec<serde_json::Value> =
-                            p.meta.owner_references.iter().map(owner_json).collect();
-                        refs.push(owner_json(&owner_ref_to(&rs)));
+                        let mut refs: Vec<serde_json::Value> = p
+                            .meta
+                            .owner_references
+                            .iter()
+                            .map(|o| o.to_json())
+                            .collect();
+                        refs.push(owner_ref_to(&rs).to_json());
                         let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, ns, &p.meta.name);
                         req.patch = Some(PatchOp::Merge(
                             json!({"metadata": {"ownerReferences": refs}}),
@@ -483,11 +487,6 @@ impl Controller for ReplicaSetController {
         self.templates.clear();
         self.slow_start.clear();
     }
-}
-
-fn owner_json(o: &crate::api::object::OwnerRef) -> serde_json::Value {
-    json!({"apiVersion": o.api_version, "kind": o.kind, "name": o.name, "uid": o.uid,
-           "controller": o.controller, "blockOwnerDeletion": o.block_owner_deletion})
 }
 
 #[cfg(test)]
