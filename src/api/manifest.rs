@@ -696,12 +696,121 @@ const NODE_MODELLED: &[&str] = &[
     "status.images",
 ];
 
+/// What each controller reads of its kind (the pod template's own fields
+/// are the pod model's).
+const DEPLOYMENT_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "status",
+    "spec.replicas",
+    "spec.selector",
+    "spec.template",
+    "spec.strategy",
+    "spec.minReadySeconds",
+    "spec.revisionHistoryLimit",
+    "spec.progressDeadlineSeconds",
+    "spec.paused",
+];
+const REPLICASET_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "status",
+    "spec.replicas",
+    "spec.selector",
+    "spec.template",
+    "spec.minReadySeconds",
+];
+const STATEFULSET_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "status",
+    "spec.replicas",
+    "spec.selector",
+    "spec.template",
+    "spec.podManagementPolicy",
+    "spec.updateStrategy",
+    "spec.volumeClaimTemplates",
+    "spec.minReadySeconds",
+    "spec.ordinals",
+    "spec.persistentVolumeClaimRetentionPolicy.whenDeleted",
+];
+const DAEMONSET_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "status",
+    "spec.selector",
+    "spec.template",
+    "spec.updateStrategy",
+    "spec.minReadySeconds",
+];
+const JOB_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "status",
+    "spec.parallelism",
+    "spec.completions",
+    "spec.backoffLimit",
+    "spec.activeDeadlineSeconds",
+    "spec.completionMode",
+    "spec.suspend",
+    "spec.template",
+];
+const CRONJOB_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "status",
+    "spec.schedule",
+    "spec.timeZone",
+    "spec.concurrencyPolicy",
+    "spec.startingDeadlineSeconds",
+    "spec.suspend",
+    "spec.successfulJobsHistoryLimit",
+    "spec.failedJobsHistoryLimit",
+    "spec.jobTemplate",
+];
+const HPA_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "status",
+    "spec.scaleTargetRef",
+    "spec.minReplicas",
+    "spec.maxReplicas",
+    "spec.metrics",
+    "spec.behavior",
+    "spec.targetCPUUtilizationPercentage",
+];
+const SERVICE_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "status",
+    "spec.selector",
+    "spec.ports",
+    "spec.publishNotReadyAddresses",
+    "spec.clusterIP",
+];
+
 fn note_unsimulated(kind: Kind, doc: &Node, report: &mut FieldReport) {
     let name = kind.name().to_string();
     let modelled: &[&str] = match kind {
         Kind::Pod => POD_MODELLED,
         Kind::Node => NODE_MODELLED,
-        Kind::Namespace | Kind::Lease => &[""],
+        Kind::Deployment => DEPLOYMENT_MODELLED,
+        Kind::ReplicaSet => REPLICASET_MODELLED,
+        Kind::StatefulSet => STATEFULSET_MODELLED,
+        Kind::DaemonSet => DAEMONSET_MODELLED,
+        Kind::Job => JOB_MODELLED,
+        Kind::CronJob => CRONJOB_MODELLED,
+        Kind::HorizontalPodAutoscaler => HPA_MODELLED,
+        Kind::Service => SERVICE_MODELLED,
+        Kind::Namespace | Kind::Lease | Kind::Endpoints | Kind::ControllerRevision => &[""],
         _ => {
             report
                 .not_simulated

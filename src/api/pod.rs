@@ -18,6 +18,10 @@ pub const ANNOTATION_RUN_FOR: &str = "kubesim.io/run-for";
 /// Annotation: exit code when they do (default 0).
 pub const ANNOTATION_EXIT_CODE: &str = "kubesim.io/exit-code";
 /// Annotation: readiness probes start passing this long after the container starts.
+/// The chance (0 to 1) that each run of a main container fails, exiting with
+/// `exit-code` (1 if that is 0): flaky batch work, drawn from the kubelet's
+/// seeded stream.
+pub const ANNOTATION_FAILURE_RATE: &str = "kubesim.io/failure-rate";
 pub const ANNOTATION_READY_AFTER: &str = "kubesim.io/ready-after";
 /// Annotation: how long the app takes to exit after SIGTERM (default 0s);
 /// the kubelet kills it at the grace period regardless.
@@ -60,6 +64,8 @@ pub struct ContainerModel {
     /// Runs this long, then exits; `None` runs until stopped.
     pub run_for: Option<SimDuration>,
     pub exit_code: i32,
+    /// Chance that a run fails instead (exiting with `exit_code`, or 1).
+    pub failure_rate: f64,
     /// A sidecar: an init container with `restartPolicy: Always`.
     pub sidecar: bool,
 }
@@ -145,6 +151,18 @@ impl PodSpecModel {
                 )
             })?,
         };
+        let failure_rate = match annotations.get(ANNOTATION_FAILURE_RATE) {
+            None => 0.0,
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(p) if (0.0..=1.0).contains(&p) => p,
+                _ => {
+                    return Err((
+                        format!("metadata.annotations.{ANNOTATION_FAILURE_RATE}"),
+                        format!("`{v}` is not a probability between 0 and 1"),
+                    ))
+                }
+            },
+        };
         let container =
             |c: &core::Container, path: String, init: bool| -> Result<ContainerModel, SpecError> {
                 let res = c.resources.as_ref();
@@ -173,6 +191,7 @@ impl PodSpecModel {
                         run_for
                     },
                     exit_code: if init { 0 } else { exit_code },
+                    failure_rate: if init { 0.0 } else { failure_rate },
                     sidecar,
                 })
             };

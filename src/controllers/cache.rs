@@ -52,11 +52,14 @@ impl Cache {
     }
 
     /// Objects of `kind` in `namespace`, in name order.
-    pub fn list<'a>(
+    pub fn list<'a, 'n>(
         &'a self,
         kind: Kind,
-        namespace: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<Object>> + 'a {
+        namespace: &'n str,
+    ) -> impl Iterator<Item = &'a Arc<Object>> + 'n
+    where
+        'a: 'n,
+    {
         self.objects
             .range(key(kind, namespace, "")..)
             .take_while(move |(k, _)| k.kind == kind && k.namespace == namespace)

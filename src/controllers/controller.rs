@@ -35,6 +35,15 @@ pub struct SyncCtx<'a> {
     pub(crate) events: Vec<RecordedEvent>,
     /// Periodic passes to schedule: (after, what).
     pub(crate) ticks: Vec<(SimDuration, u32)>,
+    /// Trace records to write: (event, fields).
+    pub(crate) records: Vec<TraceNote>,
+}
+
+/// A trace record a controller (or a watching client) writes directly.
+#[derive(Clone, Debug)]
+pub struct TraceNote {
+    pub event: &'static str,
+    pub fields: Vec<(&'static str, String)>,
 }
 
 impl<'a> SyncCtx<'a> {
@@ -47,7 +56,13 @@ impl<'a> SyncCtx<'a> {
             failed: false,
             events: Vec::new(),
             ticks: Vec::new(),
+            records: Vec::new(),
         }
+    }
+
+    /// Writes a trace record under the process's name.
+    pub fn record(&mut self, event: &'static str, fields: Vec<(&'static str, String)>) {
+        self.records.push(TraceNote { event, fields });
     }
 
     pub fn send(&mut self, req: ApiRequest) {

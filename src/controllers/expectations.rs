@@ -56,6 +56,18 @@ impl Expectations {
         );
     }
 
+    /// Both at once (`SetExpectations(key, adds, deletes)`).
+    pub fn expect(&mut self, key: &str, add: i64, pods: BTreeSet<String>, now: SimTime) {
+        self.by_controller.insert(
+            key.to_string(),
+            Expected {
+                add,
+                deleting: pods,
+                set_at: now,
+            },
+        );
+    }
+
     pub fn creation_observed(&mut self, key: &str) {
         if let Some(e) = self.by_controller.get_mut(key) {
             e.add -= 1;

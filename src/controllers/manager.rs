@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::cache::Cache;
-use super::controller::{Controller, RecordedEvent, SyncCtx};
+use super::controller::{Controller, RecordedEvent, SyncCtx, TraceNote};
 use super::workqueue::WorkQueue;
 use crate::api::object::{Body, Meta};
 use crate::api::{Kind, Object};
@@ -28,6 +28,14 @@ pub const WATCHED: &[Kind] = &[
     Kind::Node,
     Kind::Lease,
     Kind::Service,
+    Kind::StatefulSet,
+    Kind::ControllerRevision,
+    Kind::PersistentVolumeClaim,
+    Kind::DaemonSet,
+    Kind::Job,
+    Kind::CronJob,
+    Kind::Endpoints,
+    Kind::HorizontalPodAutoscaler,
 ];
 
 const ID_SHIFT: u32 = 40;
@@ -65,13 +73,31 @@ impl ControllerManager {
         controllers: Vec<Box<dyn Controller>>,
         limit: RateLimit,
     ) -> Self {
+        Self::process(
+            "kube-controller-manager",
+            WATCHED,
+            apiserver,
+            controllers,
+            limit,
+        )
+    }
+
+    /// A process of another name running `controllers` over informers of
+    /// `watched` (a `kubectl … --watch` client is one).
+    pub fn process(
+        name: &str,
+        watched: &[Kind],
+        apiserver: ComponentId,
+        controllers: Vec<Box<dyn Controller>>,
+        limit: RateLimit,
+    ) -> Self {
         let timeout = SimDuration::from_secs(60);
         let n = controllers.len();
         ControllerManager {
-            name: "kube-controller-manager".into(),
+            name: name.into(),
             informer_client: ApiClient::new(apiserver, CONTROLLER_MANAGER, timeout)
                 .with_id_base(INFORMER_CLIENT << ID_SHIFT),
-            reflectors: WATCHED
+            reflectors: watched
                 .iter()
                 .enumerate()
                 .map(|(i, k)| Reflector::new(*k, i as u64))
@@ -205,6 +231,9 @@ impl ControllerManager {
                 }),
             );
         }
+        for note in out.records {
+            record_note(ctx, &self.name, &note);
+        }
         for ev in out.events {
             record_event(ctx, &self.name, source, &ev);
             let mut req = ApiRequest::new(Verb::Create, Kind::Event, &ev.object.meta.namespace, "");
@@ -336,6 +365,7 @@ impl ControllerManager {
 
 /// A sync's products, detached from the borrow of the cache.
 struct Outputs {
+    records: Vec<TraceNote>,
     requests: Vec<ApiRequest>,
     events: Vec<RecordedEvent>,
     ticks: Vec<(SimDuration, u32)>,
@@ -346,6 +376,7 @@ struct Outputs {
 impl Outputs {
     fn take(cx: SyncCtx<'_>) -> Outputs {
         Outputs {
+            records: cx.records,
             requests: cx.requests,
             events: cx.events,
             ticks: cx.ticks,
@@ -361,6 +392,15 @@ fn object_ref(o: &Object) -> String {
     } else {
         format!("{}/{}/{}", o.kind.name(), o.meta.namespace, o.meta.name)
     }
+}
+
+fn record_note(ctx: &mut Ctx<'_, Payload, World>, me: &str, note: &TraceNote) {
+    ctx.trace
+        .record(TraceLevel::Events, ctx.now, me, note.event, |r| {
+            for (k, v) in &note.fields {
+                r.str(k, v);
+            }
+        });
 }
 
 /// The trace line `kubectl get events` would show.

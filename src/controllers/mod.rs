@@ -4,12 +4,20 @@
 
 pub mod cache;
 pub mod controller;
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod history;
+pub mod hpa;
+pub mod job;
 pub mod manager;
 pub mod node_lifecycle;
 pub mod replicaset;
+pub mod rollout_status;
+pub mod statefulset;
 pub mod taint_eviction;
 pub mod workload;
 pub mod workqueue;
@@ -27,6 +35,8 @@ pub struct ControllerManagerConfig {
     pub node_monitor_period: SimDuration,
     pub node_monitor_grace_period: SimDuration,
     pub api: RateLimit,
+    /// The scenario's offered load, the source of the HPA's CPU metrics.
+    pub load: Vec<crate::model::load::LoadProfile>,
 }
 
 impl Default for ControllerManagerConfig {
@@ -36,6 +46,7 @@ impl Default for ControllerManagerConfig {
             // The API types are v1.34's, so the controller-manager is too.
             node_monitor_grace_period: SimDuration::from_secs(50),
             api: CONTROLLER_MANAGER,
+            load: Vec::new(),
         }
     }
 }
@@ -45,6 +56,14 @@ pub fn default_controllers(cfg: &ControllerManagerConfig) -> Vec<Box<dyn Control
     vec![
         Box::new(deployment::DeploymentController::default()),
         Box::new(replicaset::ReplicaSetController::default()),
+        Box::new(statefulset::StatefulSetController::default()),
+        Box::new(daemonset::DaemonSetController::default()),
+        Box::new(job::JobController::default()),
+        Box::new(cronjob::CronJobController::default()),
+        Box::new(endpoints::EndpointsController),
+        Box::new(hpa::HorizontalPodAutoscalerController::new(
+            cfg.load.clone(),
+        )),
         Box::new(garbage_collector::GarbageCollector::default()),
         Box::new(node_lifecycle::NodeLifecycleController::new(
             cfg.node_monitor_period,

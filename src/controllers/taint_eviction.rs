@@ -51,17 +51,7 @@ fn tolerations_of(pod: &Object) -> Vec<(Toleration, Option<i64>)> {
         .tolerations
         .iter()
         .flatten()
-        .map(|t| {
-            (
-                Toleration {
-                    key: t.key.clone().unwrap_or_default(),
-                    operator: t.operator.clone().unwrap_or_default(),
-                    value: t.value.clone().unwrap_or_default(),
-                    effect: t.effect.clone().unwrap_or_default(),
-                },
-                t.toleration_seconds,
-            )
-        })
+        .map(|t| (Toleration::from_api(t), t.toleration_seconds))
         .collect()
 }
 

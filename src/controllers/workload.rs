@@ -9,10 +9,12 @@ use k8s_openapi::api::core::v1 as core;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
+use super::controller::SyncCtx;
 use crate::api::object::{Body, OwnerRef, StringMap};
 use crate::api::pod::{PodBody, PodSpecModel};
 use crate::api::selector::Selector;
 use crate::api::{Kind, Object};
+use crate::model::apiserver::request::{ApiRequest, PatchOp, Verb};
 use crate::sim::{SimDuration, SimTime};
 
 /// The object's typed form (`apps::ReplicaSet`, …), or `None` if its JSON
@@ -36,6 +38,20 @@ pub fn spec_i64(o: &Object, field: &str) -> Option<i64> {
         Body::Json(m) => m.get("spec")?.get(field)?.as_i64(),
         _ => None,
     }
+}
+
+/// The JSON at `path` under the object's body (`["spec", "updateStrategy", "type"]`).
+pub fn body_path<'a>(o: &'a Object, path: &[&str]) -> Option<&'a Json> {
+    let mut at = json_body(o)?.get(*path.first()?)?;
+    for p in &path[1..] {
+        at = at.get(*p)?;
+    }
+    Some(at)
+}
+
+/// A string at `path`, or `default`.
+pub fn body_str<'a>(o: &'a Object, path: &[&str], default: &'a str) -> &'a str {
+    body_path(o, path).and_then(Json::as_str).unwrap_or(default)
 }
 
 pub fn status_i64(o: &Object, field: &str) -> i64 {
@@ -113,6 +129,94 @@ pub fn pod_available(p: &PodBody, min_ready: i64, now: SimTime) -> bool {
         || c.last_transition
             .after(SimDuration::from_secs(min_ready as u64))
             < now
+}
+
+/// `ClaimPods`: the pods of `owner`'s namespace that `include` accepts and
+/// that it controls and its selector matches, plus orphans the selector
+/// matches, which it adopts by patching in a controller reference; pods it
+/// controls that stopped matching are released by patching it out.
+pub fn claim_pods<'a>(
+    cx: &mut SyncCtx<'a>,
+    owner: &Object,
+    sel: &Selector,
+    include: impl Fn(&Object) -> bool,
+) -> Vec<&'a Arc<Object>> {
+    let cache = cx.cache;
+    let ns = owner.meta.namespace.as_str();
+    let mut pods = Vec::new();
+    let patch_refs = |pod: &Object, refs: Vec<Json>| {
+        let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, ns, &pod.meta.name);
+        req.patch = Some(PatchOp::Merge(
+            serde_json::json!({"metadata": {"ownerReferences": refs}}),
+        ));
+        req
+    };
+    for p in cache.list(Kind::Pod, ns).filter(|p| include(p)) {
+        match controller_ref(p) {
+            Some(r) if r.uid == owner.meta.uid => {
+                if sel.matches(&p.meta.labels) {
+                    pods.push(p);
+                } else if owner.meta.deletion.is_none() {
+                    let refs = p
+                        .meta
+                        .owner_references
+                        .iter()
+                        .filter(|o| o.uid != owner.meta.uid)
+                        .map(|o| o.to_json())
+                        .collect();
+                    cx.send(patch_refs(p, refs));
+                }
+            }
+            Some(_) => {}
+            None => {
+                if owner.meta.deletion.is_none() && !sel.is_empty() && sel.matches(&p.meta.labels) {
+                    let mut refs: Vec<Json> = p
+                        .meta
+                        .owner_references
+                        .iter()
+                        .map(|o| o.to_json())
+                        .collect();
+                    refs.push(owner_ref_to(owner).to_json());
+                    cx.send(patch_refs(p, refs));
+                    pods.push(p);
+                }
+            }
+        }
+    }
+    pods
+}
+
+/// Writes `status` to `o` (a `PUT …/status` guarded by the cached
+/// resourceVersion, so a stale cache gets a 409), unless it is unchanged.
+pub fn update_status(cx: &mut SyncCtx<'_>, o: &Object, status: Json) {
+    if json_body(o).and_then(|m| m.get("status")) == Some(&status) {
+        return;
+    }
+    let updated = edit_json(o, |m| {
+        m.insert("status".into(), status);
+    });
+    let mut req = ApiRequest::new(Verb::UpdateStatus, o.kind, &o.meta.namespace, &o.meta.name);
+    req.resource_version = o.meta.resource_version;
+    req.body = Some(Arc::new(updated));
+    cx.send(req);
+}
+
+/// Whether `o` is controlled by the object with `uid`.
+pub fn controlled_by(o: &Object, uid: &str) -> bool {
+    controller_ref(o).is_some_and(|r| r.uid == uid)
+}
+
+/// A new object of `kind` with a JSON body.
+pub fn json_object(kind: Kind, meta: crate::api::object::Meta, body: Json) -> Object {
+    let map = match body {
+        Json::Object(m) => m,
+        _ => Map::new(),
+    };
+    Object {
+        kind,
+        meta,
+        body: Body::Json(Arc::new(map)),
+    }
 }
 
 /// What a pod template turns into: a shared spec and the pods' metadata.

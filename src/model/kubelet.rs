@@ -496,7 +496,18 @@ impl Kubelet {
         let now = ctx.now;
         rt.status.phase = PodPhase::Pending;
         rt.status.start_time = Some(now);
-        rt.status.host_ip = Some(format!("10.0.{}.{}", slot / 250, slot % 250 + 1));
+        rt.status.host_ip = self
+            .node_template
+            .addresses
+            .iter()
+            .find(|(t, _)| t == "InternalIP")
+            .map(|(_, a)| a.clone());
+        // The CNI's host-local IPAM: an address of the node's pod CIDR per
+        // sandbox (host parts 2..254, reused as slots free up).
+        rt.status.pod_ip = self.node_template.pod_cidr.as_deref().and_then(|cidr| {
+            let base = cidr.split('/').next()?.rsplit_once('.')?.0;
+            Some(format!("{base}.{}", slot % 253 + 2))
+        });
         rt.status
             .set_condition("PodReadyToStartContainers", false, now, None);
         rt.status.set_condition(
@@ -749,14 +760,21 @@ impl Kubelet {
                 continue;
             }
             rt.started[i] = None;
-            let st = &mut rt.status.container_statuses[i];
-            let reason = if c.exit_code == 0 {
-                "Completed"
+            let exit_code = if c.failure_rate > 0.0 && ctx.rng.chance(c.failure_rate) {
+                if c.exit_code == 0 {
+                    1
+                } else {
+                    c.exit_code
+                }
+            } else if c.failure_rate > 0.0 {
+                0
             } else {
-                "Error"
+                c.exit_code
             };
+            let st = &mut rt.status.container_statuses[i];
+            let reason = if exit_code == 0 { "Completed" } else { "Error" };
             st.state = ContainerState::Terminated {
-                exit_code: c.exit_code,
+                exit_code,
                 reason,
                 started,
                 finished: now,
@@ -783,7 +801,7 @@ impl Kubelet {
                         ),
                     };
                     st.last_state = Some(ContainerState::Terminated {
-                        exit_code: c.exit_code,
+                        exit_code,
                         reason,
                         started,
                         finished: now,

@@ -5,6 +5,7 @@ pub mod apiserver;
 pub mod client;
 pub mod etcd;
 pub mod kubelet;
+pub mod load;
 pub mod msg;
 pub mod network;
 pub mod reflector;

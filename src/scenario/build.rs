@@ -28,6 +28,8 @@ pub struct Layout {
     pub kubelets: BTreeMap<String, ComponentId>,
     pub scheduler: Option<ComponentId>,
     pub controller_manager: Option<ComponentId>,
+    /// The `kubectl … -w` watcher, when controllers run.
+    pub watcher: Option<ComponentId>,
     pub driver: ComponentId,
 }
 
@@ -101,13 +103,18 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
     e.shared.net.add_endpoint(apiserver, seed, "kube-apiserver");
     let mut kubelets = BTreeMap::new();
     for n in &scenario.nodes {
-        let id = e.add(Box::new(Kubelet::new(
+        let kubelet = Box::new(Kubelet::new(
             &n.name,
             apiserver,
             n.body.clone(),
             n.labels.clone(),
             scenario.kubelet.clone(),
-        )));
+        ));
+        let id = if n.join_at.is_some() {
+            e.add_down(kubelet)
+        } else {
+            e.add(kubelet)
+        };
         e.shared
             .net
             .add_endpoint(id, seed, &format!("kubelet/{}", n.name));
@@ -129,12 +136,27 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
             .add_endpoint(id, seed, "kube-controller-manager");
         id
     });
+    // `kubectl rollout status -w` and `kubectl get endpoints -w` at a
+    // terminal, so the trace holds what a person watching would read.
+    let watcher = scenario.controller_manager.as_ref().map(|_| {
+        use crate::controllers::rollout_status::{RolloutStatusWatcher, PROCESS, WATCHED};
+        let id = e.add(Box::new(ControllerManager::process(
+            PROCESS,
+            WATCHED,
+            apiserver,
+            vec![Box::new(RolloutStatusWatcher::default())],
+            super::driver::KUBECTL,
+        )));
+        e.shared.net.add_endpoint(id, seed, PROCESS);
+        id
+    });
     let mut layout = Layout {
         etcd: members,
         apiserver,
         kubelets,
         scheduler,
         controller_manager,
+        watcher,
         driver: 0,
     };
     let driver = ScenarioDriver::new(scenario, &layout);

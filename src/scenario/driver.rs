@@ -389,6 +389,14 @@ impl ScenarioDriver {
                 req.patch = Some(PatchOp::Merge(json!({"spec": {"unschedulable": v}})));
                 self.send(ctx, step, what, req, None);
             }
+            Action::JoinNode(n) => {
+                let id = self.nodes[&n];
+                let already = ctx.is_alive(id);
+                self.fault(ctx, step, &what, "NodeJoin", &n, already);
+                if !already {
+                    ctx.lifecycle(Lifecycle::Restart(id));
+                }
+            }
             Action::CrashNode(n) | Action::RestartNode(n) => {
                 let id = self.nodes[&n];
                 let crash = what.starts_with("crash");

@@ -198,6 +198,11 @@ impl Loader<'_> {
             }
             cfg
         });
+        let load = self.load_profiles(&spec.load);
+        let controller_manager = controller_manager.map(|mut c| {
+            c.load = load;
+            c
+        });
         if controller_manager
             .as_ref()
             .is_some_and(|c| !(c.api.qps > 0.0 && c.api.burst > 0 && c.node_monitor_period.0 > 0))
@@ -569,20 +574,26 @@ impl Loader<'_> {
                 }
                 labels.extend(pool.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
                 nodes.push(NodePlan {
-                    name,
+                    name: name.clone(),
                     pool: pool.name.clone(),
                     labels,
                     body: NodeBody {
                         unschedulable: false,
                         taints: taints.clone(),
-                        pod_cidr: None,
+                        // node-ipam-controller's /24 per node from the
+                        // cluster CIDR, and a node IP from the machine network.
+                        pod_cidr: Some(pod_cidr(nodes.len())),
                         capacity: capacity.clone(),
                         allocatable: allocatable.clone(),
                         conditions: Vec::new(),
-                        addresses: Vec::new(),
+                        addresses: vec![
+                            ("InternalIP".to_string(), node_ip(nodes.len())),
+                            ("Hostname".to_string(), name.clone()),
+                        ],
                         images: images.clone(),
                         kubelet_version: "v1.34.0".into(),
                     },
+                    join_at: pool.join_at.as_ref().map(|d| SimTime(d.0.nanos())),
                 });
             }
         }
@@ -722,6 +733,61 @@ impl Loader<'_> {
                 }
             },
         }
+    }
+
+    fn load_profiles(
+        &mut self,
+        specs: &[super::spec::LoadSpec],
+    ) -> Vec<crate::model::load::LoadProfile> {
+        let mut out = Vec::new();
+        for (i, l) in specs.iter().enumerate() {
+            let at = format!("load[{i}]");
+            let kind_name = l.target.kind.as_deref().unwrap_or("Deployment");
+            let kind = match Kind::from_name(kind_name) {
+                Some(k @ (Kind::Deployment | Kind::StatefulSet | Kind::ReplicaSet)) => k,
+                _ => {
+                    self.error(
+                        &format!("{at}.target.kind"),
+                        format!(
+                            "`{kind_name}`: load goes to a Deployment, StatefulSet or ReplicaSet"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let mut steps = Vec::new();
+            for (j, s) in l.requests_per_second.iter().enumerate() {
+                if !(s.value >= 0.0 && s.value.is_finite()) {
+                    self.error(
+                        &format!("{at}.requestsPerSecond[{j}].value"),
+                        format!("{} is not a request rate (zero or more)", s.value),
+                    );
+                }
+                steps.push((SimTime(s.at.0.nanos()), s.value));
+            }
+            if steps.windows(2).any(|w| w[0].0 > w[1].0) {
+                self.error(
+                    &format!("{at}.requestsPerSecond"),
+                    "steps must be in time order",
+                );
+            }
+            out.push(crate::model::load::LoadProfile {
+                kind,
+                namespace: l
+                    .target
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                name: l.target.name.clone(),
+                idle_cpu_milli: l
+                    .idle_cpu
+                    .as_ref()
+                    .map_or(0.0, |q| q.0.milli_value() as f64),
+                cpu_per_request_milli: l.cpu_per_request.0.milli_value() as f64,
+                steps,
+            });
+        }
+        out
     }
 
     fn timeline(
@@ -1026,6 +1092,16 @@ impl Loader<'_> {
                 line: self.pos(&at).map(|p| p.line).unwrap_or(0),
             });
         }
+        for n in nodes {
+            if let Some(at) = n.join_at {
+                steps.push(Step {
+                    at,
+                    note: None,
+                    action: Some(Action::JoinNode(n.name.clone())),
+                    line: 0,
+                });
+            }
+        }
         // Stable: entries at the same instant keep their file order.
         steps.sort_by_key(|s| s.at);
         steps
@@ -1159,4 +1235,14 @@ fn positive_bytes(q: &Quantity) -> Option<u64> {
 fn non_negative_bytes(q: &Quantity) -> Option<u64> {
     let v = q.value();
     (v >= 0).then_some(v as u64)
+}
+
+/// The pod CIDR of the `i`th node: a /24 of 10.64.0.0/10.
+pub fn pod_cidr(i: usize) -> String {
+    format!("10.{}.{}.0/24", 64 + (i / 256) % 64, i % 256)
+}
+
+/// The InternalIP of the `i`th node, in 10.0.0.0/16.
+pub fn node_ip(i: usize) -> String {
+    format!("10.0.{}.{}", (i / 250) % 256, i % 250 + 1)
 }

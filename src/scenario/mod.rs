@@ -66,6 +66,8 @@ pub struct NodePlan {
     pub pool: String,
     pub labels: BTreeMap<String, String>,
     pub body: NodeBody,
+    /// When its kubelet first starts, if not at the beginning.
+    pub join_at: Option<SimTime>,
 }
 
 /// One timeline entry.
@@ -124,6 +126,8 @@ pub enum Action {
         name: String,
         to_revision: Option<i64>,
     },
+    /// A node of a pool with `joinAt` boots and registers.
+    JoinNode(String),
     /// `kubectl cordon` (true) or `uncordon` (false).
     Cordon(String, bool),
     CrashNode(String),
@@ -219,6 +223,7 @@ impl fmt::Display for Action {
             }
             Action::Cordon(n, true) => write!(f, "cordon node {n}"),
             Action::Cordon(n, false) => write!(f, "uncordon node {n}"),
+            Action::JoinNode(n) => write!(f, "node {n} joins"),
             Action::CrashNode(n) => write!(f, "crash node {n}"),
             Action::RestartNode(n) => write!(f, "restart node {n}"),
             Action::CrashEtcd(EtcdTarget::Leader) => f.write_str("crash the etcd leader"),

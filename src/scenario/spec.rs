@@ -105,6 +105,38 @@ pub struct ScenarioSpec {
     pub objects: Option<IgnoredAny>,
     #[serde(default)]
     pub timeline: Vec<TimelineSpec>,
+    /// Offered load on workloads, for CPU metrics (the HPA's input).
+    #[serde(default)]
+    pub load: Vec<LoadSpec>,
+}
+
+/// Requests per second on a workload over time, and what they cost.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadSpec {
+    pub target: LoadTargetSpec,
+    /// CPU a ready pod uses with no traffic (default 0).
+    pub idle_cpu: Option<Qty>,
+    /// CPU per request per second (`2m`).
+    pub cpu_per_request: Qty,
+    /// Steps: from `at`, this many requests per second.
+    pub requests_per_second: Vec<LoadStepSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadTargetSpec {
+    /// Default `Deployment`.
+    pub kind: Option<String>,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadStepSpec {
+    pub at: Dur,
+    pub value: f64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -234,6 +266,9 @@ pub struct NodePoolSpec {
     /// Images already on the nodes' disks.
     #[serde(default)]
     pub preloaded_images: Vec<String>,
+    /// The pool's nodes are off until then, when their kubelets start and
+    /// register (a node added mid-run); absent means from the start.
+    pub join_at: Option<Dur>,
 }
 
 fn one() -> u32 {

@@ -133,12 +133,7 @@ impl PodInfo {
             .tolerations
             .iter()
             .flatten()
-            .map(|t| Toleration {
-                key: t.key.clone().unwrap_or_default(),
-                operator: t.operator.clone().unwrap_or_default(),
-                value: t.value.clone().unwrap_or_default(),
-                effect: t.effect.clone().unwrap_or_default(),
-            })
+            .map(Toleration::from_api)
             .collect();
         let images = spec
             .init_containers

@@ -142,6 +142,14 @@ impl<P, S> Engine<P, S> {
         id
     }
 
+    /// Adds a component that is off until a [`Lifecycle::Restart`] starts it
+    /// (a machine that joins later).
+    pub fn add_down(&mut self, actor: Box<dyn Actor<P, S>>) -> ComponentId {
+        let id = self.add(actor);
+        self.alive[id as usize] = false;
+        id
+    }
+
     /// The current virtual time: the last event delivered, or the horizon a
     /// run stopped at.
     pub fn now(&self) -> SimTime {
@@ -197,6 +205,9 @@ impl<P, S> Engine<P, S> {
         }
         self.started = true;
         for id in 0..self.actors.len() as ComponentId {
+            if !self.alive[id as usize] {
+                continue;
+            }
             self.ctx_call(id, |a, ctx| a.start(ctx));
             self.apply_lifecycle();
         }

@@ -15,12 +15,12 @@ use super::cache::{Cache, CacheEvent};
 use super::controller::{Controller, SyncCtx};
 use super::expectations::Expectations;
 use super::workload::{
-    controller_ref, edit_json, key_of, min_ready_seconds, owner_ref_to, pod_active, pod_available,
-    replicas, selector, split_key, template_json, Template,
+    claim_pods, controller_ref, key_of, min_ready_seconds, pod_active, pod_available, replicas,
+    selector, split_key, template_json, update_status, Template,
 };
 use super::workqueue::WorkQueue;
 use crate::api::{Kind, Object};
-use crate::model::apiserver::request::{ApiRequest, ApiResponse, PatchOp, Verb};
+use crate::model::apiserver::request::{ApiRequest, ApiResponse, Verb};
 use crate::sim::{SimDuration, SimTime};
 use ranking::{sort_for_deletion, RankedPod};
 
@@ -269,49 +269,7 @@ impl Controller for ReplicaSetController {
                 return;
             }
         };
-        // claimPods: owned and matching, plus orphans it adopts.
-        let mut pods: Vec<&Arc<Object>> = Vec::new();
-        for p in cx.cache.list(Kind::Pod, ns).filter(|p| pod_active(p)) {
-            match controller_ref(p) {
-                Some(r) if r.uid == rs.meta.uid => {
-                    if sel.matches(&p.meta.labels) {
-                        pods.push(p);
-                    } else if rs.meta.deletion.is_none() {
-                        let refs: Vec<serde_json::Value> = p
-                            .meta
-                            .owner_references
-                            .iter()
-                            .filter(|o| o.uid != rs.meta.uid)
-                            .map(|o| o.to_json())
-                            .collect();
-                        let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, ns, &p.meta.name);
-                        req.patch = Some(PatchOp::Merge(
-                            json!({"metadata": {"ownerReferences": refs}}),
-                        ));
-                        cx.send(req);
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    if rs.meta.deletion.is_none() && !sel.is_empty() && sel.matches(&p.meta.labels)
-                    {
-                        let mut refs: Vec<serde_json::Value> = p
-                            .meta
-                            .owner_references
-                            .iter()
-                            .map(|o| o.to_json())
-                            .collect();
-                        refs.push(owner_ref_to(&rs).to_json());
-                        let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, ns, &p.meta.name);
-                        req.patch = Some(PatchOp::Merge(
-                            json!({"metadata": {"ownerReferences": refs}}),
-                        ));
-                        cx.send(req);
-                        pods.push(p);
-                    }
-                }
-            }
-        }
+        let pods = claim_pods(cx, &rs, &sel, pod_active);
         if needs_sync && rs.meta.deletion.is_none() {
             let want = replicas(&rs).max(0) as usize;
             if pods.len() < want {
@@ -362,16 +320,7 @@ impl Controller for ReplicaSetController {
             }
         }
         let status = Self::status(&rs, &pods, &template, cx.now);
-        let current = super::workload::json_body(&rs).and_then(|m| m.get("status"));
-        if current != Some(&status) {
-            let updated = edit_json(&rs, |m| {
-                m.insert("status".into(), status.clone());
-            });
-            let mut req = ApiRequest::new(Verb::UpdateStatus, Kind::ReplicaSet, ns, name);
-            req.resource_version = rs.meta.resource_version;
-            req.body = Some(Arc::new(updated));
-            cx.send(req);
-        }
+        update_status(cx, &rs, status.clone());
         let min_ready = min_ready_seconds(&rs);
         let ready = status["readyReplicas"].as_i64().unwrap_or(0);
         let available = status["availableReplicas"].as_i64().unwrap_or(0);

@@ -17,6 +17,15 @@ pub struct Toleration {
 }
 
 impl Toleration {
+    pub fn from_api(t: &k8s_openapi::api::core::v1::Toleration) -> Toleration {
+        Toleration {
+            key: t.key.clone().unwrap_or_default(),
+            operator: t.operator.clone().unwrap_or_default(),
+            value: t.value.clone().unwrap_or_default(),
+            effect: t.effect.clone().unwrap_or_default(),
+        }
+    }
+
     /// Whether this toleration tolerates `taint`, as `ToleratesTaint` decides.
     pub fn tolerates(&self, taint: &Taint) -> bool {
         if !self.effect.is_empty() && self.effect != taint.effect {
