@@ -80,6 +80,23 @@ impl Expectations {
         }
     }
 
+    /// Updates `key`'s expectations from one informer event for a pod it
+    /// owns: a new pod is an observed creation, a pod gone or newly
+    /// terminating an observed deletion (as the pod handlers of the
+    /// ReplicaSet, StatefulSet, DaemonSet and Job controllers do).
+    pub fn observe_pod(&mut self, key: &str, ev: &super::cache::CacheEvent) {
+        let pod_key = |p: &crate::api::Object| format!("{}/{}", p.meta.namespace, p.meta.name);
+        match (&ev.old, &ev.new) {
+            (None, Some(p)) if p.meta.deletion.is_none() => self.creation_observed(key),
+            (None, Some(p)) => self.deletion_observed(key, &pod_key(p)),
+            (_, None) => self.deletion_observed(key, &pod_key(ev.object())),
+            (Some(o), Some(n)) if o.meta.deletion.is_none() && n.meta.deletion.is_some() => {
+                self.deletion_observed(key, &pod_key(n))
+            }
+            _ => {}
+        }
+    }
+
     /// A creation the controller expected failed or was skipped.
     pub fn lower_creations(&mut self, key: &str, n: i64) {
         if let Some(e) = self.by_controller.get_mut(key) {

@@ -141,18 +141,7 @@ impl Controller for DaemonSetController {
                     return;
                 };
                 let k = key_of(ds);
-                match (&ev.old, &ev.new) {
-                    (None, Some(p)) if p.meta.deletion.is_none() => {
-                        self.expectations.creation_observed(&k)
-                    }
-                    (_, None) => self.expectations.deletion_observed(&k, &key_of(pod)),
-                    (Some(o), Some(n))
-                        if o.meta.deletion.is_none() && n.meta.deletion.is_some() =>
-                    {
-                        self.expectations.deletion_observed(&k, &key_of(pod))
-                    }
-                    _ => {}
-                }
+                self.expectations.observe_pod(&k, ev);
                 queue.add(&k);
                 let min_ready = min_ready_seconds(ds);
                 let became_ready = ev

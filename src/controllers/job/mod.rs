@@ -174,29 +174,20 @@ impl Controller for JobController {
                     return;
                 };
                 let k = key_of(job);
-                match (&ev.old, &ev.new) {
-                    (None, Some(p)) if p.meta.deletion.is_none() => {
-                        self.expectations.creation_observed(&k)
-                    }
-                    (_, None) => self.expectations.deletion_observed(&k, &key_of(pod)),
-                    (Some(o), Some(n)) => {
-                        if o.meta.deletion.is_none() && n.meta.deletion.is_some() {
-                            self.expectations.deletion_observed(&k, &key_of(pod));
+                self.expectations.observe_pod(&k, ev);
+                if let (Some(o), Some(n)) = (&ev.old, &ev.new) {
+                    let was = phase(o);
+                    match phase(n) {
+                        Some(PodPhase::Failed) if was != Some(PodPhase::Failed) => {
+                            let r = self.backoff.entry(k.clone()).or_default();
+                            r.failures += 1;
+                            r.last_failure = now;
                         }
-                        let was = phase(o);
-                        match phase(n) {
-                            Some(PodPhase::Failed) if was != Some(PodPhase::Failed) => {
-                                let r = self.backoff.entry(k.clone()).or_default();
-                                r.failures += 1;
-                                r.last_failure = now;
-                            }
-                            Some(PodPhase::Succeeded) if was != Some(PodPhase::Succeeded) => {
-                                self.backoff.remove(&k);
-                            }
-                            _ => {}
+                        Some(PodPhase::Succeeded) if was != Some(PodPhase::Succeeded) => {
+                            self.backoff.remove(&k);
                         }
+                        _ => {}
                     }
-                    _ => {}
                 }
                 queue.add(&k);
             }

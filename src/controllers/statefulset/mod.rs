@@ -207,19 +207,7 @@ impl Controller for StatefulSetController {
                     return;
                 };
                 let k = key_of(set);
-                match (&ev.old, &ev.new) {
-                    (None, Some(p)) if p.meta.deletion.is_none() => {
-                        self.expectations.creation_observed(&k)
-                    }
-                    (_, None) => self.expectations.deletion_observed(&k, &key_of(pod)),
-                    (Some(old), Some(new))
-                        if old.meta.deletion.is_none() && new.meta.deletion.is_some() =>
-                    {
-                        self.expectations.deletion_observed(&k, &key_of(pod))
-                    }
-                    (None, Some(p)) => self.expectations.deletion_observed(&k, &key_of(p)),
-                    _ => {}
-                }
+                self.expectations.observe_pod(&k, ev);
                 queue.add(&k);
                 let min_ready = min_ready_seconds(set);
                 let became_ready = ev.old.as_ref().is_none_or(|o| !running_and_ready(o))
