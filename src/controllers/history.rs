@@ -41,6 +41,13 @@ pub fn number(rev: &Object) -> i64 {
         .unwrap_or(0)
 }
 
+/// `status.collisionCount` of a StatefulSet or DaemonSet.
+pub fn collision_count(owner: &Object) -> i64 {
+    body_path(owner, &["status", "collisionCount"])
+        .and_then(Json::as_i64)
+        .unwrap_or(0)
+}
+
 /// The pod template a revision recorded.
 pub fn template(rev: &Object) -> Option<&Json> {
     body_path(rev, &["data", "spec", "template"])

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1 as core;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
+use super::cache::Cache;
 use super::controller::SyncCtx;
 use crate::api::object::{Body, OwnerRef, StringMap};
 use crate::api::pod::{PodBody, PodSpecModel};
@@ -92,6 +93,22 @@ pub fn selector(o: &Object) -> Option<Selector> {
 /// The owner reference with `controller: true`, if any.
 pub fn controller_ref(o: &Object) -> Option<&OwnerRef> {
     o.meta.owner_references.iter().find(|r| r.controller)
+}
+
+/// The object of `kind` that controls `o`, as the cache has it (same name
+/// and uid as the controller reference).
+pub fn controller_of<'a>(cache: &'a Cache, o: &Object, kind: Kind) -> Option<&'a Arc<Object>> {
+    let r = controller_ref(o).filter(|r| r.kind == kind.name())?;
+    cache
+        .get(kind, &o.meta.namespace, &r.name)
+        .filter(|c| c.meta.uid == r.uid)
+}
+
+/// The work-queue key of `o`'s controller if it is of `kind`, whether or
+/// not the cache holds it.
+pub fn controller_key(o: &Object, kind: Kind) -> Option<String> {
+    let r = controller_ref(o).filter(|r| r.kind == kind.name())?;
+    Some(format!("{}/{}", o.meta.namespace, r.name))
 }
 
 /// A controller reference to `owner`.

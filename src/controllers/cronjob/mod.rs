@@ -16,9 +16,10 @@ use serde_json::{json, Map, Value as Json};
 use super::cache::{Cache, CacheEvent};
 use super::controller::{Controller, SyncCtx};
 use super::job;
+use super::workload::controller_key;
 use super::workload::{
-    body_path, body_str, controlled_by, controller_ref, json_body, json_object, key_of,
-    owner_ref_to, split_key, update_status,
+    body_path, body_str, controlled_by, json_body, json_object, key_of, owner_ref_to, split_key,
+    update_status,
 };
 use super::workqueue::WorkQueue;
 use crate::api::object::Meta;
@@ -154,8 +155,8 @@ impl Controller for CronJobController {
                 if ev.new.is_none() {
                     self.reported.remove(&j.meta.uid);
                 }
-                if let Some(r) = controller_ref(j).filter(|r| r.kind == "CronJob") {
-                    queue.add(&format!("{}/{}", j.meta.namespace, r.name));
+                if let Some(k) = controller_key(j, Kind::CronJob) {
+                    queue.add(&k);
                 }
             }
             _ => {}

@@ -20,9 +20,10 @@ use super::deployment::util::IntOrPercent;
 use super::expectations::Expectations;
 use super::history::{self, REVISION_LABEL};
 use super::workload::{
-    body_path, body_str, claim_pods, controller_ref, key_of, min_ready_seconds, pod_available,
-    selector, split_key, template_json, update_status, Template,
+    body_path, body_str, claim_pods, key_of, min_ready_seconds, pod_available, selector, split_key,
+    template_json, update_status, Template,
 };
+use super::workload::{controller_key, controller_of};
 use super::workqueue::WorkQueue;
 use crate::api::object::Body;
 use crate::api::pod::{PodBody, PodPhase, PodSpecModel};
@@ -39,13 +40,6 @@ pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
 pub struct DaemonSetController {
     expectations: Expectations,
     templates: BTreeMap<String, (String, Arc<Template>)>,
-}
-
-fn owner_of<'a>(cache: &'a Cache, pod: &Object) -> Option<&'a Arc<Object>> {
-    let r = controller_ref(pod).filter(|r| r.kind == "DaemonSet")?;
-    cache
-        .get(Kind::DaemonSet, &pod.meta.namespace, &r.name)
-        .filter(|s| s.meta.uid == r.uid)
 }
 
 fn node_of(p: &Object) -> Option<&str> {
@@ -137,7 +131,7 @@ impl Controller for DaemonSetController {
             }
             Kind::Pod => {
                 let pod = ev.object();
-                let Some(ds) = owner_of(cache, pod) else {
+                let Some(ds) = controller_of(cache, pod, Kind::DaemonSet) else {
                     return;
                 };
                 let k = key_of(ds);
@@ -157,9 +151,8 @@ impl Controller for DaemonSetController {
                 }
             }
             Kind::ControllerRevision => {
-                let o = ev.object();
-                if let Some(r) = controller_ref(o).filter(|r| r.kind == "DaemonSet") {
-                    queue.add(&format!("{}/{}", o.meta.namespace, r.name));
+                if let Some(k) = controller_key(ev.object(), Kind::DaemonSet) {
+                    queue.add(&k);
                 }
             }
             _ => {}
@@ -182,9 +175,7 @@ impl Controller for DaemonSetController {
         let Some(tjson) = template_json(&ds).cloned() else {
             return;
         };
-        let collisions = body_path(&ds, &["status", "collisionCount"])
-            .and_then(Json::as_i64)
-            .unwrap_or(0);
+        let collisions = history::collision_count(&ds);
         let hash = history::hash(&tjson, collisions);
         let revisions = history::owned(cx.cache, &ds);
         history::ensure(cx, &ds, &revisions, &tjson, &format!("{name}-{hash}"));

@@ -17,9 +17,10 @@ use serde_json::{json, Map, Value as Json};
 use super::cache::{Cache, CacheEvent};
 use super::controller::{Controller, SyncCtx};
 use super::expectations::Expectations;
+use super::workload::controller_of;
 use super::workload::{
-    body_path, body_str, controlled_by, controller_ref, json_body, key_of, split_key,
-    template_json, update_status, Template,
+    body_path, body_str, controlled_by, json_body, key_of, split_key, template_json, update_status,
+    Template,
 };
 use super::workqueue::WorkQueue;
 use crate::api::pod::PodPhase;
@@ -100,13 +101,6 @@ fn condition(type_: &str, reason: &str, message: &str, now: SimTime) -> Json {
            "lastTransitionTime": now.rfc3339(), "reason": reason, "message": message})
 }
 
-fn owner_of<'a>(cache: &'a Cache, pod: &Object) -> Option<&'a Arc<Object>> {
-    let r = controller_ref(pod).filter(|r| r.kind == "Job")?;
-    cache
-        .get(Kind::Job, &pod.meta.namespace, &r.name)
-        .filter(|j| j.meta.uid == r.uid)
-}
-
 impl JobController {
     fn template(&mut self, job: &Object) -> Result<Arc<Template>, String> {
         let key = key_of(job);
@@ -170,7 +164,7 @@ impl Controller for JobController {
             }
             Kind::Pod => {
                 let pod = ev.object();
-                let Some(job) = owner_of(cache, pod) else {
+                let Some(job) = controller_of(cache, pod, Kind::Job) else {
                     return;
                 };
                 let k = key_of(job);

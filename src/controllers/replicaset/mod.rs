@@ -15,8 +15,8 @@ use super::cache::{Cache, CacheEvent};
 use super::controller::{Controller, SyncCtx};
 use super::expectations::Expectations;
 use super::workload::{
-    claim_pods, controller_ref, key_of, min_ready_seconds, pod_active, pod_available, replicas,
-    selector, split_key, template_json, update_status, Template,
+    claim_pods, controller_of, controller_ref, key_of, min_ready_seconds, pod_active,
+    pod_available, replicas, selector, split_key, template_json, update_status, Template,
 };
 use super::workqueue::WorkQueue;
 use crate::api::{Kind, Object};
@@ -58,17 +58,6 @@ pub struct ReplicaSetController {
     /// Each ReplicaSet's template, rebuilt when its generation changes.
     templates: BTreeMap<String, (String, i64, Arc<Template>)>,
     slow_start: BTreeMap<String, SlowStart>,
-}
-
-/// The ReplicaSet controlling `pod`, by its controller reference.
-fn owner_of<'a>(cache: &'a Cache, pod: &Object) -> Option<&'a Arc<Object>> {
-    let r = controller_ref(pod)?;
-    if r.kind != "ReplicaSet" {
-        return None;
-    }
-    cache
-        .get(Kind::ReplicaSet, &pod.meta.namespace, &r.name)
-        .filter(|rs| rs.meta.uid == r.uid)
 }
 
 /// The ReplicaSets whose selector matches an orphan pod.
@@ -128,7 +117,7 @@ impl ReplicaSetController {
     }
 
     fn pod_deleted(&mut self, cache: &Cache, pod: &Object, queue: &mut WorkQueue) {
-        if let Some(rs) = owner_of(cache, pod) {
+        if let Some(rs) = controller_of(cache, pod, Kind::ReplicaSet) {
             let k = key_of(rs);
             self.expectations.deletion_observed(&k, &key_of(pod));
             queue.add(&k);
@@ -193,7 +182,7 @@ impl Controller for ReplicaSetController {
                     if pod.meta.deletion.is_some() {
                         return self.pod_deleted(cache, pod, queue);
                     }
-                    if let Some(rs) = owner_of(cache, pod) {
+                    if let Some(rs) = controller_of(cache, pod, Kind::ReplicaSet) {
                         let k = key_of(rs);
                         self.expectations.creation_observed(&k);
                         queue.add(&k);
@@ -216,11 +205,11 @@ impl Controller for ReplicaSetController {
                     }
                     let ref_changed = controller_ref(old) != controller_ref(new);
                     if ref_changed {
-                        if let Some(rs) = owner_of(cache, old) {
+                        if let Some(rs) = controller_of(cache, old, Kind::ReplicaSet) {
                             queue.add(&key_of(rs));
                         }
                     }
-                    if let Some(rs) = owner_of(cache, new) {
+                    if let Some(rs) = controller_of(cache, new, Kind::ReplicaSet) {
                         queue.add(&key_of(rs));
                         let became_ready = !old.as_pod().is_some_and(|p| p.status.is_ready())
                             && new.as_pod().is_some_and(|p| p.status.is_ready());

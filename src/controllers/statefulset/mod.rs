@@ -24,6 +24,7 @@ use super::workload::{
     owner_ref_to, pod_available, replicas, selector, split_key, template_json, update_status,
     Template,
 };
+use super::workload::{controller_key, controller_of};
 use super::workqueue::WorkQueue;
 use crate::api::object::{Meta, OwnerRef};
 use crate::api::pod::PodPhase;
@@ -63,14 +64,6 @@ fn revision_of(p: &Object) -> &str {
         .get(REVISION_LABEL)
         .map(String::as_str)
         .unwrap_or("")
-}
-
-/// The StatefulSet controlling `pod`.
-fn owner_of<'a>(cache: &'a Cache, pod: &Object) -> Option<&'a Arc<Object>> {
-    let r = controller_ref(pod).filter(|r| r.kind == "StatefulSet")?;
-    cache
-        .get(Kind::StatefulSet, &pod.meta.namespace, &r.name)
-        .filter(|s| s.meta.uid == r.uid)
 }
 
 /// What one pass decided to do.
@@ -192,8 +185,11 @@ impl Controller for StatefulSetController {
             }
             Kind::Pod => {
                 let pod = ev.object();
-                let owner = owner_of(cache, pod)
-                    .or_else(|| ev.old.as_deref().and_then(|o| owner_of(cache, o)));
+                let owner = controller_of(cache, pod, Kind::StatefulSet).or_else(|| {
+                    ev.old
+                        .as_deref()
+                        .and_then(|o| controller_of(cache, o, Kind::StatefulSet))
+                });
                 let Some(set) = owner else {
                     if controller_ref(pod).is_none() && ev.new.is_some() {
                         for s in cache.list(Kind::StatefulSet, &pod.meta.namespace) {
@@ -217,9 +213,8 @@ impl Controller for StatefulSetController {
                 }
             }
             Kind::ControllerRevision | Kind::PersistentVolumeClaim => {
-                let o = ev.object();
-                if let Some(r) = controller_ref(o).filter(|r| r.kind == "StatefulSet") {
-                    queue.add(&format!("{}/{}", o.meta.namespace, r.name));
+                if let Some(k) = controller_key(ev.object(), Kind::StatefulSet) {
+                    queue.add(&k);
                 }
             }
             _ => {}
@@ -245,9 +240,7 @@ impl Controller for StatefulSetController {
         // Revisions: the set's template is the update revision; the current
         // one is what status last said, if it still exists.
         let revisions = history::owned(cx.cache, &set);
-        let collisions = body_path(&set, &["status", "collisionCount"])
-            .and_then(Json::as_i64)
-            .unwrap_or(0);
+        let collisions = history::collision_count(&set);
         let update_rev = format!("{}-{}", name, history::hash(&update_json, collisions));
         history::ensure(cx, &set, &revisions, &update_json, &update_rev);
         let status_current = body_str(&set, &["status", "currentRevision"], "").to_string();
