@@ -147,6 +147,29 @@ fn reconcile_new_and_old_cases() {
         assert_eq!(down > 0, c["scaleExpected"] == true, "{c}");
         assert_eq!(olds[0].replicas, i(&c["expectedOldReplicas"]), "{c}");
     }
+    // `TestDeploymentController_cleanupDeployment`: [spec, status] per old
+    // ReplicaSet, "deleting" for one already being deleted.
+    for c in o["cleanup_deployment_cases"].as_array().unwrap() {
+        let old: Vec<CleanupCandidate> = c["oldRSs_spec_status"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(n, rs)| CleanupCandidate {
+                revision: n as i64,
+                created: SimTime::ZERO.after(SimDuration::from_secs(n as u64)),
+                replicas: i(&rs[0]),
+                actual: i(&rs[1]),
+                stale: false,
+                deleting: rs.get(2).is_some_and(|d| d == "deleting"),
+            })
+            .collect();
+        let deleted = cleanup_deployment(&old, i(&c["revisionHistoryLimit"]));
+        assert_eq!(deleted.len() as i64, i(&c["expectedDeletions"]), "{c}");
+        assert!(deleted
+            .iter()
+            .all(|&k| old[k].replicas == 0 && old[k].actual == 0));
+    }
     for c in o["cleanup_unhealthy_replicas_cases"].as_array().unwrap() {
         let mut olds = vec![rs("old", i(&c["oldReplicas"]), i(&c["readyPods"]), 10)];
         assert_eq!(

@@ -85,3 +85,21 @@ fn every_documented_manifest_loads_into_a_scenario_and_runs() {
         );
     }
 }
+
+/// policy/v1beta1 read an empty PodDisruptionBudget selector as selecting
+/// nothing; policy/v1 reads it as selecting every pod. Converting keeps the
+/// old meaning and says so.
+#[test]
+fn v1beta1_budget_with_an_empty_selector_keeps_selecting_nothing() {
+    use kubesim::api::disruption_budget::DisruptionBudget;
+    let text = "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: b, namespace: default}\nspec: {minAvailable: 1, selector: {}}\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: c, namespace: default}\nspec: {minAvailable: 1, selector: {}}\n";
+    let mut report = FieldReport::default();
+    let objs = load_manifests("pdb.yaml", text, &mut report).expect("loads");
+    let old = DisruptionBudget::read(&objs[0]).unwrap();
+    let new = DisruptionBudget::read(&objs[1]).unwrap();
+    assert!(old.selector.is_none());
+    assert!(new.selector.as_ref().is_some_and(|s| s.is_empty()));
+    assert!(report.converted.iter().any(|c| c.contains(
+        "PodDisruptionBudget: converted from policy/v1beta1 to policy/v1 (dropping spec.selector when empty"
+    )));
+}

@@ -82,7 +82,7 @@ kinds! {
     ControllerRevision, "apps/v1", true, true;
     Job, "batch/v1", true, true;
     CronJob, "batch/v1", true, true;
-    PodDisruptionBudget, "policy/v1", true, false;
+    PodDisruptionBudget, "policy/v1", true, true;
     HorizontalPodAutoscaler, "autoscaling/v2", true, true;
     PriorityClass, "scheduling.k8s.io/v1", false, false;
     ClusterRole, "rbac.authorization.k8s.io/v1", false, false;
@@ -156,7 +156,10 @@ pub fn resolve_version(api_version: &str, kind: &str) -> VersionVerdict {
             }
             ("apps/v1beta1" | "apps/v1beta2", "StatefulSet" | "ControllerRevision") => return converted(&[]),
             ("batch/v1beta1" | "batch/v2alpha1", "CronJob") => return converted(&[]),
-            ("policy/v1beta1", "PodDisruptionBudget") => return converted(&[]),
+            ("policy/v1beta1", "PodDisruptionBudget") => {
+                // `convert_document` removes an empty selector; the message says why.
+                return converted(&["spec.selector when empty (it selected no pods in policy/v1beta1 and would select all in policy/v1)"])
+            }
             ("autoscaling/v2beta2", "HorizontalPodAutoscaler") => return converted(&[]),
             ("scheduling.k8s.io/v1beta1" | "scheduling.k8s.io/v1alpha1", "PriorityClass") => return converted(&[]),
             ("coordination.k8s.io/v1beta1", "Lease") => return converted(&[]),

@@ -286,6 +286,24 @@ fn convert_document(doc: &Node, kind: Kind, dropped: &[&str]) -> Node {
             json["spec"]["selector"] = serde_json::json!({"matchLabels": labels});
         }
     }
+    // policy/v1beta1 read an empty selector as selecting no pods; policy/v1
+    // reads it as selecting all. Keep the old meaning: a null selector.
+    if kind == Kind::PodDisruptionBudget
+        && json["spec"]
+            .get("selector")
+            .and_then(Json::as_object)
+            .is_some_and(|m| {
+                m.values().all(|v| {
+                    v.is_null()
+                        || v.as_object().is_some_and(|o| o.is_empty())
+                        || v.as_array().is_some_and(|a| a.is_empty())
+                })
+            })
+    {
+        if let Some(spec) = json.get_mut("spec").and_then(Json::as_object_mut) {
+            spec.remove("selector");
+        }
+    }
     // Re-attach positions: keep the original tree where the shape is unchanged.
     let mut node = Node::from_json(&json, doc.pos);
     copy_positions(doc, &mut node);
@@ -636,7 +654,17 @@ fn decode_typed(
         Kind::LimitRange => plain!(core::LimitRange),
         Kind::Event => plain!(core::Event),
         Kind::ControllerRevision => plain!(apps::ControllerRevision),
-        Kind::PodDisruptionBudget => plain!(k8s_openapi::api::policy::v1::PodDisruptionBudget),
+        Kind::PodDisruptionBudget => {
+            let d: k8s_openapi::api::policy::v1::PodDisruptionBudget = from_node(doc, unknown)?;
+            let spec = serde_json::to_value(&d.spec).unwrap_or(Json::Null);
+            super::disruption_budget::validate_spec(&spec)
+                .map_err(|(path, msg)| Failure::Invalid(path, msg))?;
+            selector_check(
+                d.spec.as_ref().and_then(|s| s.selector.as_ref()),
+                "spec.selector",
+            )?;
+            plain_with(kind, &d.metadata, &d)?
+        }
         Kind::PriorityClass => plain!(k8s_openapi::api::scheduling::v1::PriorityClass),
         Kind::ClusterRole => plain!(k8s_openapi::api::rbac::v1::ClusterRole),
         Kind::ClusterRoleBinding => plain!(k8s_openapi::api::rbac::v1::ClusterRoleBinding),
@@ -786,6 +814,16 @@ const HPA_MODELLED: &[&str] = &[
     "spec.behavior",
     "spec.targetCPUUtilizationPercentage",
 ];
+const PDB_MODELLED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "status",
+    "spec.selector",
+    "spec.minAvailable",
+    "spec.maxUnavailable",
+    "spec.unhealthyPodEvictionPolicy",
+];
 const SERVICE_MODELLED: &[&str] = &[
     "apiVersion",
     "kind",
@@ -810,6 +848,7 @@ fn note_unsimulated(kind: Kind, doc: &Node, report: &mut FieldReport) {
         Kind::CronJob => CRONJOB_MODELLED,
         Kind::HorizontalPodAutoscaler => HPA_MODELLED,
         Kind::Service => SERVICE_MODELLED,
+        Kind::PodDisruptionBudget => PDB_MODELLED,
         Kind::Namespace | Kind::Lease | Kind::Endpoints | Kind::ControllerRevision => &[""],
         _ => {
             report

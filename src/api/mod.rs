@@ -1,6 +1,8 @@
 //! Kubernetes objects: reading real manifests strictly, and the compact
 //! internal types the simulation works with.
 pub mod default_tolerations;
+pub mod disruption_budget;
+pub mod int_or_percent;
 pub mod kinds;
 pub mod lease;
 pub mod manifest;

@@ -36,6 +36,8 @@ pub const WATCHED: &[Kind] = &[
     Kind::CronJob,
     Kind::Endpoints,
     Kind::HorizontalPodAutoscaler,
+    Kind::PodDisruptionBudget,
+    Kind::ReplicationController,
 ];
 
 const ID_SHIFT: u32 = 40;

@@ -7,6 +7,7 @@ pub mod controller;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod expectations;
 pub mod garbage_collector;
@@ -61,6 +62,7 @@ pub fn default_controllers(cfg: &ControllerManagerConfig) -> Vec<Box<dyn Control
         Box::new(job::JobController::default()),
         Box::new(cronjob::CronJobController::default()),
         Box::new(endpoints::EndpointsController),
+        Box::new(disruption::DisruptionController),
         Box::new(hpa::HorizontalPodAutoscalerController::new(
             cfg.load.clone(),
         )),

@@ -33,10 +33,10 @@ pub const KUBELET: RateLimit = RateLimit {
     burst: 100,
 };
 
-/// client-go retries a `429 Too Many Requests` after the server's
-/// Retry-After (the apiserver's in-flight limiter says 1 s), at most ten times.
+/// client-go retries an answer that carries a Retry-After header (the
+/// apiserver's in-flight limiter's 429 says 1 s) after that long, at most
+/// ten times.
 const MAX_THROTTLE_RETRIES: u32 = 10;
-const RETRY_AFTER: SimDuration = SimDuration::from_secs(1);
 
 struct Outstanding {
     /// The caller's tag, returned with the response.
@@ -180,11 +180,14 @@ impl ApiClient {
         resp: &ApiResponse,
     ) -> Option<u64> {
         let o = self.inflight.get_mut(&resp.id)?;
-        if resp.code == 429 && o.retries < MAX_THROTTLE_RETRIES {
+        if let Some(secs) = resp
+            .retry_after
+            .filter(|_| o.retries < MAX_THROTTLE_RETRIES)
+        {
             o.retries += 1;
             o.deadline = SimTime::MAX;
             ctx.timer(
-                RETRY_AFTER,
+                SimDuration::from_secs(secs as u64),
                 Payload::Timer(Timer::ClientRetry { req: resp.id }),
             );
             return None;

@@ -90,4 +90,8 @@ pub enum Timer {
     ControllerTick { controller: u8, what: u32 },
     /// scenario driver: the timeline action at this index is due.
     Action { index: u32 },
+    /// scenario driver: a drain's pod is due another eviction or check.
+    DrainWake { drain: u32, pod: u32 },
+    /// scenario driver: a drain's `--timeout` ran out.
+    DrainTimeout { drain: u32 },
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value as Json};
 
 use super::build::Layout;
+use super::drain::{DrainRun, Stage as DrainStage, Step as DrainStep};
 use super::{Action, EtcdTarget, RolloutOp, Scenario, Step};
 use crate::api::{Kind, Object};
 use crate::model::apiserver::request::{ApiRequest, ApiResponse, PatchOp, Verb};
@@ -55,6 +56,10 @@ enum Then {
         deployment: Arc<Object>,
         to_revision: Option<i64>,
     },
+    /// A request of the drain at this index.
+    Drain { drain: u32, stage: DrainStage },
+    /// `apply` of an object that exists: it was read; patch it three ways.
+    ApplyRead,
 }
 
 /// The objects of one apply still to send: kubectl sends one request at a
@@ -76,6 +81,8 @@ pub struct ScenarioDriver {
     next_tag: u64,
     /// Request tag of the apply in flight → the rest of its batch.
     batches: BTreeMap<u64, ApplyBatch>,
+    /// Every drain started, with the timeline index it came from.
+    drains: Vec<(Option<u32>, DrainRun)>,
 }
 
 impl ScenarioDriver {
@@ -108,6 +115,7 @@ impl ScenarioDriver {
             pending: BTreeMap::new(),
             next_tag: 1,
             batches: BTreeMap::new(),
+            drains: Vec::new(),
         }
     }
 
@@ -245,6 +253,8 @@ impl ScenarioDriver {
                 self.send(ctx, p.step, p.what.clone(), req, None);
                 Ok(())
             }
+            // Answered in `on_response` before any follow-up.
+            Then::Drain { .. } | Then::ApplyRead => Ok(()),
         }
     }
 
@@ -269,7 +279,10 @@ impl ScenarioDriver {
         obj: Arc<Object>,
     ) -> u64 {
         let mut req = ApiRequest::new(Verb::Create, obj.kind, &obj.meta.namespace, &obj.meta.name);
-        req.body = Some(obj.clone());
+        let mut annotated = (*obj).clone();
+        Arc::make_mut(&mut annotated.meta.annotations)
+            .insert(LAST_APPLIED.into(), applied_config(&obj).to_string());
+        req.body = Some(Arc::new(annotated));
         let what = format!(
             "apply {}",
             describe(obj.kind, &obj.meta.namespace, &obj.meta.name)
@@ -389,6 +402,16 @@ impl ScenarioDriver {
                 req.patch = Some(PatchOp::Merge(json!({"spec": {"unschedulable": v}})));
                 self.send(ctx, step, what, req, None);
             }
+            Action::Drain(opts) => {
+                let timeout = opts.timeout;
+                let (run, steps) = DrainRun::start(opts, ctx.now);
+                let d = self.drains.len() as u32;
+                self.drains.push((step, run));
+                if let Some(t) = timeout {
+                    ctx.timer(t, Payload::Timer(Timer::DrainTimeout { drain: d }));
+                }
+                self.drain_steps(ctx, d, steps);
+            }
             Action::JoinNode(n) => {
                 let id = self.nodes[&n];
                 let already = ctx.is_alive(id);
@@ -474,6 +497,40 @@ impl ScenarioDriver {
         }
     }
 
+    /// Carries out what a drain asked for.
+    fn drain_steps(&mut self, ctx: &mut Ctx<'_, Payload, World>, d: u32, steps: Vec<DrainStep>) {
+        let step = self.drains[d as usize].0;
+        let what = self.drains[d as usize].1.opts.to_string();
+        let node = self.drains[d as usize].1.opts.node.clone();
+        let line = self.line_of(step) as u64;
+        for s in steps {
+            match s {
+                DrainStep::Send(req, stage) => {
+                    let tag = self.send(ctx, step, what.clone(), *req, None);
+                    if let Some(p) = self.pending.get_mut(&tag) {
+                        p.then = Some(Then::Drain { drain: d, stage });
+                    }
+                }
+                DrainStep::Wake(after, pod) => {
+                    ctx.timer(after, Payload::Timer(Timer::DrainWake { drain: d, pod }));
+                }
+                DrainStep::Say(text) => {
+                    ctx.trace
+                        .record(TraceLevel::Events, ctx.now, &self.name, "Drain", |r| {
+                            r.u64("line", line).str("node", &node).str("output", &text);
+                        });
+                }
+                DrainStep::Finish(result) => {
+                    let result = match result {
+                        Ok(m) => format!("ok: {m}"),
+                        Err(m) => format!("failed: {m}"),
+                    };
+                    self.outcome(ctx, step, &what, result);
+                }
+            }
+        }
+    }
+
     fn member_name(&self, id: ComponentId) -> String {
         let i = self.etcd.iter().position(|m| *m == id).unwrap_or(0);
         format!("etcd-{i}")
@@ -513,6 +570,23 @@ impl ScenarioDriver {
         let Some(p) = self.pending.remove(&tag) else {
             return;
         };
+        if let Some(Then::Drain { drain, stage }) = p.then {
+            let steps = self.drains[drain as usize]
+                .1
+                .on_response(stage, Some(resp), ctx.now);
+            return self.drain_steps(ctx, drain, steps);
+        }
+        if let (Some(Then::ApplyRead), Some(obj), Some(live)) = (
+            &p.then,
+            p.apply.clone(),
+            resp.object.as_ref().filter(|_| resp.ok()),
+        ) {
+            let mut req =
+                ApiRequest::new(Verb::Patch, obj.kind, &obj.meta.namespace, &obj.meta.name);
+            req.patch = Some(PatchOp::Merge(apply_patch(&obj, live)));
+            let new = self.send(ctx, p.step, p.what, req, Some(obj));
+            return self.move_batch(tag, new);
+        }
         if resp.ok() {
             if let Some(then) = p.then.clone() {
                 if let Err(msg) = self.follow_up(ctx, &p, then, resp) {
@@ -537,10 +611,13 @@ impl ScenarioDriver {
         }
         if resp.code == 409 && resp.reason == "AlreadyExists" && p.req.verb == Verb::Create {
             if let Some(obj) = p.apply.clone() {
-                let mut req =
-                    ApiRequest::new(Verb::Patch, obj.kind, &obj.meta.namespace, &obj.meta.name);
-                req.patch = Some(PatchOp::Merge(apply_patch(&obj)));
+                // kubectl apply reads the live object for its last-applied
+                // configuration before it patches.
+                let req = ApiRequest::new(Verb::Get, obj.kind, &obj.meta.namespace, &obj.meta.name);
                 let new = self.send(ctx, p.step, p.what, req, Some(obj));
+                if let Some(q) = self.pending.get_mut(&new) {
+                    q.then = Some(Then::ApplyRead);
+                }
                 return self.move_batch(tag, new);
             }
         }
@@ -557,6 +634,12 @@ impl ScenarioDriver {
     fn on_lost(&mut self, ctx: &mut Ctx<'_, Payload, World>, tag: Option<u64>, why: &str) {
         let Some(tag) = tag else { return };
         if let Some(p) = self.pending.remove(&tag) {
+            if let Some(Then::Drain { drain, stage }) = p.then {
+                let steps = self.drains[drain as usize]
+                    .1
+                    .on_response(stage, None, ctx.now);
+                return self.drain_steps(ctx, drain, steps);
+            }
             self.outcome(ctx, p.step, &p.what, format!("failed: {why}"));
         }
         self.continue_batch(ctx, tag);
@@ -637,26 +720,105 @@ fn rollback_target(
     Ok((template, Json::Object(annotations)))
 }
 
-/// The merge patch that brings an existing object to the manifest: its
-/// labels, annotations and spec (never status, never server-set metadata).
-fn apply_patch(obj: &Object) -> Json {
+/// The annotation where `kubectl apply` keeps what it last applied.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What `kubectl apply` records of a manifest: its identity, labels and
+/// annotations (not this one), and every top-level field but status.
+fn applied_config(obj: &Object) -> Json {
     let full = obj.to_json();
-    let mut patch = Map::new();
+    let mut out = Map::new();
     let mut meta = Map::new();
-    for k in ["labels", "annotations"] {
+    for k in ["name", "namespace", "labels", "annotations"] {
         if let Some(v) = full["metadata"].get(k) {
             meta.insert(k.into(), v.clone());
         }
     }
-    patch.insert("metadata".into(), Json::Object(meta));
+    if let Some(Json::Object(a)) = meta.get_mut("annotations") {
+        a.remove(LAST_APPLIED);
+        if a.is_empty() {
+            meta.remove("annotations");
+        }
+    }
     if let Json::Object(m) = &full {
         for (k, v) in m {
-            if !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status") {
+            match k.as_str() {
+                "metadata" => {
+                    out.insert(k.clone(), Json::Object(meta.clone()));
+                }
+                "status" => {}
+                _ => {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    Json::Object(out)
+}
+
+/// `kubectl apply`'s three-way patch against `live`: the manifest's labels,
+/// annotations and fields, null for every field the last applied
+/// configuration set that the manifest no longer does, and the new last
+/// applied configuration. (Lists are replaced whole: a JSON merge patch,
+/// not a strategic one.)
+fn apply_patch(obj: &Object, live: &Object) -> Json {
+    let config = applied_config(obj);
+    let mut patch = Map::new();
+    if let Json::Object(m) = &config {
+        for (k, v) in m {
+            if !matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
                 patch.insert(k.clone(), v.clone());
             }
         }
     }
-    Json::Object(patch)
+    let mut meta = Map::new();
+    for k in ["labels", "annotations"] {
+        if let Some(v) = config["metadata"].get(k) {
+            meta.insert(k.into(), v.clone());
+        }
+    }
+    // Always maps, so a removed label or annotation is nulled key by key
+    // and keys others added stay.
+    for k in ["labels", "annotations"] {
+        meta.entry(k).or_insert_with(|| Json::Object(Map::new()));
+    }
+    let mut patch = Json::Object(patch);
+    patch["metadata"] = Json::Object(meta);
+    patch["metadata"]["annotations"][LAST_APPLIED] = json!(config.to_string());
+    let last: Option<Json> = live
+        .meta
+        .annotations
+        .get(LAST_APPLIED)
+        .and_then(|s| serde_json::from_str(s).ok());
+    if let Some(last) = last {
+        let mut last = last;
+        if let Json::Object(m) = &mut last {
+            for k in ["apiVersion", "kind"] {
+                m.remove(k);
+            }
+            if let Some(Json::Object(md)) = m.get_mut("metadata") {
+                md.retain(|k, _| k == "labels" || k == "annotations");
+            }
+        }
+        null_removed(&last, &mut patch);
+    }
+    patch
+}
+
+/// Sets to null in `patch` every key `last` has that `patch` lacks, down
+/// through nested objects.
+fn null_removed(last: &Json, patch: &mut Json) {
+    let (Json::Object(l), Json::Object(p)) = (last, patch) else {
+        return;
+    };
+    for (k, v) in l {
+        match p.get_mut(k) {
+            None => {
+                p.insert(k.clone(), Json::Null);
+            }
+            Some(pv) => null_removed(v, pv),
+        }
+    }
 }
 
 impl Actor<Payload, World> for ScenarioDriver {
@@ -676,6 +838,14 @@ impl Actor<Payload, World> for ScenarioDriver {
     fn handle(&mut self, payload: Payload, ctx: &mut Ctx<'_, Payload, World>) {
         match payload {
             Payload::Timer(Timer::Action { index }) => self.run_step(ctx, index),
+            Payload::Timer(Timer::DrainWake { drain, pod }) => {
+                let steps = self.drains[drain as usize].1.on_timer(pod);
+                self.drain_steps(ctx, drain, steps);
+            }
+            Payload::Timer(Timer::DrainTimeout { drain }) => {
+                let steps = self.drains[drain as usize].1.on_timeout();
+                self.drain_steps(ctx, drain, steps);
+            }
             Payload::Timer(Timer::ClientRelease) => self.client.on_release(ctx),
             Payload::Timer(Timer::ClientRetry { req }) => self.client.on_retry(ctx, req),
             Payload::Timer(Timer::ClientDeadline { req }) => {
@@ -699,5 +869,47 @@ impl Actor<Payload, World> for ScenarioDriver {
 
     fn crash(&mut self, _now: SimTime) {
         // The driver stands outside the cluster and is never crashed.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::manifest::{load_manifests, FieldReport};
+
+    fn object(yaml: &str) -> Object {
+        load_manifests("t.yaml", yaml, &mut FieldReport::default())
+            .expect("valid manifest")
+            .remove(0)
+    }
+
+    #[test]
+    fn apply_nulls_what_the_last_apply_set_and_this_one_does_not() {
+        let first = object("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: zk, labels: {a: '1', b: '2'}}\nspec: {minAvailable: 2, selector: {matchLabels: {app: zk}}}\n");
+        let second = object("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: zk, labels: {a: '1'}}\nspec: {maxUnavailable: 1, selector: {matchLabels: {app: zk}}}\n");
+        let mut live = first.clone();
+        Arc::make_mut(&mut live.meta.annotations)
+            .insert(LAST_APPLIED.into(), applied_config(&first).to_string());
+        // Someone else labelled it too; apply leaves that label alone.
+        Arc::make_mut(&mut live.meta.labels).insert("team".into(), "x".into());
+        let patch = apply_patch(&second, &live);
+        assert_eq!(patch["spec"]["minAvailable"], Json::Null);
+        assert!(
+            patch["spec"].get("minAvailable").is_some(),
+            "explicitly null"
+        );
+        assert_eq!(patch["spec"]["maxUnavailable"], 1);
+        assert_eq!(patch["metadata"]["labels"], json!({"a": "1", "b": null}));
+        let recorded: Json = serde_json::from_str(
+            patch["metadata"]["annotations"][LAST_APPLIED]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(recorded["spec"]["maxUnavailable"], 1);
+        assert!(recorded["metadata"].get("annotations").is_none());
+        // Without a recorded configuration, nothing is nulled.
+        let bare = apply_patch(&second, &first);
+        assert!(bare["spec"].get("minAvailable").is_none());
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
+use super::drain::DrainOptions;
 use super::spec::{ClusterSpec, Dur, NodePoolSpec, Qty, ScenarioSpec, TimelineSpec};
 use super::{Action, EtcdTarget, NodePlan, RolloutOp, Scenario, Step};
 use crate::api::manifest::{decode_object, load_manifests, node_at, parse_yaml, validate_dns_name};
@@ -987,6 +988,22 @@ impl Loader<'_> {
                     }
                 }
             }
+            if let Some(d) = &e.drain {
+                if self.known_name(&format!("{at}.drain.node"), "node", &d.node, &node_names) {
+                    actions.push((
+                        "drain",
+                        Action::Drain(DrainOptions {
+                            node: d.node.clone(),
+                            ignore_daemonsets: d.ignore_daemon_sets,
+                            delete_emptydir_data: d.delete_empty_dir_data,
+                            force: d.force,
+                            grace_seconds: d.grace_period_seconds,
+                            timeout: d.timeout.as_ref().map(|t| t.0).filter(|t| !t.is_zero()),
+                            disable_eviction: d.disable_eviction,
+                        }),
+                    ));
+                }
+            }
             for (field, value, crash) in [
                 ("crashNode", &e.crash_node, true),
                 ("restartNode", &e.restart_node, false),
@@ -1075,7 +1092,7 @@ impl Loader<'_> {
             if actions.is_empty() && e.note.is_none() {
                 self.error(
                     &at,
-                    "an entry needs an action (apply, delete, scale, patch, setImage, rollout, cordon, uncordon, crashNode, restartNode, crashEtcd, restartEtcd, partition, heal) or a note",
+                    "an entry needs an action (apply, delete, scale, patch, setImage, rollout, cordon, uncordon, drain, crashNode, restartNode, crashEtcd, restartEtcd, partition, heal) or a note",
                 );
                 continue;
             }

@@ -3,6 +3,7 @@
 //! ([`build`]) and played by a kubectl-like driver component ([`driver`]).
 
 pub mod build;
+pub mod drain;
 pub mod driver;
 pub mod load;
 pub mod run;
@@ -130,6 +131,8 @@ pub enum Action {
     JoinNode(String),
     /// `kubectl cordon` (true) or `uncordon` (false).
     Cordon(String, bool),
+    /// `kubectl drain`.
+    Drain(drain::DrainOptions),
     CrashNode(String),
     RestartNode(String),
     CrashEtcd(EtcdTarget),
@@ -223,6 +226,7 @@ impl fmt::Display for Action {
             }
             Action::Cordon(n, true) => write!(f, "cordon node {n}"),
             Action::Cordon(n, false) => write!(f, "uncordon node {n}"),
+            Action::Drain(opts) => write!(f, "{opts}"),
             Action::JoinNode(n) => write!(f, "node {n} joins"),
             Action::CrashNode(n) => write!(f, "crash node {n}"),
             Action::RestartNode(n) => write!(f, "restart node {n}"),

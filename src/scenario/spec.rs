@@ -303,6 +303,8 @@ pub struct TimelineSpec {
     /// `kubectl cordon` / `uncordon` a node by name.
     pub cordon: Option<String>,
     pub uncordon: Option<String>,
+    /// `kubectl drain`.
+    pub drain: Option<DrainSpec>,
     pub crash_node: Option<String>,
     pub restart_node: Option<String>,
     /// `etcd-0`…, or `leader` for whichever member leads at that instant.
@@ -313,6 +315,23 @@ pub struct TimelineSpec {
     pub partition: Option<Vec<String>>,
     /// Heal every partition.
     pub heal: Option<bool>,
+}
+
+/// `kubectl drain NODE` and its flags (kubectl's defaults when absent).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainSpec {
+    pub node: String,
+    #[serde(default)]
+    pub ignore_daemon_sets: bool,
+    #[serde(default)]
+    pub delete_empty_dir_data: bool,
+    #[serde(default)]
+    pub force: bool,
+    pub grace_period_seconds: Option<i64>,
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub disable_eviction: bool,
 }
 
 #[derive(Debug, Deserialize)]

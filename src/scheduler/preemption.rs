@@ -11,9 +11,8 @@ use super::config::Profile;
 use super::node_info::NodeSnapshot;
 use super::pod_info::PodInfo;
 use super::profile::{filter, prefilter, CycleInput, Decision};
-use crate::api::object::Body;
 use crate::api::selector::Selector;
-use crate::api::{Kind, Object};
+use crate::api::Object;
 use crate::sim::RngStream;
 
 /// A PodDisruptionBudget as preemption reads it.
@@ -32,28 +31,12 @@ impl Pdb {
     /// From a PodDisruptionBudget object (its status as the disruption
     /// controller last wrote it; none yet means no disruptions allowed).
     pub fn from_object(o: &Object) -> Option<Pdb> {
-        let Body::Json(m) = &o.body else { return None };
-        if o.kind != Kind::PodDisruptionBudget {
-            return None;
-        }
-        let spec = m.get("spec");
-        let status = m.get("status");
-        let selector = spec
-            .and_then(|s| s.get("selector"))
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .and_then(|s| Selector::from_api(&s).ok());
+        let b = crate::api::disruption_budget::DisruptionBudget::read(o)?;
         Some(Pdb {
-            namespace: o.meta.namespace.clone(),
-            selector,
-            disruptions_allowed: status
-                .and_then(|s| s.get("disruptionsAllowed"))
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0),
-            disrupted: status
-                .and_then(|s| s.get("disruptedPods"))
-                .and_then(|v| v.as_object())
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default(),
+            namespace: b.namespace,
+            selector: b.selector,
+            disruptions_allowed: b.status.disruptions_allowed,
+            disrupted: b.status.disrupted_pods.into_keys().collect(),
         })
     }
 }

@@ -413,23 +413,25 @@ impl Work {
         let Some(limit) = self.history_limit else {
             return;
         };
-        let mut cleanable: Vec<&Set> = self
+        let old: Vec<&Set> = self
             .old()
             .into_iter()
             .map(|i| &self.sets[i])
-            .filter(|s| s.obj.meta.deletion.is_none() && !s.create)
+            .filter(|s| !s.create)
             .collect();
-        let diff = cleanable.len() as i64 - limit;
-        if diff <= 0 {
-            return;
-        }
-        cleanable.sort_by_key(|s| (s.revision(), s.state.created));
-        for s in cleanable.iter().take(diff as usize) {
-            let observed = status_i64(&s.obj, "observedGeneration");
-            if s.state.actual != 0 || s.state.replicas != 0 || s.obj.meta.generation > observed {
-                continue;
-            }
-            self.delete_sets.push(s.state.name.clone());
+        let candidates: Vec<util::CleanupCandidate> = old
+            .iter()
+            .map(|s| util::CleanupCandidate {
+                revision: s.revision(),
+                created: s.state.created,
+                replicas: s.state.replicas,
+                actual: s.state.actual,
+                stale: s.obj.meta.generation > status_i64(&s.obj, "observedGeneration"),
+                deleting: s.obj.meta.deletion.is_some(),
+            })
+            .collect();
+        for i in util::cleanup_deployment(&candidates, limit) {
+            self.delete_sets.push(old[i].state.name.clone());
         }
     }
 

@@ -6,41 +6,7 @@
 
 use crate::sim::{SimDuration, SimTime};
 
-/// An `IntOrString` as written: `3` or `"25%"`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IntOrPercent {
-    Int(i64),
-    Str(String),
-}
-
-impl IntOrPercent {
-    pub fn from_json(v: Option<&serde_json::Value>, default: &str) -> IntOrPercent {
-        match v {
-            Some(serde_json::Value::Number(n)) => IntOrPercent::Int(n.as_i64().unwrap_or(0)),
-            Some(serde_json::Value::String(s)) => IntOrPercent::Str(s.clone()),
-            _ => IntOrPercent::Str(default.to_string()),
-        }
-    }
-}
-
-/// `GetScaledValueFromIntOrPercent`.
-pub fn scaled_value(v: &IntOrPercent, total: i64, round_up: bool) -> Result<i64, String> {
-    match v {
-        IntOrPercent::Int(i) => Ok(*i),
-        IntOrPercent::Str(s) => {
-            let p = s
-                .strip_suffix('%')
-                .and_then(|n| n.parse::<i64>().ok())
-                .ok_or_else(|| format!("invalid value for IntOrString: invalid value {s:?}"))?;
-            let x = p * total;
-            Ok(if round_up {
-                (x + 99).div_euclid(100)
-            } else {
-                x.div_euclid(100)
-            })
-        }
-    }
-}
+pub use crate::api::int_or_percent::{scaled_value, IntOrPercent};
 
 /// The rollout strategy as the controller reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +90,37 @@ pub struct RsState {
     pub max_replicas: Option<i64>,
     /// `deployment.kubernetes.io/desired-replicas`, if present.
     pub desired: Option<i64>,
+}
+
+/// An old ReplicaSet as `cleanupDeployment` weighs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CleanupCandidate {
+    pub revision: i64,
+    pub created: SimTime,
+    /// `spec.replicas` and `status.replicas`.
+    pub replicas: i64,
+    pub actual: i64,
+    /// `metadata.generation > status.observedGeneration`: its controller
+    /// has not caught up, so its counts cannot be trusted.
+    pub stale: bool,
+    pub deleting: bool,
+}
+
+/// `cleanupDeployment`: of the old ReplicaSets not already being deleted,
+/// the oldest (by revision, then age) beyond `limit` that are empty and
+/// settled; their indexes into `old`.
+pub fn cleanup_deployment(old: &[CleanupCandidate], limit: i64) -> Vec<usize> {
+    let mut alive: Vec<usize> = (0..old.len()).filter(|&i| !old[i].deleting).collect();
+    let diff = alive.len() as i64 - limit;
+    if diff <= 0 {
+        return Vec::new();
+    }
+    alive.sort_by_key(|&i| (old[i].revision, old[i].created, i));
+    alive
+        .into_iter()
+        .take(diff as usize)
+        .filter(|&i| old[i].actual == 0 && old[i].replicas == 0 && !old[i].stale)
+        .collect()
 }
 
 /// `NewRSNewReplicas`: the new ReplicaSet's next size.

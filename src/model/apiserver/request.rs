@@ -19,6 +19,8 @@ pub enum Verb {
     Delete,
     /// `pods/binding`.
     Bind,
+    /// `pods/eviction`: a delete that honours PodDisruptionBudgets.
+    Evict,
 }
 
 impl Verb {
@@ -33,6 +35,7 @@ impl Verb {
             Verb::Patch => "PATCH",
             Verb::Delete => "DELETE",
             Verb::Bind => "POST binding",
+            Verb::Evict => "POST eviction",
         }
     }
 
@@ -131,6 +134,12 @@ pub struct ApiResponse {
     /// Kubernetes `Status.reason` (`Conflict`, `NotFound`, `AlreadyExists`, …).
     pub reason: &'static str,
     pub message: String,
+    /// `Status.details.causes[0].message`: why, in more words (the budget
+    /// an eviction would break).
+    pub cause: String,
+    /// The `Retry-After` header, in seconds: client-go waits that long and
+    /// retries a 429 that carries one, and hands back one that does not.
+    pub retry_after: Option<u32>,
     pub object: Option<Arc<Object>>,
     pub items: Vec<Arc<Object>>,
     pub resource_version: u64,

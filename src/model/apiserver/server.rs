@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use super::eviction::{self, OnConflict, Plan, Stage};
 use super::request::{ApiRequest, ApiResponse, EventType, PatchOp, Verb, WatchBatch, WatchEvent};
 use crate::api::object::Body;
 use crate::api::{Kind, Object, ObjectKey};
@@ -69,6 +70,8 @@ struct InFlight {
     req: Box<ApiRequest>,
     /// GuaranteedUpdate attempts so far.
     attempts: u32,
+    /// An eviction's progress.
+    evict: Option<Stage>,
 }
 
 pub struct ApiServer {
@@ -153,6 +156,8 @@ impl ApiServer {
             code,
             reason: "",
             message: String::new(),
+            cause: String::new(),
+            retry_after: None,
             object,
             items: Vec::new(),
             resource_version,
@@ -165,6 +170,8 @@ impl ApiServer {
             code,
             reason,
             message,
+            cause: String::new(),
+            retry_after: None,
             object: None,
             items: Vec::new(),
             resource_version: 0,
@@ -200,12 +207,13 @@ impl ApiServer {
         };
         if used >= cap {
             ctx.shared.stats.api_throttled += 1;
-            let resp = Self::error(
+            let mut resp = Self::error(
                 req.id,
                 429,
                 "TooManyRequests",
                 "Too many requests, please try again later.".into(),
             );
+            resp.retry_after = Some(1);
             return Self::respond(ctx, client, resp);
         }
         if mutating {
@@ -217,6 +225,7 @@ impl ApiServer {
             client,
             req,
             attempts: 0,
+            evict: None,
         };
         let slot = match self.free_slots.pop() {
             Some(s) => {
@@ -285,6 +294,8 @@ impl ApiServer {
                     code: 200,
                     reason: "",
                     message: String::new(),
+                    cause: String::new(),
+                    retry_after: None,
                     object: None,
                     items,
                     resource_version: self.revision,
@@ -418,6 +429,10 @@ impl ApiServer {
             Verb::Patch | Verb::Bind | Verb::Delete => match current {
                 None => self.finish(ctx, slot, not_found()),
                 Some(cur) => self.guaranteed_update(ctx, slot, cur),
+            },
+            Verb::Evict => match current {
+                None => self.finish(ctx, slot, not_found()),
+                Some(pod) => self.evict(ctx, slot, pod),
             },
             Verb::Watch => {}
         }
@@ -560,63 +575,201 @@ impl ApiServer {
                 }
                 self.propose_put(ctx, slot, key, expect, obj);
             }
-            Verb::Delete => {
-                // Foreground and Orphan propagation: the garbage collector
-                // finishes the deletion once it has dealt with the dependents.
-                let gc_finalizer = match req.propagation {
-                    Some("Foreground") => Some("foregroundDeletion"),
-                    Some("Orphan") => Some("orphan"),
-                    _ => None,
-                };
-                if let Some(f) = gc_finalizer.filter(|_| cur.kind != Kind::Pod) {
-                    if cur.meta.deletion.is_none() {
-                        let mut obj = (*cur).clone();
-                        if !obj.meta.finalizers.iter().any(|x| x == f) {
-                            obj.meta.finalizers.push(f.to_string());
-                        }
-                        obj.meta.deletion = Some(ctx.now);
-                        obj.meta.deletion_grace_seconds = Some(0);
-                        return self.propose_put(ctx, slot, key, expect, obj);
-                    }
-                }
-                let grace = req.grace_seconds.or_else(|| {
-                    cur.as_pod()
-                        .map(|p| p.spec.termination_grace.as_secs_f64() as i64)
-                });
-                let graceful_pod = cur.as_pod().is_some_and(|p| {
-                    p.node_name.is_some() && !p.is_terminal() && grace.unwrap_or(0) > 0
-                });
-                if !cur.meta.finalizers.is_empty() || (graceful_pod && cur.meta.deletion.is_none())
-                {
-                    if cur.meta.deletion.is_some() {
-                        // Already terminating: nothing to change.
-                        let resp = Self::success(
-                            req.id,
-                            200,
-                            Some(cur.clone()),
-                            cur.meta.resource_version,
-                        );
-                        return self.finish(ctx, slot, resp);
-                    }
-                    let mut obj = (*cur).clone();
-                    let g = grace.unwrap_or(0).max(0);
-                    obj.meta.deletion = Some(ctx.now.after(SimDuration::from_secs(g as u64)));
-                    obj.meta.deletion_grace_seconds = Some(g);
-                    self.propose_put(ctx, slot, key, expect, obj);
-                } else {
-                    self.propose(
-                        ctx,
-                        slot,
-                        Txn {
-                            key,
-                            expect,
-                            op: TxnOp::Delete,
-                        },
-                    );
-                }
-            }
+            Verb::Delete => self.delete(ctx, slot, &req, cur),
+            Verb::Evict => self.evict_stage(ctx, slot, cur),
             _ => {}
         }
+    }
+
+    /// Deletes `cur` as a DELETE with `req`'s options would: gracefully
+    /// (setting deletionTimestamp) for a pod bound to a node, through the
+    /// garbage collector's finalizers for foreground and orphan
+    /// propagation, at once otherwise.
+    fn delete(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        req: &ApiRequest,
+        cur: Arc<Object>,
+    ) {
+        let key = cur.key();
+        let expect = Expect::ModRevision(cur.meta.resource_version);
+        // Foreground and Orphan propagation: the garbage collector
+        // finishes the deletion once it has dealt with the dependents.
+        let gc_finalizer = match req.propagation {
+            Some("Foreground") => Some("foregroundDeletion"),
+            Some("Orphan") => Some("orphan"),
+            _ => None,
+        };
+        if let Some(f) = gc_finalizer.filter(|_| cur.kind != Kind::Pod) {
+            if cur.meta.deletion.is_none() {
+                let mut obj = (*cur).clone();
+                if !obj.meta.finalizers.iter().any(|x| x == f) {
+                    obj.meta.finalizers.push(f.to_string());
+                }
+                obj.meta.deletion = Some(ctx.now);
+                obj.meta.deletion_grace_seconds = Some(0);
+                return self.propose_put(ctx, slot, key, expect, obj);
+            }
+        }
+        let grace = req.grace_seconds.or_else(|| {
+            cur.as_pod()
+                .map(|p| p.spec.termination_grace.as_secs_f64() as i64)
+        });
+        let graceful_pod = cur
+            .as_pod()
+            .is_some_and(|p| p.node_name.is_some() && !p.is_terminal() && grace.unwrap_or(0) > 0);
+        if !cur.meta.finalizers.is_empty() || (graceful_pod && cur.meta.deletion.is_none()) {
+            if cur.meta.deletion.is_some() {
+                // Already terminating: nothing to change.
+                let resp = Self::success(req.id, 200, Some(cur.clone()), cur.meta.resource_version);
+                return self.finish(ctx, slot, resp);
+            }
+            let mut obj = (*cur).clone();
+            let g = grace.unwrap_or(0).max(0);
+            obj.meta.deletion = Some(ctx.now.after(SimDuration::from_secs(g as u64)));
+            obj.meta.deletion_grace_seconds = Some(g);
+            self.propose_put(ctx, slot, key, expect, obj);
+        } else {
+            self.propose(
+                ctx,
+                slot,
+                Txn {
+                    key,
+                    expect,
+                    op: TxnOp::Delete,
+                },
+            );
+        }
+    }
+
+    /// Starts (or starts over) an eviction of `pod`.
+    fn evict(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32, pod: Arc<Object>) {
+        let budgets: Vec<Arc<Object>> = self
+            .cache
+            .range(
+                ObjectKey {
+                    kind: Kind::PodDisruptionBudget,
+                    namespace: pod.meta.namespace.clone(),
+                    name: String::new(),
+                }..,
+            )
+            .take_while(|(k, _)| {
+                k.kind == Kind::PodDisruptionBudget && k.namespace == pod.meta.namespace
+            })
+            .map(|(_, o)| o.clone())
+            .collect();
+        let Some(f) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        let id = f.req.id;
+        match eviction::plan(&pod, &budgets, ctx.now) {
+            Plan::Refuse {
+                code,
+                reason,
+                message,
+                cause,
+                retry_after,
+            } => {
+                let mut resp = Self::error(id, code, reason, message);
+                resp.cause = cause;
+                resp.retry_after = retry_after;
+                self.finish(ctx, slot, resp);
+            }
+            Plan::Spend { budget, updated } => {
+                f.evict = Some(Stage::Spend);
+                let expect = Expect::ModRevision(updated.meta.resource_version);
+                self.propose_put(ctx, slot, budget, expect, *updated);
+            }
+            Plan::Delete {
+                precondition,
+                on_conflict,
+            } => {
+                f.evict = Some(Stage::Mark {
+                    precondition,
+                    on_conflict,
+                });
+                self.evict_stage(ctx, slot, pod);
+            }
+        }
+    }
+
+    /// Carries out the pod writes of an eviction against `cur`, the pod as
+    /// it now is: the DisruptionTarget mark, then the delete.
+    fn evict_stage(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32, cur: Arc<Object>) {
+        let Some(f) = self.slots[slot as usize].as_ref() else {
+            return;
+        };
+        let req = f.req.clone();
+        let (precondition, on_conflict) = match &f.evict {
+            Some(Stage::Mark {
+                precondition,
+                on_conflict,
+            })
+            | Some(Stage::Delete {
+                precondition,
+                on_conflict,
+            }) => (*precondition, on_conflict.clone()),
+            _ => return,
+        };
+        if precondition.is_some_and(|rv| rv != cur.meta.resource_version) {
+            return self.evict_conflict(ctx, slot, on_conflict);
+        }
+        if matches!(f.evict, Some(Stage::Mark { .. })) {
+            let marked = eviction::mark(&cur, ctx.now);
+            let expect = Expect::ModRevision(cur.meta.resource_version);
+            return self.propose_put(ctx, slot, cur.key(), expect, marked);
+        }
+        self.delete(ctx, slot, &req, cur);
+    }
+
+    /// The pod changed under an eviction's precondition.
+    fn evict_conflict(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32, on: OnConflict) {
+        let Some(f) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        let id = f.req.id;
+        match on {
+            OnConflict::TooManyRequests(budget) => {
+                let Plan::Refuse {
+                    code,
+                    reason,
+                    message,
+                    cause,
+                    retry_after,
+                } = eviction::still_processing(&budget)
+                else {
+                    return;
+                };
+                let mut resp = Self::error(id, code, reason, message);
+                resp.cause = cause;
+                resp.retry_after = retry_after;
+                self.finish(ctx, slot, resp);
+            }
+            OnConflict::Retry => self.evict_retry(ctx, slot),
+        }
+    }
+
+    /// `EvictionsRetry`: start the eviction over after the interval, up to
+    /// its number of tries.
+    fn evict_retry(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32) {
+        let Some(f) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        f.attempts += 1;
+        f.evict = None;
+        if f.attempts >= eviction::RETRY_STEPS {
+            let msg = format!(
+                "Operation cannot be fulfilled on pods \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+                f.req.name
+            );
+            let resp = Self::error(f.req.id, 409, "Conflict", msg);
+            return self.finish(ctx, slot, resp);
+        }
+        let base = eviction::RETRY_INTERVAL.nanos() as f64;
+        let jitter = base * eviction::RETRY_JITTER * ctx.rng.unit();
+        let wait = SimDuration::from_nanos((base + jitter) as u64);
+        ctx.timer(wait, Payload::Timer(Timer::ApiHandled { slot }));
     }
 
     /// Proposes writing `obj` at `key` if `expect` holds.
@@ -665,6 +818,46 @@ impl ApiServer {
         let id = f.req.id;
         match result {
             Err(msg) => self.finish(ctx, slot, Self::error(id, 500, "InternalError", msg)),
+            Ok(r)
+                if r.succeeded
+                    && f.evict.is_some()
+                    && !matches!(f.evict, Some(Stage::Delete { .. })) =>
+            {
+                ctx.shared.stats.etcd_commit.record(ctx.now.since(sent));
+                // The eviction's next write: after the budget, the mark; after
+                // the mark, the delete (held to the version the mark made).
+                let next_pod = match f.evict.take() {
+                    Some(Stage::Mark {
+                        precondition,
+                        on_conflict,
+                    }) => {
+                        f.evict = Some(Stage::Delete {
+                            precondition: precondition.map(|_| r.revision),
+                            on_conflict,
+                        });
+                        r.current
+                    }
+                    _ => {
+                        f.evict = Some(Stage::Mark {
+                            precondition: None,
+                            on_conflict: OnConflict::Retry,
+                        });
+                        let key = ObjectKey {
+                            kind: Kind::Pod,
+                            namespace: f.req.namespace.clone(),
+                            name: f.req.name.clone(),
+                        };
+                        self.cache.get(&key).cloned()
+                    }
+                };
+                match next_pod {
+                    Some(pod) => self.evict_stage(ctx, slot, pod),
+                    None => {
+                        let msg = format!("pods \"{}\" not found", f.req.name);
+                        self.finish(ctx, slot, Self::error(id, 404, "NotFound", msg))
+                    }
+                }
+            }
             Ok(r) if r.succeeded => {
                 ctx.shared.stats.etcd_commit.record(ctx.now.since(sent));
                 if f.req.verb == Verb::Bind {
@@ -673,12 +866,18 @@ impl ApiServer {
                         ctx.shared.stats.pod_scheduling.record(waited);
                     }
                 }
-                let code = if f.req.verb == Verb::Create { 201 } else { 200 };
+                let code = if matches!(f.req.verb, Verb::Create | Verb::Evict) {
+                    201
+                } else {
+                    200
+                };
                 let resp = ApiResponse {
                     id,
                     code,
                     reason: "",
                     message: String::new(),
+                    cause: String::new(),
+                    retry_after: None,
                     resource_version: r.revision,
                     object: r.current,
                     items: Vec::new(),
@@ -686,9 +885,15 @@ impl ApiServer {
                 self.finish(ctx, slot, resp);
             }
             Ok(r) => {
+                if matches!(f.evict, Some(Stage::Spend)) {
+                    // Someone else wrote the budget: read it again and retry.
+                    return self.evict_retry(ctx, slot);
+                }
                 f.attempts += 1;
-                let retry = matches!(f.req.verb, Verb::Patch | Verb::Delete | Verb::Bind)
-                    && f.attempts < 10;
+                let retry = matches!(
+                    f.req.verb,
+                    Verb::Patch | Verb::Delete | Verb::Bind | Verb::Evict
+                ) && f.attempts < 10;
                 match (retry, r.current) {
                     (true, Some(cur)) => self.guaranteed_update(ctx, slot, cur),
                     (_, None) if f.req.verb != Verb::Create => {
