@@ -54,6 +54,14 @@ enum Command {
         /// [default: the scenario's `traceLevel`, else full]
         #[arg(long, value_parser = level_arg)]
         trace_level: Option<TraceLevel>,
+        /// Skip the charts and timeseries.csv (trace and summary only).
+        #[arg(long)]
+        no_report: bool,
+    },
+    /// Rebuild the charts and timeseries.csv of a saved run from its trace.
+    Report {
+        /// A run directory holding trace.jsonl.
+        dir: PathBuf,
     },
     /// Check scenario files without running them.
     Validate {
@@ -133,7 +141,9 @@ fn main() -> ExitCode {
             until,
             out,
             trace_level,
-        } => run_cmd(&scenario, seed, until, out, trace_level),
+            no_report,
+        } => run_cmd(&scenario, seed, until, out, trace_level, no_report),
+        Command::Report { dir } => report_cmd(&dir),
     }
 }
 
@@ -206,6 +216,7 @@ fn run_cmd(
     until: Option<SimDuration>,
     out: Option<PathBuf>,
     trace_level: Option<TraceLevel>,
+    no_report: bool,
 ) -> ExitCode {
     let scenario = match load(path) {
         Ok(s) => s,
@@ -284,6 +295,42 @@ fn run_cmd(
         trace_path.display(),
         summary_path.display()
     );
+    if !no_report {
+        let started = Instant::now();
+        match kubesim::report::output::write_report(&out) {
+            Ok(w) => outln!(
+                "report   {} files in {}/charts and timeseries.csv, {:.2}s",
+                w.files.len(),
+                out.display(),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     outln!("digest: {}", summary.digest);
     ExitCode::SUCCESS
+}
+
+fn report_cmd(dir: &Path) -> ExitCode {
+    let started = Instant::now();
+    match kubesim::report::output::write_report(dir) {
+        Ok(w) => {
+            for f in &w.files {
+                outln!("{}", f.display());
+            }
+            outln!(
+                "{} files in {:.2}s",
+                w.files.len(),
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

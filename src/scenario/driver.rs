@@ -320,6 +320,12 @@ impl ScenarioDriver {
             return;
         };
         let what = action.to_string();
+        // When the command was typed: charts mark actions here, whenever
+        // they finish.
+        ctx.trace
+            .record(TraceLevel::Faults, ctx.now, &self.name, "Action", |r| {
+                r.u64("line", line).str("action", &what);
+            });
         let step = Some(index);
         match action {
             Action::Apply(objs) => self.apply_all(ctx, step, objs),
