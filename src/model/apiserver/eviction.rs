@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use super::request::ApiResponse;
 use crate::api::disruption_budget::{DisruptionBudget, MAX_DISRUPTED_PODS};
 use crate::api::object::Body;
 use crate::api::pod::{Condition, PodPhase};
@@ -49,15 +50,35 @@ pub enum Plan {
         budget: ObjectKey,
         updated: Box<Object>,
     },
-    /// Refuse: HTTP code, reason, message, the cause detail, and the
-    /// Retry-After seconds if any.
-    Refuse {
-        code: u16,
-        reason: &'static str,
-        message: String,
-        cause: String,
-        retry_after: Option<u32>,
-    },
+    Refuse(Refusal),
+}
+
+/// An eviction refused: HTTP code, reason, message, the cause detail, and
+/// the Retry-After seconds if any.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub cause: String,
+    pub retry_after: Option<u32>,
+}
+
+impl Refusal {
+    /// The answer to request `id`.
+    pub fn response(self, id: u64) -> ApiResponse {
+        ApiResponse {
+            id,
+            code: self.code,
+            reason: self.reason,
+            message: self.message,
+            cause: self.cause,
+            retry_after: self.retry_after,
+            object: None,
+            items: Vec::new(),
+            resource_version: 0,
+        }
+    }
 }
 
 /// Where an eviction in flight stands.
@@ -90,8 +111,8 @@ pub fn can_ignore_budget(pod: &Object) -> bool {
 }
 
 /// The 429 for a budget whose status the controller has not caught up with.
-pub fn still_processing(budget: &str) -> Plan {
-    Plan::Refuse {
+pub fn still_processing(budget: &str) -> Refusal {
+    Refusal {
         code: 429,
         reason: "TooManyRequests",
         message: VIOLATES_BUDGET.into(),
@@ -119,13 +140,13 @@ pub fn plan(pod: &Object, budgets: &[Arc<Object>], now: SimTime) -> Plan {
         .filter(|(_, b)| b.selects(pod))
         .collect();
     if covering.len() > 1 {
-        return Plan::Refuse {
+        return Plan::Refuse(Refusal {
             code: 500,
             reason: "InternalError",
             message: "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.".into(),
             cause: String::new(),
             retry_after: None,
-        };
+        });
     }
     let Some((obj, b)) = covering.into_iter().next() else {
         return Plan::Delete {
@@ -148,17 +169,19 @@ pub fn plan(pod: &Object, budgets: &[Arc<Object>], now: SimTime) -> Plan {
     }
     // `checkAndDecrement`.
     if b.status.observed_generation < b.generation {
-        return still_processing(&b.name);
+        return Plan::Refuse(still_processing(&b.name));
     }
-    let forbidden = |why: &str| Plan::Refuse {
-        code: 403,
-        reason: "Forbidden",
-        message: format!(
-            "poddisruptionbudgets.policy {:?} is forbidden: {why}",
-            b.name
-        ),
-        cause: String::new(),
-        retry_after: None,
+    let forbidden = |why: &str| {
+        Plan::Refuse(Refusal {
+            code: 403,
+            reason: "Forbidden",
+            message: format!(
+                "poddisruptionbudgets.policy {:?} is forbidden: {why}",
+                b.name
+            ),
+            cause: String::new(),
+            retry_after: None,
+        })
     };
     if b.status.disruptions_allowed < 0 {
         return forbidden("pdb disruptions allowed is negative");
@@ -169,7 +192,7 @@ pub fn plan(pod: &Object, budgets: &[Arc<Object>], now: SimTime) -> Plan {
         );
     }
     if b.status.disruptions_allowed == 0 {
-        return Plan::Refuse {
+        return Plan::Refuse(Refusal {
             code: 429,
             reason: "TooManyRequests",
             message: VIOLATES_BUDGET.into(),
@@ -178,7 +201,7 @@ pub fn plan(pod: &Object, budgets: &[Arc<Object>], now: SimTime) -> Plan {
                 b.name, b.status.desired_healthy, b.status.current_healthy
             ),
             retry_after: None,
-        };
+        });
     }
     let mut status = b.status.clone();
     status.disruptions_allowed -= 1;
@@ -266,12 +289,7 @@ mod tests {
 
     fn refused(p: Plan) -> (u16, String, Option<u32>) {
         match p {
-            Plan::Refuse {
-                code,
-                cause,
-                retry_after,
-                ..
-            } => (code, cause, retry_after),
+            Plan::Refuse(r) => (r.code, r.cause, r.retry_after),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }

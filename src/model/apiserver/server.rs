@@ -664,18 +664,7 @@ impl ApiServer {
         };
         let id = f.req.id;
         match eviction::plan(&pod, &budgets, ctx.now) {
-            Plan::Refuse {
-                code,
-                reason,
-                message,
-                cause,
-                retry_after,
-            } => {
-                let mut resp = Self::error(id, code, reason, message);
-                resp.cause = cause;
-                resp.retry_after = retry_after;
-                self.finish(ctx, slot, resp);
-            }
+            Plan::Refuse(r) => self.finish(ctx, slot, r.response(id)),
             Plan::Spend { budget, updated } => {
                 f.evict = Some(Stage::Spend);
                 let expect = Expect::ModRevision(updated.meta.resource_version);
@@ -731,19 +720,7 @@ impl ApiServer {
         let id = f.req.id;
         match on {
             OnConflict::TooManyRequests(budget) => {
-                let Plan::Refuse {
-                    code,
-                    reason,
-                    message,
-                    cause,
-                    retry_after,
-                } = eviction::still_processing(&budget)
-                else {
-                    return;
-                };
-                let mut resp = Self::error(id, code, reason, message);
-                resp.cause = cause;
-                resp.retry_after = retry_after;
+                let resp = eviction::still_processing(&budget).response(id);
                 self.finish(ctx, slot, resp);
             }
             OnConflict::Retry => self.evict_retry(ctx, slot),
