@@ -374,6 +374,11 @@ impl Reader {
             new.ready = true;
             self.out.to_ready.push(t - new.created);
         }
+        // Only the nodes this pod left or joined can have changed.
+        let touched: Vec<String> = [old.as_ref().and_then(|o| o.node.clone()), new.node.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
         if let Some(o) = &old {
             self.phase_counts[o.phase] -= 1.0;
             self.node_delta(o, -1.0);
@@ -388,11 +393,14 @@ impl Reader {
         for (i, s) in self.out.phases.iter_mut().enumerate() {
             push(s, t, self.phase_counts[i]);
         }
-        for (name, (cpu, mem)) in &self.node_req {
-            if let Some(n) = self.out.nodes.get_mut(name) {
-                push(&mut n.cpu_requested, t, *cpu);
-                push(&mut n.memory_requested, t, *mem);
-            }
+        for name in touched {
+            let (Some(&(cpu, mem)), Some(n)) =
+                (self.node_req.get(&name), self.out.nodes.get_mut(&name))
+            else {
+                continue;
+            };
+            push(&mut n.cpu_requested, t, cpu);
+            push(&mut n.memory_requested, t, mem);
         }
     }
 
