@@ -54,14 +54,45 @@ enum Command {
         /// [default: the scenario's `traceLevel`, else full]
         #[arg(long, value_parser = level_arg)]
         trace_level: Option<TraceLevel>,
-        /// Skip the charts and timeseries.csv (trace and summary only).
+        /// Skip the charts, report.html, trace.perfetto.json and
+        /// timeseries.csv (trace and summary only).
         #[arg(long)]
         no_report: bool,
+        /// Print, as the run goes, what a person watching would read:
+        /// kubectl's output, `kubectl get events`, `kubectl rollout status`,
+        /// Service endpoints and injected faults, with virtual timestamps.
+        #[arg(long)]
+        narrate: bool,
     },
-    /// Rebuild the charts and timeseries.csv of a saved run from its trace.
+    /// Rebuild a saved run's charts, timeseries.csv, trace.perfetto.json and
+    /// report.html from its trace.
     Report {
         /// A run directory holding trace.jsonl.
         dir: PathBuf,
+    },
+    /// Run a scenario over a range of settings, in parallel, and name the
+    /// smallest setting that meets its objective.
+    Sweep {
+        /// The scenario YAML.
+        scenario: PathBuf,
+        /// PATH=VALUES, repeatable: a path into the scenario
+        /// (cluster.nodePools.worker.count; list entries by index or name)
+        /// and a list (a,b,c) or an inclusive integer range (2..10:2).
+        #[arg(long = "set", required = true)]
+        set: Vec<String>,
+        /// Override the scenario's seed for every variant.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the scenario's duration.
+        #[arg(long, value_parser = duration_arg)]
+        until: Option<SimDuration>,
+        /// Where to write sweep.csv, sweep.txt and sweep.svg|png
+        /// [default: runs/sweep-<scenario file name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Runs at once [default: every core].
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Check scenario files without running them.
     Validate {
@@ -142,8 +173,27 @@ fn main() -> ExitCode {
             out,
             trace_level,
             no_report,
-        } => run_cmd(&scenario, seed, until, out, trace_level, no_report),
+            narrate,
+        } => run_cmd(
+            &scenario,
+            seed,
+            until,
+            out,
+            trace_level,
+            Outputs {
+                report: !no_report,
+                narrate,
+            },
+        ),
         Command::Report { dir } => report_cmd(&dir),
+        Command::Sweep {
+            scenario,
+            set,
+            seed,
+            until,
+            out,
+            jobs,
+        } => sweep_cmd(&scenario, &set, seed, until, out, jobs),
     }
 }
 
@@ -210,13 +260,19 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     }
 }
 
+/// What a run prints and writes besides its trace and summary.
+struct Outputs {
+    report: bool,
+    narrate: bool,
+}
+
 fn run_cmd(
     path: &Path,
     seed: Option<u64>,
     until: Option<SimDuration>,
     out: Option<PathBuf>,
     trace_level: Option<TraceLevel>,
-    no_report: bool,
+    outputs: Outputs,
 ) -> ExitCode {
     let scenario = match load(path) {
         Ok(s) => s,
@@ -231,6 +287,15 @@ fn run_cmd(
     });
     if let Err(e) = std::fs::create_dir_all(&out) {
         eprintln!("error: cannot create {}: {e}", out.display());
+        return ExitCode::from(1);
+    }
+    // The scenario as run, for report.html and for whoever reads the run later.
+    if let Err(e) = std::fs::copy(path, out.join("scenario.yaml")) {
+        eprintln!(
+            "error: copying {} into {}: {e}",
+            path.display(),
+            out.display()
+        );
         return ExitCode::from(1);
     }
     let trace_path = out.join("trace.jsonl");
@@ -250,13 +315,26 @@ fn run_cmd(
         ProgressStyle::with_template("{bar:40} {pos}/{len} s virtual  {elapsed} wall  eta {eta}")
             .expect("static template"),
     );
-    let tty = std::io::stderr().is_terminal();
+    // A progress bar would tear through the narration.
+    let tty = std::io::stderr().is_terminal() && !outputs.narrate;
     let started = Instant::now();
+    let level = trace_level.unwrap_or(scenario.trace_level);
+    let observer: Option<kubesim::sim::TraceObserver> = outputs.narrate.then(|| {
+        if level < TraceLevel::Events {
+            outln!("(trace level {level:?}: only actions and faults are narrated; events need --trace-level events or above)");
+        }
+        Box::new(|line: &str| {
+            if let Some(l) = kubesim::report::narrate::narrate(line) {
+                outln!("{l}");
+            }
+        }) as kubesim::sim::TraceObserver
+    });
     let opts = RunOptions {
         seed,
         until,
-        trace_level: trace_level.unwrap_or(scenario.trace_level),
+        trace_level: level,
         sink: TraceSink::Writer(Box::new(BufWriter::with_capacity(1 << 20, file))),
+        observer,
     };
     let mut shown = false;
     let finished = run(&scenario, opts, |t: SimTime| {
@@ -295,14 +373,15 @@ fn run_cmd(
         trace_path.display(),
         summary_path.display()
     );
-    if !no_report {
+    if outputs.report {
         let started = Instant::now();
         match kubesim::report::output::write_report(&out) {
             Ok(w) => outln!(
-                "report   {} files in {}/charts and timeseries.csv, {:.2}s",
-                w.files.len(),
-                out.display(),
-                started.elapsed().as_secs_f64()
+                "report   {} in {:.2}s ({} chart files, timeseries.csv, trace.perfetto.json with {} events)",
+                out.join("report.html").display(),
+                started.elapsed().as_secs_f64(),
+                w.files.len().saturating_sub(3),
+                w.perfetto_events
             ),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -333,4 +412,123 @@ fn report_cmd(dir: &Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn sweep_cmd(
+    path: &Path,
+    set: &[String],
+    seed: Option<u64>,
+    until: Option<SimDuration>,
+    out: Option<PathBuf>,
+    jobs: Option<usize>,
+) -> ExitCode {
+    use kubesim::report::sweep_report;
+    use kubesim::scenario::sweep;
+    let mut axes = Vec::new();
+    for s in set {
+        match sweep::parse_set(s) {
+            Ok(a) => axes.push(a),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {file}: cannot read the scenario: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let variants = match sweep::variants(&file, &text, &base, &axes) {
+        Ok(v) => v,
+        Err(errors) => {
+            print_errors(&errors);
+            return ExitCode::from(2);
+        }
+    };
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let objective = variants[0].scenario.objective.clone();
+    let name = variants[0].scenario.name.clone();
+    outln!(
+        "sweep    {name}: {} variants on {jobs} threads; objective: {}",
+        variants.len(),
+        objective.describe()
+    );
+    let started = Instant::now();
+    let outcomes = match sweep::run_all(&variants, seed, until, jobs, &|_, o| {
+        eprintln!(
+            "  {}: {}",
+            o.label,
+            if o.meets() {
+                "meets the objective"
+            } else {
+                "misses"
+            }
+        );
+    }) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let table = sweep_report::table(&outcomes);
+    out!("{table}");
+    let verdict = match sweep::smallest_meeting(&outcomes) {
+        Some(o) => format!("smallest setting that meets the objective: {}", o.label),
+        None => "no setting meets the objective".to_string(),
+    };
+    outln!("{verdict}");
+    let events: u64 = outcomes.iter().map(|o| o.summary.events).sum();
+    outln!(
+        "wall     {wall:.2}s for {} runs, {:.0} events/s over {jobs} threads",
+        outcomes.len(),
+        events as f64 / wall.max(1e-9)
+    );
+    let out = out.unwrap_or_else(|| {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        PathBuf::from("runs").join(format!("sweep-{stem}"))
+    });
+    let title = match sweep::smallest_meeting(&outcomes) {
+        Some(o) => format!(
+            "{name}: the smallest setting that meets the objective is {}",
+            o.label
+        ),
+        None => format!("{name}: no setting meets the objective"),
+    };
+    let written = std::fs::create_dir_all(&out)
+        .map_err(|e| format!("creating {}: {e}", out.display()))
+        .and_then(|_| {
+            let svg = sweep_report::chart_svg(&title, &outcomes, &objective)?;
+            let png = sweep_report::chart_png(&title, &outcomes, &objective)?;
+            for (f, bytes) in [
+                ("sweep.csv", sweep_report::csv(&outcomes).into_bytes()),
+                ("sweep.txt", format!("{table}{verdict}\n").into_bytes()),
+                ("sweep.svg", svg.into_bytes()),
+                ("sweep.png", png),
+            ] {
+                let p = out.join(f);
+                std::fs::write(&p, bytes).map_err(|e| format!("writing {}: {e}", p.display()))?;
+            }
+            Ok(())
+        });
+    if let Err(e) = written {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    outln!(
+        "output   {}/sweep.csv, sweep.txt, sweep.svg and sweep.png",
+        out.display()
+    );
+    ExitCode::SUCCESS
 }

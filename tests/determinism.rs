@@ -23,6 +23,7 @@ fn digest_of(
             until,
             trace_level: TraceLevel::Full,
             sink: TraceSink::Discard,
+            observer: None,
         },
         |_| {},
     )

@@ -203,3 +203,43 @@ objects:
         .any(|r| r == "CrashLoopBackOff");
     assert!(waiting, "CrashLoopBackOff is reported while waiting");
 }
+
+/// The kubelet compares its status with the Node as the apiserver has it
+/// (upstream's GET every nodeStatusUpdateFrequency), so a node the lifecycle
+/// controller marked Unknown while it was cut off is Ready again within one
+/// period of the partition healing, not after nodeStatusReportFrequency.
+#[test]
+fn a_node_marked_unknown_is_ready_again_one_status_period_after_a_partition_heals() {
+    let s = common::scenario(
+        r#"
+name: partition-heal
+duration: 2m
+cluster:
+  nodePools: [{name: worker, count: 2, capacity: {cpu: "2", memory: 4Gi}}]
+timeline:
+  - {at: 5s, partition: [worker-1]}
+  - {at: 80s, heal: true}
+"#,
+    );
+    let ran = common::run_full(&s, None);
+    let ready: Vec<(f64, String)> = ran
+        .writes("Node/worker-1")
+        .filter_map(|w| {
+            let c = w["object"]["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready")?;
+            Some((common::secs(w), c["status"].as_str()?.to_string()))
+        })
+        .collect();
+    let unknown = ready
+        .iter()
+        .find(|(t, st)| *t < 80.0 && st == "Unknown")
+        .unwrap_or_else(|| panic!("marked Unknown while cut off: {ready:?}"));
+    assert!(unknown.0 > 40.0, "{ready:?}");
+    let back = ready
+        .iter()
+        .find(|(t, st)| *t > 80.0 && st == "True")
+        .unwrap_or_else(|| panic!("Ready again after the heal: {ready:?}"));
+    assert!(back.0 <= 80.0 + 10.5, "{ready:?}");
+}

@@ -1,6 +1,7 @@
-//! What a run leaves for people to read: charts (SVG and PNG) and
-//! `timeseries.csv`, written after every run and rebuilt byte for byte by
-//! `kubesim report DIR` from the saved trace.
+//! What a run leaves for people to read: charts (SVG and PNG),
+//! `timeseries.csv`, `trace.perfetto.json` and `report.html`, written after
+//! every run and rebuilt byte for byte by `kubesim report DIR` from the saved
+//! trace; the narration `--narrate` prints; the page in a headless browser.
 
 mod common;
 
@@ -20,10 +21,9 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect();
-    out.push((
-        "timeseries.csv".into(),
-        std::fs::read(dir.join("timeseries.csv")).unwrap(),
-    ));
+    for f in ["timeseries.csv", "trace.perfetto.json", "report.html"] {
+        out.push((f.into(), std::fs::read(dir.join(f)).unwrap()));
+    }
     out.sort();
     out
 }
@@ -81,7 +81,9 @@ fn a_run_writes_its_charts_and_report_rebuilds_them_identically() {
 
     // `kubesim report DIR` from the trace alone gives the same bytes.
     std::fs::remove_dir_all(dir.join("charts")).unwrap();
-    std::fs::remove_file(dir.join("timeseries.csv")).unwrap();
+    for f in ["timeseries.csv", "trace.perfetto.json", "report.html"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
     let (code, _, stderr) = kubesim(&["report", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(files(&dir), first);
@@ -132,4 +134,224 @@ fn report_of_a_missing_run_is_a_clear_error() {
     assert_eq!(code, 1);
     assert!(stderr.contains("no/such/run/trace.jsonl"), "{stderr}");
     assert!(!stderr.contains("panicked"));
+}
+
+/// Every example scenario runs and leaves its charts, its page and its
+/// Perfetto trace (the 1,000-node hour too, at its own trace level).
+#[test]
+fn every_example_scenario_produces_its_charts_and_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut scenarios: Vec<std::path::PathBuf> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 15, "{scenarios:?}");
+    for path in scenarios {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let dir = tmp.path().join(&name);
+        let (code, stdout, stderr) = kubesim(&[
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{name}: {stderr}");
+        assert!(stdout.contains("report.html"), "{name}: {stdout}");
+        let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        let digest = summary["digest"].as_str().unwrap();
+        assert!(page.contains(digest), "{name}: the page shows the digest");
+        assert!(
+            page.contains("<figure><figcaption>"),
+            "{name}: a chart is inlined"
+        );
+        assert!(page.contains("The scenario as run"), "{name}");
+        let perfetto: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("trace.perfetto.json")).unwrap(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: trace.perfetto.json is not JSON: {e}"));
+        assert!(
+            !perfetto["traceEvents"].as_array().unwrap().is_empty(),
+            "{name}"
+        );
+        assert!(dir.join("charts").join("pods.svg").exists(), "{name}");
+    }
+}
+
+#[test]
+fn the_perfetto_export_shows_requests_commits_cycles_and_pod_phases() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let (code, _, stderr) = kubesim(&[
+        "run",
+        "scenarios/rolling-update.yaml",
+        "--out",
+        dir.to_str().unwrap(),
+        "--trace-level",
+        "spans",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("trace.perfetto.json")).unwrap())
+            .unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    let named = |pid: u64, name: &str| {
+        events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["pid"] == pid && e["name"] == name)
+            .count()
+    };
+    assert!(named(1, "PUT Lease") == 0, "renewals are PATCHes");
+    assert!(named(1, "PATCH Lease") > 10);
+    assert!(named(1, "POST Pod/binding") >= 20, "every pod is bound");
+    assert!(named(2, "commit") > 100);
+    assert_eq!(named(3, "schedule"), 20, "one cycle per pod");
+    let process = |name: &str| {
+        events
+            .iter()
+            .any(|e| e["ph"] == "M" && e["name"] == "process_name" && e["args"]["name"] == name)
+    };
+    assert!(process("node worker-1") && process("etcd") && process("kube-scheduler"));
+    // Spans on one track never overlap.
+    let mut by_track: std::collections::BTreeMap<(u64, u64), Vec<(f64, f64)>> = Default::default();
+    for e in events.iter().filter(|e| e["ph"] == "X") {
+        let ts = e["ts"].as_f64().unwrap();
+        by_track
+            .entry((e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap()))
+            .or_default()
+            .push((ts, ts + e["dur"].as_f64().unwrap()));
+    }
+    for (track, mut spans) in by_track {
+        spans.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        for w in spans.windows(2) {
+            assert!(w[1].0 >= w[0].1 - 1e-3, "{track:?}: {w:?} overlap");
+        }
+    }
+    // The page's apiserver and etcd charts are drawn from the same spans.
+    for chart in ["apiserver.svg", "etcd.svg"] {
+        let svg = std::fs::read_to_string(dir.join("charts").join(chart)).unwrap();
+        assert!(svg.contains("latency"), "{chart}");
+    }
+    // At level events there are no spans, and no apiserver chart.
+    let events_dir = tmp.path().join("events");
+    let (code, _, _) = kubesim(&[
+        "run",
+        "scenarios/rolling-update.yaml",
+        "--out",
+        events_dir.to_str().unwrap(),
+        "--trace-level",
+        "events",
+    ]);
+    assert_eq!(code, 0);
+    let trace = std::fs::read_to_string(events_dir.join("trace.jsonl")).unwrap();
+    assert!(!trace.contains("\"event\":\"Request\""));
+    assert!(!events_dir.join("charts").join("apiserver.svg").exists());
+}
+
+#[test]
+fn narrate_prints_what_kubectl_would_with_virtual_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = kubesim(&[
+        "run",
+        "scenarios/rolling-update.yaml",
+        "--out",
+        tmp.path().join("run").to_str().unwrap(),
+        "--narrate",
+        "--no-report",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("0:0")).collect();
+    for want in [
+        "kubectl  set image Deployment default/web web=nginx:1.28",
+        "event    Normal   ScalingReplicaSet  deployment/web  Scaled up replica set web-",
+        "status   Waiting for deployment \"web\" rollout to finish: ",
+        "of 10 updated replicas are available...",
+        "status   service/web: 10 ready, 0 not ready endpoints",
+        "status   deployment \"web\" successfully rolled out",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(want)),
+            "missing {want:?} in\n{stdout}"
+        );
+    }
+    // Virtual time never goes backwards, and the summary and digest follow.
+    let times: Vec<&str> = lines.iter().map(|l| &l[..11]).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(stdout
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("digest: "));
+}
+
+/// The page in Debian's headless Chromium: it loads without a script error
+/// and lays out every chart with a size. `.ci/run` installs the browser.
+#[test]
+fn the_html_report_loads_in_headless_chromium_and_shows_its_charts() {
+    let browser = ["chromium-headless-shell", "chromium"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("a headless Chromium (apt-get install chromium-headless-shell; .ci/run does)");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let (code, _, stderr) = kubesim(&[
+        "run",
+        "scenarios/drain.yaml",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let page = dir.join("report.html");
+    let url = format!("file://{}", page.canonicalize().unwrap().display());
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--window-size=1200,2000",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let body = dom
+        .split("<body")
+        .nth(1)
+        .and_then(|b| b.split('>').next())
+        .unwrap_or_else(|| panic!("no body in the DOM: {dom}"));
+    let attr = |name: &str| -> u64 {
+        let key = format!("{name}=\"");
+        let at = body
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} in <body{body}>"))
+            + key.len();
+        body[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let charts = attr("data-charts");
+    assert!(charts >= 5, "<body{body}>");
+    assert_eq!(
+        attr("data-charts-rendered"),
+        charts,
+        "every chart has a size"
+    );
+    assert_eq!(attr("data-errors"), 0, "<body{body}>");
+    assert!(dom.contains("node/worker-1 drained") || dom.contains("drained"));
 }

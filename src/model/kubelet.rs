@@ -73,6 +73,7 @@ const TAG_LEASE_CREATE: u64 = 2;
 const TAG_LEASE_RENEW: u64 = 3;
 const TAG_STATUS: u64 = 4;
 const TAG_LIST: u64 = 5;
+const TAG_STATUS_GET: u64 = 6;
 const TAG_POD: u64 = 1 << 32;
 
 /// What a [`Timer::KubeletRetry`] retries, with upstream's backoff: node
@@ -316,17 +317,37 @@ impl Kubelet {
         self.client.request(ctx, req, TAG_LEASE_RENEW);
     }
 
+    /// Every `nodeStatusUpdateFrequency`: read the Node as the apiserver has
+    /// it (upstream's GET with resourceVersion 0, served from the watch
+    /// cache), then patch the status if it differs from what the kubelet
+    /// sees or the report interval has passed. Comparing with the live
+    /// object, not with what was last posted, is what brings a node back to
+    /// Ready within one period after the node lifecycle controller set it
+    /// Unknown.
     fn sync_status(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        if !self.registered {
+            return;
+        }
+        let req = ApiRequest::new(Verb::Get, Kind::Node, "", &self.node_name);
+        self.client.request(ctx, req, TAG_STATUS_GET);
+    }
+
+    fn patch_status_if_needed(&mut self, ctx: &mut Ctx<'_, Payload, World>, live: &Object) {
         let conditions = self.conditions(ctx.now);
-        let changed = conditions
-            .iter()
-            .zip(&self.posted_conditions)
-            .any(|(a, b)| a.status != b.status)
-            || conditions.len() != self.posted_conditions.len();
+        let live = live
+            .as_node()
+            .map(|n| n.conditions.as_slice())
+            .unwrap_or(&[]);
+        let changed = conditions.len() != live.len()
+            || conditions.iter().any(|c| {
+                live.iter()
+                    .find(|l| l.type_ == c.type_)
+                    .is_none_or(|l| l.status != c.status)
+            });
         let due = self
             .last_status_post
             .is_none_or(|t| ctx.now.since(t) >= self.cfg.status_report);
-        if !(changed || due) || !self.registered {
+        if !(changed || due) {
             return;
         }
         self.last_status_post = Some(ctx.now);
@@ -1027,6 +1048,13 @@ impl Kubelet {
                 // Otherwise the next renewal interval tries again.
                 _ => {}
             },
+            TAG_STATUS_GET => {
+                // A failed read skips this period, as upstream's loop moves
+                // on to the next tick after its retries.
+                if let Some(live) = resp.filter(|r| r.ok()).and_then(|r| r.object.clone()) {
+                    self.patch_status_if_needed(ctx, &live);
+                }
+            }
             TAG_LIST => match resp {
                 Some(r) if r.ok() => {
                     self.watch_rv = r.resource_version;

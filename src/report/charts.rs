@@ -36,7 +36,21 @@ pub const STARTUP_SLO_SECONDS: f64 = 5.0;
 
 static FONT_REGISTERED: Once = Once::new();
 
-fn register_font() {
+/// Encodes an RGB buffer as a PNG file's bytes.
+pub fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(err)?;
+        writer.write_image_data(rgb).map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// Makes the compiled-in font the one charts draw with (once per process).
+pub fn register_font() {
     FONT_REGISTERED.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
         // The font is compiled in and known good; a failure here would be
@@ -93,6 +107,25 @@ fn steps(series: &[Step], start: f64, end: f64) -> Vec<(f64, f64)> {
     out
 }
 
+/// Bucketed points as paths: each bucket's value held across its width,
+/// consecutive buckets joined, a gap wherever buckets are missing.
+fn bucket_runs(series: &[Step], width: f64, start: f64, end: f64) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut prev_end = f64::NEG_INFINITY;
+    for &(t, v) in series.iter().filter(|p| p.0 + width > start && p.0 < end) {
+        let (a, b) = (t.max(start), (t + width).min(end));
+        match runs.last_mut() {
+            Some(run) if (t - prev_end).abs() < width * 1e-6 => {
+                run.push((a, v));
+                run.push((b, v));
+            }
+            _ => runs.push(vec![(a, v), (b, v)]),
+        }
+        prev_end = t + width;
+    }
+    runs
+}
+
 fn max_of<'a>(series: impl IntoIterator<Item = &'a Vec<Step>>) -> f64 {
     series
         .into_iter()
@@ -103,8 +136,8 @@ fn max_of<'a>(series: impl IntoIterator<Item = &'a Vec<Step>>) -> f64 {
 type Area<'a, DB> = DrawingArea<DB, Shift>;
 
 /// Every chart's legend: lower right, on a translucent white box.
-fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+fn legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
 ) -> Result<(), String> {
     chart
         .configure_series_labels()
@@ -121,7 +154,10 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
 }
 
 /// Draws `lines` (label, colour index, dashed, series) over time on `area`,
-/// with the actions marked when `marks` is given.
+/// with the actions marked when `marks` is given. With `latency_buckets`
+/// (the bucket width, seconds) the lines are bucketed latencies in
+/// milliseconds: drawn bucket by bucket on a log scale, so a 2 ms normal and
+/// a 5 s stall are both readable.
 #[allow(clippy::too_many_arguments)]
 fn time_chart<DB: DrawingBackend>(
     area: &Area<'_, DB>,
@@ -132,29 +168,60 @@ fn time_chart<DB: DrawingBackend>(
     marks: &[(f64, String)],
     y_max: Option<f64>,
     integer_y: bool,
+    latency_buckets: Option<f64>,
 ) -> Result<(), String> {
-    let top = y_max
-        .unwrap_or_else(|| max_of(lines.iter().map(|l| l.3)))
-        .max(1.0);
+    let max = y_max.unwrap_or_else(|| max_of(lines.iter().map(|l| l.3)));
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60);
+    let x = start..end.max(start + 1.0);
+    if let Some(width) = latency_buckets {
+        let low = lines
+            .iter()
+            .flat_map(|l| l.3.iter().map(|p| p.1))
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let (bottom, top) = log_range(low, max);
+        let mut chart = builder
+            .build_cartesian_2d(x, (bottom..top).log_scale())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("time since start")
+            .y_desc(y_desc)
+            .x_label_formatter(&|x| human_time(*x))
+            .y_label_formatter(&|y| human_millis(*y))
+            .light_line_style(WHITE)
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .draw()
+            .map_err(err)?;
+        return plot(
+            &mut chart,
+            (start, end),
+            (bottom, top),
+            lines,
+            marks,
+            Some(width),
+        );
+    }
+    let top = max.max(1.0);
     let top = if integer_y {
         top.ceil() + 1.0
     } else {
         top * 1.1
     };
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(start..end.max(start + 1.0), 0f64..top)
-        .map_err(err)?;
+    let mut chart = builder.build_cartesian_2d(x, 0f64..top).map_err(err)?;
     chart
         .configure_mesh()
         .x_desc("time since start")
         .y_desc(y_desc)
         .x_label_formatter(&|x| human_time(*x))
         .y_label_formatter(&|y| {
-            if integer_y {
+            if integer_y || top >= 20.0 {
                 format!("{y:.0}")
             } else {
                 format!("{y:.2}")
@@ -165,17 +232,72 @@ fn time_chart<DB: DrawingBackend>(
         .axis_desc_style((FONT, 14))
         .draw()
         .map_err(err)?;
+    plot(&mut chart, (start, end), (0.0, top), lines, marks, None)
+}
+
+/// A log axis from the decade below the smallest value to the decade above
+/// the largest.
+fn log_range(low: f64, high: f64) -> (f64, f64) {
+    if !low.is_finite() || high <= 0.0 {
+        return (0.1, 10.0);
+    }
+    let bottom = 10f64.powf(low.log10().floor());
+    let top = 10f64.powf(high.log10().ceil()).max(bottom * 10.0);
+    (bottom, top)
+}
+
+/// Milliseconds as an axis reads them: `0.1ms`, `20ms`, `5s`.
+fn human_millis(ms: f64) -> String {
+    if ms >= 1000.0 {
+        human_time(ms / 1000.0)
+    } else if ms >= 1.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// The marks, the lines and the legend of a time chart, on either y scale.
+fn plot<'a, DB, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    (start, end): (f64, f64),
+    (bottom, top): (f64, f64),
+    lines: &[(String, usize, bool, &Vec<Step>)],
+    marks: &[(f64, String)],
+    bucket: Option<f64>,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    Y: Ranged<ValueType = f64>,
+{
+    // Labels of marks closer than an eighth of the window step down a line
+    // each, so neighbours do not print over one another.
+    let mut row = 0;
+    let mut last_t = f64::NEG_INFINITY;
+    let log = bucket.is_some();
     for (t, label) in marks.iter().filter(|m| m.0 >= start && m.0 <= end) {
+        row = if *t - last_t < (end - start) / 8.0 {
+            (row + 1) % 4
+        } else {
+            0
+        };
+        last_t = *t;
+        let down = 0.03 + 0.06 * row as f64;
+        let y = if log {
+            top / (top / bottom).powf(down)
+        } else {
+            top * (1.0 - down)
+        };
         chart
             .draw_series(std::iter::once(PathElement::new(
-                vec![(*t, 0.0), (*t, top)],
+                vec![(*t, bottom), (*t, top)],
                 MARK.stroke_width(1),
             )))
             .map_err(err)?;
         chart
             .draw_series(std::iter::once(Text::new(
                 label.clone(),
-                (*t, top * 0.97),
+                (*t, y),
                 (FONT, 12).into_font().color(&RGBColor(90, 90, 90)),
             )))
             .map_err(err)?;
@@ -183,27 +305,29 @@ fn time_chart<DB: DrawingBackend>(
     for (label, colour, dashed, series) in lines {
         let c = PALETTE[*colour % PALETTE.len()];
         let style = c.stroke_width(if *dashed { 1 } else { 2 });
-        let points = steps(series, start, end);
-        if *dashed {
-            chart
-                .draw_series(DashedLineSeries::new(points, 6, 4, style))
-                .map_err(err)?
-                .label(label.clone())
-                .legend(move |(x, y)| {
+        // Buckets without samples stay blank rather than holding the last
+        // value, so a quiet minute does not read as a slow one.
+        let runs = match bucket {
+            Some(width) => bucket_runs(series, width, start, end),
+            None => vec![steps(series, start, end)],
+        };
+        let mut first = true;
+        for run in runs {
+            let drawn = if *dashed {
+                chart.draw_series(DashedLineSeries::new(run, 6, 4, style))
+            } else {
+                chart.draw_series(LineSeries::new(run, style))
+            }
+            .map_err(err)?;
+            if std::mem::take(&mut first) {
+                drawn.label(label.clone()).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
                 });
-        } else {
-            chart
-                .draw_series(LineSeries::new(points, style))
-                .map_err(err)?
-                .label(label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+            }
         }
     }
     if !lines.is_empty() {
-        legend(&mut chart)?;
+        legend(chart)?;
     }
     Ok(())
 }
@@ -263,6 +387,9 @@ pub fn charts(s: &RunSeries) -> Vec<ChartSpec> {
     for name in s.services.keys() {
         out.push(ChartSpec::Service(name.clone()));
     }
+    if !s.api_reads.is_empty() || !s.api_writes.is_empty() {
+        out.push(ChartSpec::Api);
+    }
     if !s.leaders.is_empty() {
         out.push(ChartSpec::Etcd);
     }
@@ -278,6 +405,9 @@ pub enum ChartSpec {
     Nodes,
     Latency,
     Service(String),
+    /// apiserver request rate and latency.
+    Api,
+    /// etcd commit latency (when spans were traced) over the leader timeline.
     Etcd,
 }
 
@@ -290,7 +420,21 @@ impl ChartSpec {
             ChartSpec::Nodes => "nodes".into(),
             ChartSpec::Latency => "latency".into(),
             ChartSpec::Service(n) => format!("service-{}", n.replace('/', "-")),
+            ChartSpec::Api => "apiserver".into(),
             ChartSpec::Etcd => "etcd".into(),
+        }
+    }
+
+    /// What the chart shows, as a heading in the HTML report.
+    pub fn heading(&self) -> String {
+        match self {
+            ChartSpec::Rollout(n) => format!("Deployment {n}: the rollout"),
+            ChartSpec::Pods => "Pods by phase".into(),
+            ChartSpec::Nodes => "Requested CPU against allocatable, per node".into(),
+            ChartSpec::Latency => "Scheduling and pod startup latency".into(),
+            ChartSpec::Service(n) => format!("Service {n}: endpoints"),
+            ChartSpec::Api => "kube-apiserver: request rate and latency".into(),
+            ChartSpec::Etcd => "etcd: commit latency and leadership".into(),
         }
     }
 
@@ -298,7 +442,9 @@ impl ChartSpec {
         match self {
             ChartSpec::Rollout(_) => 720,
             ChartSpec::Nodes => (180 + 14 * s.nodes.len().min(60) as u32).max(360),
+            ChartSpec::Etcd if !s.etcd_commit.is_empty() => 700,
             ChartSpec::Etcd => 300,
+            ChartSpec::Api => 720,
             _ => 420,
         }
     }
@@ -326,15 +472,7 @@ impl ChartSpec {
             self.draw(&root, s)?;
             root.present().map_err(err)?;
         }
-        let mut out = Vec::new();
-        {
-            let mut enc = png::Encoder::new(&mut out, w, h);
-            enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(png::BitDepth::Eight);
-            let mut writer = enc.write_header().map_err(err)?;
-            writer.write_image_data(&rgb).map_err(err)?;
-        }
-        Ok(out)
+        encode_png(&rgb, w, h)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &Area<'_, DB>, s: &RunSeries) -> Result<(), String> {
@@ -360,6 +498,7 @@ impl ChartSpec {
                     &marks,
                     None,
                     true,
+                    None,
                 )?;
                 let sets: Vec<(String, usize, bool, &Vec<Step>)> = d
                     .replica_sets
@@ -376,6 +515,7 @@ impl ChartSpec {
                     &marks,
                     Some(max_of([&d.desired]).max(max_of(sets.iter().map(|x| x.3)))),
                     true,
+                    None,
                 )
             }
             ChartSpec::Pods => {
@@ -404,6 +544,7 @@ impl ChartSpec {
                     &mark_labels(s),
                     None,
                     true,
+                    None,
                 )
             }
             ChartSpec::Service(name) => {
@@ -420,10 +561,92 @@ impl ChartSpec {
                     &mark_labels(s),
                     None,
                     true,
+                    None,
                 )
             }
             ChartSpec::Latency => latency_chart(root, s),
             ChartSpec::Nodes => nodes_heatmap(root, s),
+            ChartSpec::Api => {
+                let (top, bottom) = root.split_vertically(360);
+                let marks = mark_labels(s);
+                let mut rates = vec![
+                    (
+                        "reads (GET, LIST)".to_string(),
+                        0,
+                        false,
+                        &s.api_reads.per_second,
+                    ),
+                    ("writes".to_string(), 1, false, &s.api_writes.per_second),
+                ];
+                if !s.api_throttled.is_empty() {
+                    rates.push((
+                        "429 Too Many Requests".into(),
+                        6,
+                        false,
+                        &s.api_throttled.per_second,
+                    ));
+                }
+                let width = human_time(s.api_reads.width.max(s.api_writes.width));
+                time_chart(
+                    &top,
+                    &format!("kube-apiserver: requests per second (per {width})"),
+                    "requests/s",
+                    (0.0, end),
+                    &rates,
+                    &marks,
+                    None,
+                    false,
+                    None,
+                )?;
+                let ms =
+                    |b: &Vec<Step>| -> Vec<Step> { b.iter().map(|p| (p.0, p.1 * 1e3)).collect() };
+                let lat = [
+                    ms(&s.api_reads.p50),
+                    ms(&s.api_reads.p99),
+                    ms(&s.api_writes.p50),
+                    ms(&s.api_writes.p99),
+                ];
+                time_chart(
+                    &bottom,
+                    "request latency, admission to answer (writes include etcd)",
+                    "latency (log scale)",
+                    (0.0, end),
+                    &[
+                        ("reads p50".into(), 0, true, &lat[0]),
+                        ("reads p99".into(), 0, false, &lat[1]),
+                        ("writes p50".into(), 1, true, &lat[2]),
+                        ("writes p99".into(), 1, false, &lat[3]),
+                    ],
+                    &marks,
+                    None,
+                    false,
+                    Some(s.api_reads.width.max(s.api_writes.width)),
+                )
+            }
+            ChartSpec::Etcd if !s.etcd_commit.is_empty() => {
+                let (top, bottom) = root.split_vertically(400);
+                let ms =
+                    |b: &Vec<Step>| -> Vec<Step> { b.iter().map(|p| (p.0, p.1 * 1e3)).collect() };
+                let (p50, p99) = (ms(&s.etcd_commit.p50), ms(&s.etcd_commit.p99));
+                time_chart(
+                    &top,
+                    &format!(
+                        "etcd commit latency, proposal to apply (per {})",
+                        human_time(s.etcd_commit.width)
+                    ),
+                    "latency (log scale)",
+                    (0.0, end),
+                    &[
+                        ("p50".into(), 0, true, &p50),
+                        ("p99".into(), 0, false, &p99),
+                    ],
+                    &mark_labels(s),
+                    None,
+                    false,
+                    Some(s.etcd_commit.width),
+                )?;
+                etcd_chart(&bottom, s)
+            }
             ChartSpec::Etcd => etcd_chart(root, s),
         }
     }
@@ -637,22 +860,28 @@ fn etcd_chart<DB: DrawingBackend>(root: &Area<'_, DB>, s: &RunSeries) -> Result<
     let mut members: Vec<String> = s.leaders.iter().filter_map(|l| l.1.clone()).collect();
     members.sort();
     members.dedup();
-    let rows = members.len().max(1);
+    let rows = members.len().max(1) as i32;
     let end = s.end.max(1.0);
     let mut chart = ChartBuilder::on(root)
         .caption("etcd leader (bars) and elections (ticks)", (FONT, 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..end, 0f64..rows as f64)
+        .build_cartesian_2d(0f64..end, (0..rows).into_segmented())
         .map_err(err)?;
+    let member_label = |y: &SegmentValue<i32>| -> String {
+        match y {
+            SegmentValue::CenterOf(r) => members.get(*r as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        }
+    };
     chart
         .configure_mesh()
         .disable_mesh()
         .x_desc("time since start")
         .x_label_formatter(&|x| human_time(*x))
-        .y_labels(rows)
-        .y_label_formatter(&|y| members.get(*y as usize).cloned().unwrap_or_default())
+        .y_labels(rows as usize)
+        .y_label_formatter(&member_label)
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 14))
         .draw()
@@ -660,18 +889,24 @@ fn etcd_chart<DB: DrawingBackend>(root: &Area<'_, DB>, s: &RunSeries) -> Result<
     for (i, (t, who)) in s.leaders.iter().enumerate() {
         let Some(who) = who else { continue };
         let until = s.leaders.get(i + 1).map_or(end, |n| n.0);
-        let row = members.iter().position(|m| m == who).unwrap_or(0) as f64;
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(*t, row + 0.25), (until, row + 0.75)],
-                PALETTE[0].filled(),
-            )))
-            .map_err(err)?;
+        let row = members.iter().position(|m| m == who).unwrap_or(0) as i32;
+        let mut bar = Rectangle::new(
+            [
+                (*t, SegmentValue::Exact(row)),
+                (until, SegmentValue::Exact(row + 1)),
+            ],
+            PALETTE[0].filled(),
+        );
+        bar.set_margin(8, 8, 0, 0);
+        chart.draw_series(std::iter::once(bar)).map_err(err)?;
     }
     for t in &s.elections {
         chart
             .draw_series(std::iter::once(PathElement::new(
-                vec![(*t, 0.0), (*t, rows as f64)],
+                vec![
+                    (*t, SegmentValue::Exact(0)),
+                    (*t, SegmentValue::Exact(rows)),
+                ],
                 PALETTE[1].stroke_width(1),
             )))
             .map_err(err)?;

@@ -1,7 +1,12 @@
 //! What a run leaves behind: measurements, the summary, and the charts and
 //! time series read back from its trace.
 pub mod charts;
+pub mod html;
+pub mod narrate;
 pub mod output;
+pub mod perfetto;
 pub mod series;
+pub mod spans;
 pub mod stats;
 pub mod summary;
+pub mod sweep_report;

@@ -1,16 +1,32 @@
-//! Writes a run's charts and `timeseries.csv` into its directory, from the
+//! Writes everything a person reads of a run into its directory, from the
 //! trace alone: what `kubesim run` does after every run and `kubesim report
-//! DIR` does again for a saved one.
+//! DIR` does again for a saved one. One pass over the trace feeds the chart
+//! series, the Perfetto export and the narration.
+//!
+//! `DIR/charts/*.svg|png`, `DIR/timeseries.csv`, `DIR/trace.perfetto.json`
+//! and `DIR/report.html` (which also reads `DIR/summary.json` and
+//! `DIR/scenario.yaml` when they are there).
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use super::charts::{charts, ChartSpec};
-use super::series::RunSeries;
+use super::html::{report_html, HtmlInput};
+use super::narrate::{narrate, Line};
+use super::perfetto::PerfettoWriter;
+use super::series::{RunSeries, SeriesReader};
+use super::spans::{event_name, is_unread_write, parse_span};
+use super::summary::Summary;
+
+/// The most narrated lines the HTML page holds; the rest are counted.
+const NARRATION_IN_PAGE: usize = 5_000;
 
 /// What was written, for the caller to list.
 #[derive(Debug, Default)]
 pub struct Written {
     pub files: Vec<PathBuf>,
+    /// Events in the Perfetto export.
+    pub perfetto_events: u64,
 }
 
 /// `timeseries.csv`: one row per change of a charted series, long format
@@ -31,42 +47,175 @@ fn write(path: PathBuf, bytes: &[u8], w: &mut Written) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads `dir/trace.jsonl` and writes `dir/charts/*.svg|png` and
-/// `dir/timeseries.csv`.
-pub fn write_report(dir: &Path) -> Result<Written, String> {
-    let trace = dir.join("trace.jsonl");
-    let file =
-        std::fs::File::open(&trace).map_err(|e| format!("reading {}: {e}", trace.display()))?;
-    let series = RunSeries::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
-        .map_err(|e| format!("{}: {e}", trace.display()))?;
-    write_from(dir, &series)
+/// Calls `f(line, event)` for every trace line some report reads: the
+/// event name is read from the record's prefix once, and Lease and Event
+/// writes (most of a long trace) are skipped unparsed. Errors carry the
+/// line number.
+pub fn each_line(
+    mut input: impl BufRead,
+    mut f: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut buf = String::with_capacity(4096);
+    for i in 1u64.. {
+        buf.clear();
+        let read = input
+            .read_line(&mut buf)
+            .map_err(|e| format!("trace line {i}: {e}"))?;
+        if read == 0 {
+            return Ok(());
+        }
+        let line = buf.trim_end_matches(['\n', '\r']);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event = event_name(line).unwrap_or("");
+        if is_unread_write(line, event) {
+            continue;
+        }
+        f(line, event).map_err(|e| format!("trace line {i}: {e}"))?;
+    }
+    Ok(())
 }
 
-/// Writes the charts and the CSV of `series` under `dir`.
-pub fn write_from(dir: &Path, series: &RunSeries) -> Result<Written, String> {
+/// What the series pass over a trace yields.
+pub struct TraceReading {
+    pub series: RunSeries,
+    pub narration: Vec<Line>,
+    pub narration_omitted: u64,
+}
+
+/// Reads a trace into the chart series and the narration.
+pub fn read_trace(input: impl BufRead) -> Result<TraceReading, String> {
+    let mut series = SeriesReader::default();
+    let mut narration = Vec::new();
+    let mut omitted = 0;
+    each_line(input, |line, event| {
+        if let Some(span) = parse_span(line, event) {
+            series.span(&span?);
+            return Ok(());
+        }
+        series.line(line)?;
+        if let Some(l) = narrate(line) {
+            if narration.len() < NARRATION_IN_PAGE {
+                narration.push(l);
+            } else {
+                omitted += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(TraceReading {
+        series: series.finish(),
+        narration,
+        narration_omitted: omitted,
+    })
+}
+
+/// Streams a trace's Perfetto export into `sink`; returns the event count.
+pub fn export_perfetto<W: std::io::Write>(
+    input: impl BufRead,
+    sink: W,
+    title: &str,
+) -> Result<u64, String> {
+    let mut perfetto = PerfettoWriter::new(sink);
+    each_line(input, |line, event| perfetto.record(line, event))?;
+    let events = perfetto.events();
+    perfetto.finish(title).map_err(|e| e.to_string())?;
+    Ok(events)
+}
+
+fn open_trace(trace: &Path) -> Result<std::io::BufReader<std::fs::File>, String> {
+    let file =
+        std::fs::File::open(trace).map_err(|e| format!("reading {}: {e}", trace.display()))?;
+    Ok(std::io::BufReader::with_capacity(1 << 20, file))
+}
+
+/// Reads `dir/trace.jsonl` and writes every report file of the run.
+pub fn write_report(dir: &Path) -> Result<Written, String> {
+    let trace = dir.join("trace.jsonl");
+    let summary_path = dir.join("summary.json");
+    let summary: Option<Summary> = match std::fs::read_to_string(&summary_path) {
+        Ok(text) => Some(
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not a kubesim summary: {e}", summary_path.display()))?,
+        ),
+        Err(_) => None,
+    };
+    let scenario = std::fs::read_to_string(dir.join("scenario.yaml")).ok();
+    let run = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let title = summary.as_ref().map_or(run.clone(), |s| {
+        format!("{} (seed {}, digest {})", s.scenario, s.seed, s.digest)
+    });
+    let perfetto_path = dir.join("trace.perfetto.json");
+    // Two passes over the trace on two threads: the Perfetto export (the
+    // larger share of the work on a long run) beside the series, the
+    // narration and the charts.
+    let (reading, perfetto_events) = std::thread::scope(|scope| {
+        let exporter = scope.spawn(|| {
+            let input = open_trace(&trace)?;
+            let file = std::fs::File::create(&perfetto_path)
+                .map_err(|e| format!("writing {}: {e}", perfetto_path.display()))?;
+            export_perfetto(
+                input,
+                std::io::BufWriter::with_capacity(1 << 20, file),
+                &title,
+            )
+            .map_err(|e| format!("{}: {e}", perfetto_path.display()))
+        });
+        let reading = open_trace(&trace)
+            .and_then(|input| read_trace(input).map_err(|e| format!("{}: {e}", trace.display())));
+        let exported = exporter
+            .join()
+            .unwrap_or_else(|_| Err("the Perfetto export failed".into()));
+        Ok::<_, String>((reading?, exported?))
+    })?;
     let mut w = Written::default();
+    let svgs = write_charts(dir, &reading.series, &mut w)?;
+    write(
+        dir.join("timeseries.csv"),
+        timeseries_csv(&reading.series).as_bytes(),
+        &mut w,
+    )?;
+    w.perfetto_events = perfetto_events;
+    w.files.push(perfetto_path);
+    let page = report_html(&HtmlInput {
+        run: &run,
+        summary: summary.as_ref(),
+        scenario: scenario.as_deref(),
+        charts: &svgs,
+        narration: &reading.narration,
+        narration_omitted: reading.narration_omitted,
+    });
+    write(dir.join("report.html"), page.as_bytes(), &mut w)?;
+    Ok(w)
+}
+
+/// Writes the charts of `series` under `dir/charts`; returns each chart's
+/// heading and SVG for the HTML page.
+fn write_charts(
+    dir: &Path,
+    series: &RunSeries,
+    w: &mut Written,
+) -> Result<Vec<(String, String)>, String> {
     let charts_dir = dir.join("charts");
     std::fs::create_dir_all(&charts_dir)
         .map_err(|e| format!("creating {}: {e}", charts_dir.display()))?;
+    let mut svgs = Vec::new();
     for spec in charts(series) {
         let stem = spec.file_stem();
-        write(
-            charts_dir.join(format!("{stem}.svg")),
-            spec.svg(series)?.as_bytes(),
-            &mut w,
-        )?;
+        let svg = spec.svg(series)?;
+        write(charts_dir.join(format!("{stem}.svg")), svg.as_bytes(), w)?;
         write(
             charts_dir.join(format!("{stem}.png")),
             &spec.png(series)?,
-            &mut w,
+            w,
         )?;
+        svgs.push((spec.heading(), svg));
     }
-    write(
-        dir.join("timeseries.csv"),
-        timeseries_csv(series).as_bytes(),
-        &mut w,
-    )?;
-    Ok(w)
+    Ok(svgs)
 }
 
 /// The chart stems a run would get (for tests and listings).

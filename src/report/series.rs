@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
+use super::spans::{event_name, is_unread_write, parse_span, Bucketed, Span};
 use crate::api::quantity::Quantity;
 
 /// A point of a step series: from `t` (seconds) on, the value holds.
@@ -48,9 +49,6 @@ pub struct NodeSeries {
 /// Pods by phase: Pending split into unscheduled and scheduled.
 pub const PHASES: [&str; 5] = ["Unscheduled", "Pending", "Running", "Succeeded", "Failed"];
 
-/// Write records of these keys are not read.
-const SKIPPED: [&str; 2] = [r#""key":"Lease/"#, r#""key":"Event/"#];
-
 /// Everything the charts draw.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunSeries {
@@ -72,6 +70,14 @@ pub struct RunSeries {
     pub leaders: Vec<(f64, Option<String>)>,
     /// Elections started (campaigns), seconds.
     pub elections: Vec<f64>,
+    /// apiserver requests per second and their latency (admission to
+    /// answer), reads and writes apart; 429s are counted on their own and
+    /// left out of the latencies. Needs trace level `spans`.
+    pub api_reads: Bucketed,
+    pub api_writes: Bucketed,
+    pub api_throttled: Bucketed,
+    /// etcd: proposal arrival to commit and apply, on the member that took it.
+    pub etcd_commit: Bucketed,
 }
 
 /// What the reader keeps of one pod.
@@ -153,17 +159,11 @@ impl RunSeries {
     /// Reads the series from a trace stream, a line at a time (a trace
     /// can be larger than the memory it is worth holding).
     pub fn from_reader(input: impl std::io::BufRead) -> Result<RunSeries, String> {
-        let mut r = Reader::default();
+        let mut r = SeriesReader::default();
         for (i, line) in input.lines().enumerate() {
             let line = line.map_err(|e| format!("trace line {}: {e}", i + 1))?;
-            // Lease renewals and Events are most of a large trace and feed
-            // no chart: skip them before parsing.
-            if line.trim().is_empty() || SKIPPED.iter().any(|k| line.contains(k)) {
-                continue;
-            }
-            let rec: Json = serde_json::from_str(&line)
-                .map_err(|e| format!("trace line {}: not JSON: {e}", i + 1))?;
-            r.record(&rec);
+            r.line(&line)
+                .map_err(|e| format!("trace line {}: {e}", i + 1))?;
         }
         Ok(r.finish())
     }
@@ -201,21 +201,58 @@ impl RunSeries {
             out.push((format!("service/{name}/ready"), ready));
             out.push((format!("service/{name}/not_ready"), not_ready));
         }
+        for (name, b) in [
+            ("apiserver/reads", &self.api_reads),
+            ("apiserver/writes", &self.api_writes),
+            ("apiserver/throttled", &self.api_throttled),
+            ("etcd/commits", &self.etcd_commit),
+        ] {
+            if b.per_second.is_empty() {
+                continue;
+            }
+            out.push((format!("{name}_per_second"), &b.per_second));
+            out.push((format!("{name}_latency_p50_seconds"), &b.p50));
+            out.push((format!("{name}_latency_p99_seconds"), &b.p99));
+        }
         out
     }
 }
 
+/// Reads trace lines one at a time into a [`RunSeries`] (so one pass over
+/// a trace can feed several readers).
 #[derive(Default)]
-struct Reader {
+pub struct SeriesReader {
     out: RunSeries,
     pods: BTreeMap<String, PodState>,
     phase_counts: [f64; 5],
     node_req: BTreeMap<String, (f64, f64)>,
     /// ReplicaSet key → owning Deployment key.
     rs_owner: BTreeMap<String, String>,
+    /// (answered at, latency) in seconds, for the bucketed series.
+    api_reads: Vec<(f64, f32)>,
+    api_writes: Vec<(f64, f32)>,
+    api_throttled: Vec<(f64, f32)>,
+    commits: Vec<(f64, f32)>,
 }
 
-impl Reader {
+impl SeriesReader {
+    /// Reads one trace line.
+    pub fn line(&mut self, line: &str) -> Result<(), String> {
+        let event = event_name(line).unwrap_or("");
+        // Lease renewals and Events are most of a large trace and feed no
+        // chart: skip them before parsing.
+        if line.trim().is_empty() || is_unread_write(line, event) {
+            return Ok(());
+        }
+        if let Some(span) = parse_span(line, event) {
+            self.span(&span?);
+            return Ok(());
+        }
+        let rec: Json = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+        self.record(&rec);
+        Ok(())
+    }
+
     fn record(&mut self, rec: &Json) {
         let t = rec["t"].as_u64().unwrap_or(0) as f64 / 1e9;
         self.out.end = self.out.end.max(t);
@@ -416,7 +453,32 @@ impl Reader {
         e.1 += sign * p.memory;
     }
 
-    fn finish(self) -> RunSeries {
+    /// Reads one span record (parsed once by the caller for every reader).
+    pub fn span(&mut self, span: &Span<'_>) {
+        let (t, latency, into) = match span {
+            Span::Request(r) => {
+                let into = if r.code == 429 {
+                    &mut self.api_throttled
+                } else if r.is_read() {
+                    &mut self.api_reads
+                } else {
+                    &mut self.api_writes
+                };
+                (r.t, r.t.saturating_sub(r.start), into)
+            }
+            Span::Commit(c) => (c.t, c.t.saturating_sub(c.start), &mut self.commits),
+        };
+        let t = t as f64 / 1e9;
+        self.out.end = self.out.end.max(t);
+        into.push((t, (latency as f64 / 1e9) as f32));
+    }
+
+    pub fn finish(mut self) -> RunSeries {
+        let end = self.out.end;
+        self.out.api_reads = Bucketed::from_samples(&self.api_reads, end);
+        self.out.api_writes = Bucketed::from_samples(&self.api_writes, end);
+        self.out.api_throttled = Bucketed::from_samples(&self.api_throttled, end);
+        self.out.etcd_commit = Bucketed::from_samples(&self.commits, end);
         self.out
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sim::SimDuration;
 
@@ -50,7 +50,7 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-#[derive(Serialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct LatencySummary {
     pub count: usize,
     pub p50_ms: f64,
@@ -83,7 +83,7 @@ pub struct Stats {
 }
 
 /// One timeline action (or one object of an apply) and its result.
-#[derive(Serialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ActionOutcome {
     /// Virtual seconds at which the action was issued.
     pub at_s: f64,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::stats::{ActionOutcome, LatencySummary, Stats};
 use crate::api::manifest::FieldReport;
@@ -15,10 +15,10 @@ use crate::api::object::Body;
 use crate::model::etcd::EtcdStore;
 use crate::sim::{SimDuration, SimTime};
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Summary {
     pub scenario: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     pub seed: u64,
     pub simulated_s: f64,
@@ -27,6 +27,9 @@ pub struct Summary {
     pub events: u64,
     pub nodes: NodeCounts,
     pub pods: PodCounts,
+    /// Requested against allocatable at the end, over all nodes.
+    #[serde(default)]
+    pub utilisation: Utilisation,
     /// Objects in etcd at the end, per kind.
     pub objects: BTreeMap<String, u64>,
     pub pod_startup: PodStartup,
@@ -40,7 +43,7 @@ pub struct Summary {
     pub loading: LoadingSummary,
 }
 
-#[derive(Serialize, Clone, Debug, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct NodeCounts {
     pub total: u64,
     /// Ready=True in the Node's last reported status.
@@ -53,7 +56,20 @@ pub struct NodeCounts {
     pub leases_expired: u64,
 }
 
-#[derive(Serialize, Clone, Debug, Default)]
+/// What the pods bound to nodes (and not finished) request, against what
+/// the nodes offer: the planner's headroom figure.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Utilisation {
+    pub cpu_requested_millicores: i64,
+    pub cpu_allocatable_millicores: i64,
+    pub memory_requested_bytes: i64,
+    pub memory_allocatable_bytes: i64,
+    /// Requested over allocatable, 0 when there is nothing allocatable.
+    pub cpu_fraction: f64,
+    pub memory_fraction: f64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct PodCounts {
     pub total: u64,
     pub by_phase: BTreeMap<String, u64>,
@@ -62,13 +78,13 @@ pub struct PodCounts {
     pub ready: u64,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct PodStartup {
     pub created_to_running: LatencySummary,
     pub created_to_ready: LatencySummary,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct EtcdSummary {
     pub members: u32,
     pub revision: u64,
@@ -80,26 +96,26 @@ pub struct EtcdSummary {
     pub wal_fsync: LatencySummary,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct ApiSummary {
     pub requests_by_code: BTreeMap<u16, u64>,
     /// Client-observed latency per verb.
     pub latency_by_verb: BTreeMap<String, LatencySummary>,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct WatchSummary {
     pub events_sent: u64,
     pub relists: u64,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct NetworkSummary {
     pub messages: u64,
     pub lost: u64,
 }
 
-#[derive(Serialize, Clone, Debug, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct LoadingSummary {
     pub converted: Vec<String>,
     pub not_simulated: Vec<String>,
@@ -132,6 +148,7 @@ impl Summary {
             ..Default::default()
         };
         let mut pods = PodCounts::default();
+        let mut used = Utilisation::default();
         let mut objects: BTreeMap<String, u64> = BTreeMap::new();
         for key in store.keys() {
             let Some(o) = store.get(key) else { continue };
@@ -139,6 +156,13 @@ impl Summary {
             match &o.body {
                 Body::Node(n) => {
                     nodes.total += 1;
+                    let amount = |r: &str| {
+                        n.allocatable
+                            .get(r)
+                            .map_or(0, |q| crate::scheduler::resources::amount(r, q))
+                    };
+                    used.cpu_allocatable_millicores += amount("cpu");
+                    used.memory_allocatable_bytes += amount("memory");
                     if n.is_ready() {
                         nodes.ready += 1;
                     } else {
@@ -162,6 +186,10 @@ impl Summary {
                         .or_default() += 1;
                     if p.node_name.is_none() {
                         pods.unscheduled += 1;
+                    } else if !p.is_terminal() {
+                        let req = crate::scheduler::pod_info::PodInfo::new(o).requests;
+                        used.cpu_requested_millicores += req.get("cpu");
+                        used.memory_requested_bytes += req.get("memory");
                     }
                     if p.status.is_ready() {
                         pods.ready += 1;
@@ -176,6 +204,18 @@ impl Summary {
             let rest = lines.into_iter().filter(|l| !conv.contains(l)).collect();
             (conv, rest)
         };
+        let fraction = |a: i64, b: i64| {
+            if b > 0 {
+                (a as f64 / b as f64 * 1e4).round() / 1e4
+            } else {
+                0.0
+            }
+        };
+        used.cpu_fraction = fraction(
+            used.cpu_requested_millicores,
+            used.cpu_allocatable_millicores,
+        );
+        used.memory_fraction = fraction(used.memory_requested_bytes, used.memory_allocatable_bytes);
         Summary {
             scenario: facts.scenario.to_string(),
             description: facts.description.to_string(),
@@ -186,6 +226,7 @@ impl Summary {
             events: facts.events,
             nodes,
             pods,
+            utilisation: used,
             objects,
             pod_startup: PodStartup {
                 created_to_running: stats.pod_created_to_running.summary(),
@@ -247,6 +288,19 @@ impl Summary {
             self.nodes.down,
             self.nodes.leases_expired
         );
+        let u = &self.utilisation;
+        if u.cpu_allocatable_millicores > 0 {
+            let _ = writeln!(
+                s,
+                "requests cpu {:.1}% of allocatable ({}m of {}m), memory {:.1}% ({} of {} MiB)",
+                u.cpu_fraction * 100.0,
+                u.cpu_requested_millicores,
+                u.cpu_allocatable_millicores,
+                u.memory_fraction * 100.0,
+                u.memory_requested_bytes >> 20,
+                u.memory_allocatable_bytes >> 20
+            );
+        }
         let phases: Vec<String> = self
             .pods
             .by_phase

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::drain::DrainOptions;
+use super::objective::Objective;
 use super::spec::{ClusterSpec, Dur, NodePoolSpec, Qty, ScenarioSpec, TimelineSpec};
 use super::{Action, EtcdTarget, NodePlan, RolloutOp, Scenario, Step};
 use crate::api::manifest::{decode_object, load_manifests, node_at, parse_yaml, validate_dns_name};
@@ -80,6 +81,12 @@ pub fn load_str(file: &str, text: &str, base: &Path) -> Result<Scenario, Vec<Loa
             )])
         }
     };
+    load_node(file, doc, base)
+}
+
+/// Loads a scenario already parsed into a YAML tree (what `kubesim sweep`
+/// does after setting a value in it): errors still point into `file`.
+pub fn load_node(file: &str, doc: &Node, base: &Path) -> Result<Scenario, Vec<LoadError>> {
     Loader {
         file,
         base,
@@ -153,6 +160,7 @@ impl Loader<'_> {
                 }
             },
         };
+        let objective = self.objective(spec.objective.as_ref());
         let cluster = self.cluster(&spec.cluster);
         let objects = self.objects();
         let timeline = match &cluster {
@@ -236,7 +244,21 @@ impl Loader<'_> {
             timeline,
             report: self.report,
             warnings: self.warnings,
+            objective,
         })
+    }
+
+    fn objective(&self, spec: Option<&super::spec::ObjectiveSpec>) -> Objective {
+        let mut o = Objective::default();
+        let Some(spec) = spec else { return o };
+        if let Some(n) = spec.max_pending_pods {
+            o.max_pending_pods = n;
+        }
+        if let Some(d) = &spec.pod_startup_p99 {
+            o.pod_startup_p99 = Some(d.0);
+        }
+        o.max_cpu_requested = spec.max_cpu_requested.map(|f| f.0);
+        o
     }
 
     fn finish_errors(&mut self) -> Vec<LoadError> {

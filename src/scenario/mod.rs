@@ -6,8 +6,10 @@ pub mod build;
 pub mod drain;
 pub mod driver;
 pub mod load;
+pub mod objective;
 pub mod run;
 pub mod spec;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,6 +60,8 @@ pub struct Scenario {
     pub report: FieldReport,
     /// Things that will not go as the author may expect, but are not errors.
     pub warnings: Vec<String>,
+    /// What the run should achieve (for sweeps).
+    pub objective: objective::Objective,
 }
 
 /// One node to start: its name, pool, labels and the Node its kubelet registers.

@@ -7,7 +7,7 @@ use super::Scenario;
 use crate::model::msg::Payload;
 use crate::model::world::World;
 use crate::report::summary::{RunFacts, Summary};
-use crate::sim::{Engine, SimDuration, SimTime, Trace, TraceLevel, TraceSink};
+use crate::sim::{Engine, SimDuration, SimTime, Trace, TraceLevel, TraceObserver, TraceSink};
 
 /// How to run: overrides of the scenario's own settings.
 pub struct RunOptions {
@@ -15,6 +15,8 @@ pub struct RunOptions {
     pub until: Option<SimDuration>,
     pub trace_level: TraceLevel,
     pub sink: TraceSink,
+    /// Sees each trace line as it is written (the narrator).
+    pub observer: Option<TraceObserver>,
 }
 
 impl Default for RunOptions {
@@ -24,6 +26,7 @@ impl Default for RunOptions {
             until: None,
             trace_level: TraceLevel::Full,
             sink: TraceSink::Discard,
+            observer: None,
         }
     }
 }
@@ -44,7 +47,10 @@ pub fn run(
 ) -> io::Result<Finished> {
     let seed = opts.seed.unwrap_or(scenario.seed);
     let horizon = opts.until.unwrap_or(scenario.duration);
-    let trace = Trace::new(opts.trace_level, opts.sink);
+    let mut trace = Trace::new(opts.trace_level, opts.sink);
+    if let Some(o) = opts.observer {
+        trace.observe(o);
+    }
     let (mut engine, layout) = build(scenario, seed, trace);
     let until = SimTime::ZERO.after(horizon);
     engine.run_until(until, progress);

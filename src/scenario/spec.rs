@@ -53,6 +53,37 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// A fraction written `80%` or `0.8`, within 0..=1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fraction(pub f64);
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Fraction;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a fraction such as 80% or 0.8")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Fraction, E> {
+                super::objective::parse_fraction(s)
+                    .map(Fraction)
+                    .map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Fraction, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Fraction, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Fraction, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A resource quantity (`4`, `500m`, `16Gi`), parsed as Kubernetes does.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Qty(pub Quantity);
@@ -108,6 +139,17 @@ pub struct ScenarioSpec {
     /// Offered load on workloads, for CPU metrics (the HPA's input).
     #[serde(default)]
     pub load: Vec<LoadSpec>,
+    /// What "enough" means: the bar `kubesim sweep` looks for.
+    pub objective: Option<ObjectiveSpec>,
+}
+
+/// `objective:`: every clause optional; see [`crate::scenario::objective`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectiveSpec {
+    pub max_pending_pods: Option<u64>,
+    pub pod_startup_p99: Option<Dur>,
+    pub max_cpu_requested: Option<Fraction>,
 }
 
 /// Requests per second on a workload over time, and what they cost.

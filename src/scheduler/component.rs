@@ -78,6 +78,8 @@ struct CachedPod {
 /// cycle chose if nothing fit.
 struct Cycle {
     key: ObjectKey,
+    /// When the pod was popped: the scheduling cycle's span starts here.
+    started: SimTime,
     decision: Decision,
     preemption: Option<Result<Candidate, String>>,
 }
@@ -482,6 +484,7 @@ impl Scheduler {
             }
             self.cycle = Some(Cycle {
                 key,
+                started: ctx.now,
                 decision: d,
                 preemption,
             });
@@ -494,6 +497,7 @@ impl Scheduler {
     fn finish_cycle(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
         let Some(Cycle {
             key,
+            started,
             decision: d,
             preemption,
         }) = self.cycle.take()
@@ -510,7 +514,8 @@ impl Scheduler {
                         r.str("pod", &pod)
                             .str("node", node)
                             .u64("evaluated", evaluated)
-                            .u64("feasible", feasible);
+                            .u64("feasible", feasible)
+                            .u64("start", started.0);
                         if !ranking.is_empty() {
                             r.str("ranking", &ranking);
                         }
@@ -536,7 +541,9 @@ impl Scheduler {
                     &self.name,
                     "FailedScheduling",
                     |r| {
-                        r.str("pod", &pod).str("message", &message);
+                        r.str("pod", &pod)
+                            .str("message", &message)
+                            .u64("start", started.0);
                     },
                 );
                 // If the cluster changed while this cycle ran, the pod may fit

@@ -53,6 +53,7 @@ pub struct Ctx<'a, P, S> {
     queue: &'a mut EventQueue<Envelope<P>>,
     epochs: &'a [u32],
     alive: &'a [bool],
+    names: &'a [String],
     lifecycle: &'a mut Vec<Lifecycle>,
 }
 
@@ -85,6 +86,12 @@ impl<P, S> Ctx<'_, P, S> {
         self.alive[id as usize]
     }
 
+    /// The name `id` goes by: what a server learns of a caller from its
+    /// connection (the apiserver's user agent in its request spans).
+    pub fn name_of(&self, id: ComponentId) -> &str {
+        &self.names[id as usize]
+    }
+
     /// Asks the engine to crash or restart a component after this event.
     pub fn lifecycle(&mut self, op: Lifecycle) {
         self.lifecycle.push(op);
@@ -105,6 +112,8 @@ pub struct Engine<P, S> {
     rngs: Vec<RngStream>,
     epochs: Vec<u32>,
     alive: Vec<bool>,
+    /// Each component's name, fixed when it is added.
+    names: Vec<String>,
     lifecycle: Vec<Lifecycle>,
     pub shared: S,
     pub trace: Trace,
@@ -122,6 +131,7 @@ impl<P, S> Engine<P, S> {
             rngs: Vec::new(),
             epochs: Vec::new(),
             alive: Vec::new(),
+            names: Vec::new(),
             lifecycle: Vec::new(),
             shared,
             trace,
@@ -136,6 +146,7 @@ impl<P, S> Engine<P, S> {
     pub fn add(&mut self, actor: Box<dyn Actor<P, S>>) -> ComponentId {
         let id = self.actors.len() as ComponentId;
         self.rngs.push(RngStream::derive(self.seed, actor.name()));
+        self.names.push(actor.name().to_string());
         self.actors.push(actor);
         self.epochs.push(0);
         self.alive.push(true);
@@ -165,7 +176,7 @@ impl<P, S> Engine<P, S> {
     }
 
     pub fn name_of(&self, id: ComponentId) -> &str {
-        self.actors[id as usize].name()
+        &self.names[id as usize]
     }
 
     pub fn is_alive(&self, id: ComponentId) -> bool {
@@ -194,6 +205,7 @@ impl<P, S> Engine<P, S> {
             queue: &mut self.queue,
             epochs: &self.epochs,
             alive: &self.alive,
+            names: &self.names,
             lifecycle: &mut self.lifecycle,
         };
         f(self.actors[i].as_mut(), &mut ctx);

@@ -12,4 +12,4 @@ pub use dist::{LatencyDist, LatencySpec};
 pub use engine::{Actor, ComponentId, Ctx, Engine, Lifecycle};
 pub use rng::RngStream;
 pub use time::{parse_duration, SimDuration, SimTime};
-pub use trace::{Trace, TraceLevel, TraceSink};
+pub use trace::{Trace, TraceLevel, TraceObserver, TraceSink};

@@ -22,9 +22,14 @@ pub enum TraceLevel {
     /// Plus every committed write (verb, kind, name, resourceVersion), pod
     /// lifecycle steps and component events, without object bodies.
     Events = 1,
+    /// Plus component spans: every apiserver request (client, verb, object,
+    /// code, start, time in etcd), every etcd commit on the member that took
+    /// the proposal, and the start of every scheduling cycle. What the
+    /// Perfetto export and the apiserver and etcd charts are drawn from.
+    Spans = 2,
     /// Plus the full object as stored after every committed write, in the
     /// Kubernetes JSON shape, so the cluster can be rebuilt at any instant.
-    Full = 2,
+    Full = 3,
 }
 
 impl std::str::FromStr for TraceLevel {
@@ -33,9 +38,10 @@ impl std::str::FromStr for TraceLevel {
         match s {
             "faults" => Ok(TraceLevel::Faults),
             "events" => Ok(TraceLevel::Events),
+            "spans" => Ok(TraceLevel::Spans),
             "full" => Ok(TraceLevel::Full),
             other => Err(format!(
-                "unknown trace level `{other}` (expected full, events or faults)"
+                "unknown trace level `{other}` (expected full, spans, events or faults)"
             )),
         }
     }
@@ -51,6 +57,10 @@ pub enum TraceSink {
     Writer(Box<dyn Write>),
 }
 
+/// Sees every recorded line as it is written (`kubesim run --narrate`).
+/// It only reads: nothing it does can reach back into the run.
+pub type TraceObserver = Box<dyn FnMut(&str)>;
+
 /// Records trace lines and digests them.
 pub struct Trace {
     level: TraceLevel,
@@ -59,6 +69,7 @@ pub struct Trace {
     sink: TraceSink,
     line: String,
     io_error: Option<std::io::Error>,
+    observer: Option<TraceObserver>,
 }
 
 impl Trace {
@@ -70,7 +81,13 @@ impl Trace {
             sink,
             line: String::with_capacity(512),
             io_error: None,
+            observer: None,
         }
+    }
+
+    /// Hands every line from now on, newline included, to `observer`.
+    pub fn observe(&mut self, observer: TraceObserver) {
+        self.observer = Some(observer);
     }
 
     pub fn level(&self) -> TraceLevel {
@@ -117,6 +134,9 @@ impl Trace {
         self.line.push_str("}\n");
         self.seq += 1;
         self.hasher.update(self.line.as_bytes());
+        if let Some(o) = &mut self.observer {
+            o(&self.line);
+        }
         match &mut self.sink {
             TraceSink::Discard => {}
             TraceSink::Memory(v) => v.extend_from_slice(self.line.as_bytes()),
@@ -196,22 +216,31 @@ impl Record<'_> {
     }
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal. Runs of characters that need no
+/// escaping are copied whole: the escapes are all ASCII, so scanning bytes
+/// never splits a UTF-8 sequence.
 pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
         }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -248,5 +277,14 @@ mod tests {
             },
         );
         assert_eq!(a.digest(), b.digest());
+    }
+
+    #[test]
+    fn strings_are_escaped_as_json() {
+        let mut out = String::new();
+        push_json_str(&mut out, "a\"b\\c\nd\te\r\u{1}é✓");
+        assert_eq!(out, r#""a\"b\\c\nd\te\r\u0001é✓""#);
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\te\r\u{1}é✓");
     }
 }

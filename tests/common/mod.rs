@@ -67,6 +67,7 @@ pub fn run_full(s: &Scenario, seed: Option<u64>) -> Ran {
             until: None,
             trace_level: TraceLevel::Full,
             sink: TraceSink::Memory(Vec::new()),
+            observer: None,
         },
         |_| {},
     )

@@ -72,6 +72,10 @@ struct InFlight {
     attempts: u32,
     /// An eviction's progress.
     evict: Option<Stage>,
+    /// When the request was admitted, and how long it has waited on etcd:
+    /// the span the trace records when it is answered.
+    received: SimTime,
+    in_etcd: SimDuration,
 }
 
 pub struct ApiServer {
@@ -186,8 +190,47 @@ impl ApiServer {
                 self.inflight_ro -= 1;
             }
             self.free_slots.push(slot);
+            Self::trace_request(ctx, f.client, &f.req, f.received, f.in_etcd, resp.code);
             Self::respond(ctx, f.client, resp);
         }
+    }
+
+    /// The `Request` span (trace level spans): who asked what, the answer's
+    /// code, when it arrived and how much of its time etcd took.
+    fn trace_request(
+        ctx: &mut Ctx<'_, Payload, World>,
+        client: ComponentId,
+        req: &ApiRequest,
+        received: SimTime,
+        in_etcd: SimDuration,
+        code: u16,
+    ) {
+        if !ctx.trace.enabled(TraceLevel::Spans) {
+            return;
+        }
+        let who = ctx.name_of(client).to_string();
+        let mut object = String::with_capacity(64);
+        object.push_str(req.kind.name());
+        for part in [&req.namespace, &req.name] {
+            if !part.is_empty() {
+                object.push('/');
+                object.push_str(part);
+            }
+        }
+        ctx.trace.record(
+            TraceLevel::Spans,
+            ctx.now,
+            "kube-apiserver",
+            "Request",
+            |r| {
+                r.str("client", &who)
+                    .str("verb", req.verb.as_str())
+                    .str("object", &object)
+                    .u64("code", code as u64)
+                    .u64("start", received.0)
+                    .u64("etcd", in_etcd.nanos());
+            },
+        );
     }
 
     fn admit(
@@ -214,6 +257,7 @@ impl ApiServer {
                 "Too many requests, please try again later.".into(),
             );
             resp.retry_after = Some(1);
+            Self::trace_request(ctx, client, &req, ctx.now, SimDuration::ZERO, 429);
             return Self::respond(ctx, client, resp);
         }
         if mutating {
@@ -226,6 +270,8 @@ impl ApiServer {
             req,
             attempts: 0,
             evict: None,
+            received: ctx.now,
+            in_etcd: SimDuration::ZERO,
         };
         let slot = match self.free_slots.pop() {
             Some(s) => {
@@ -792,6 +838,7 @@ impl ApiServer {
         let Some(f) = self.slots[slot as usize].as_mut() else {
             return;
         };
+        f.in_etcd = f.in_etcd + ctx.now.since(sent);
         let id = f.req.id;
         match result {
             Err(msg) => self.finish(ctx, slot, Self::error(id, 500, "InternalError", msg)),

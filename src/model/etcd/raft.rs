@@ -147,8 +147,8 @@ pub struct EtcdMember {
     next: Vec<u64>,
     matched: Vec<u64>,
     recent_active: Vec<bool>,
-    /// Proposals this member answers: req → client.
-    pending: BTreeMap<u64, ComponentId>,
+    /// Proposals this member answers: req → (client, when it arrived).
+    pending: BTreeMap<u64, (ComponentId, SimTime)>,
     /// (deadline, request) of pending proposals, in deadline order (every
     /// proposal gets the same timeout). Checked on each tick: a timed-out
     /// proposal is answered within one heartbeat interval of its deadline,
@@ -452,7 +452,19 @@ impl EtcdMember {
             let outcome = ctx.shared.etcd.apply(i, data.as_ref().map(|p| &p.txn));
             self.applied = i;
             if let (Some(p), Some(applied)) = (data, outcome) {
-                if p.contact == ctx.me && self.pending.remove(&p.req).is_some() {
+                let answered = if p.contact == ctx.me {
+                    self.pending.remove(&p.req)
+                } else {
+                    None
+                };
+                if let Some((_, arrived)) = answered {
+                    if ctx.trace.enabled(TraceLevel::Spans) {
+                        let key = p.txn.key.to_string();
+                        ctx.trace
+                            .record(TraceLevel::Spans, ctx.now, &self.name, "Commit", |r| {
+                                r.u64("index", i).str("key", &key).u64("start", arrived.0);
+                            });
+                    }
                     send(
                         ctx,
                         p.client,
@@ -780,7 +792,7 @@ impl EtcdMember {
                 break;
             }
             self.deadlines.pop_front();
-            if let Some(client) = self.pending.remove(&req) {
+            if let Some((client, _)) = self.pending.remove(&req) {
                 ctx.shared.stats.etcd_timeouts += 1;
                 send(
                     ctx,
@@ -833,7 +845,7 @@ impl Actor<Payload, World> for EtcdMember {
                 from,
                 msg: Message::EtcdPropose(p),
             } => {
-                self.pending.insert(p.req, from);
+                self.pending.insert(p.req, (from, ctx.now));
                 let deadline = ctx.now.after(self.cfg.request_timeout());
                 self.deadlines.push_back((deadline, p.req));
                 self.route_proposal(ctx, p);

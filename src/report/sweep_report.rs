@@ -1,0 +1,331 @@
+//! What a sweep leaves for a planner: a table (text and CSV) of each
+//! variant's outcome, a chart of pending pods, CPU requested and startup
+//! p99 across the settings with the objective drawn, and the smallest
+//! setting that meets the objective.
+
+use std::fmt::Write as _;
+
+use plotters::prelude::*;
+
+use super::charts::{register_font, PALETTE};
+use crate::scenario::objective::Objective;
+use crate::scenario::sweep::Outcome;
+
+const FONT: &str = "sans-serif";
+const MEETS: RGBColor = RGBColor(0, 158, 115);
+const MISSES: RGBColor = RGBColor(213, 94, 0);
+
+/// The table as a person reads it in a terminal.
+pub fn table(outcomes: &[Outcome]) -> String {
+    let rows: Vec<[String; 7]> = outcomes
+        .iter()
+        .map(|o| {
+            let s = &o.summary;
+            [
+                o.label.clone(),
+                s.pods.unscheduled.to_string(),
+                format!("{:.1}%", s.utilisation.cpu_fraction * 100.0),
+                format!("{:.1}%", s.utilisation.memory_fraction * 100.0),
+                format!("{:.0}", s.pod_startup.created_to_running.p99_ms),
+                format!("{:.0}", s.scheduling.p99_ms),
+                if o.meets() {
+                    "yes".into()
+                } else {
+                    format!("no: {}", o.unmet.join("; "))
+                },
+            ]
+        })
+        .collect();
+    let head = [
+        "setting",
+        "pending",
+        "cpu req",
+        "mem req",
+        "startup p99 ms",
+        "sched p99 ms",
+        "meets objective",
+    ];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let n = cells.len();
+        for (i, (c, w)) in cells.into_iter().zip(&widths).enumerate() {
+            if i + 1 == n {
+                let _ = write!(out, "{c}");
+            } else {
+                let _ = write!(out, "{c:<w$}  ");
+            }
+        }
+        out.push('\n');
+    };
+    line(head.to_vec(), &mut out);
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `sweep.csv`: one row per variant, a column per varied path.
+pub fn csv(outcomes: &[Outcome]) -> String {
+    let mut out = String::new();
+    let paths: Vec<&str> = outcomes
+        .first()
+        .map(|o| o.settings.iter().map(|(p, _)| p.as_str()).collect())
+        .unwrap_or_default();
+    for p in &paths {
+        let _ = write!(out, "{},", csv_field(p));
+    }
+    out.push_str("pods,pending_pods,cpu_requested_fraction,memory_requested_fraction,startup_p99_ms,scheduling_p99_ms,etcd_commit_p99_ms,meets_objective,unmet,digest\n");
+    for o in outcomes {
+        let s = &o.summary;
+        for (_, v) in &o.settings {
+            let _ = write!(out, "{},", csv_field(v));
+        }
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{}",
+            s.pods.total,
+            s.pods.unscheduled,
+            s.utilisation.cpu_fraction,
+            s.utilisation.memory_fraction,
+            s.pod_startup.created_to_running.p99_ms,
+            s.scheduling.p99_ms,
+            s.etcd.commit.p99_ms,
+            o.meets(),
+            csv_field(&o.unmet.join("; ")),
+            s.digest
+        );
+    }
+    out
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("drawing the sweep chart: {e:?}")
+}
+
+const WIDTH: u32 = 1100;
+const HEIGHT: u32 = 760;
+
+/// The sweep chart as SVG.
+pub fn chart_svg(
+    title: &str,
+    outcomes: &[Outcome],
+    objective: &Objective,
+) -> Result<String, String> {
+    register_font();
+    let mut buf = String::new();
+    {
+        let root = SVGBackend::with_string(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, title, outcomes, objective)?;
+        root.present().map_err(err)?;
+    }
+    Ok(buf)
+}
+
+/// The sweep chart as PNG bytes.
+pub fn chart_png(
+    title: &str,
+    outcomes: &[Outcome],
+    objective: &Objective,
+) -> Result<Vec<u8>, String> {
+    register_font();
+    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, title, outcomes, objective)?;
+        root.present().map_err(err)?;
+    }
+    super::charts::encode_png(&rgb, WIDTH, HEIGHT)
+}
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    outcomes: &[Outcome],
+    objective: &Objective,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let root = root.titled(title, (FONT, 20)).map_err(err)?;
+    let (top, bottom) = root.split_vertically(HEIGHT / 2 - 20);
+    let n = outcomes.len().max(1);
+    let labels: Vec<String> = outcomes.iter().map(|o| o.label.clone()).collect();
+    let x_label = move |x: &f64| -> String {
+        let i = x.round();
+        if (x - i).abs() > 1e-6 || i < 0.0 {
+            return String::new();
+        }
+        labels.get(i as usize).cloned().unwrap_or_default()
+    };
+    let xr = -0.5..(n as f64 - 0.5);
+    // Top: pending pods (bars) and CPU requested (line, right axis).
+    let pending_max = outcomes
+        .iter()
+        .map(|o| o.summary.pods.unscheduled as f64)
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let mut chart = ChartBuilder::on(&top)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .right_y_label_area_size(60)
+        .caption(
+            "pending pods at the end (bars) and CPU requested of allocatable (line)",
+            (FONT, 15),
+        )
+        .build_cartesian_2d(xr.clone(), 0f64..pending_max * 1.15)
+        .map_err(err)?
+        .set_secondary_coord(xr.clone(), 0f64..100.0);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.min(30))
+        .x_label_formatter(&x_label)
+        .y_desc("pending pods")
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(WHITE)
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()
+        .map_err(err)?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("CPU requested, %")
+        .y_label_formatter(&|y| format!("{y:.0}%"))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(outcomes.iter().enumerate().map(|(i, o)| {
+            let c = if o.meets() { MEETS } else { MISSES };
+            Rectangle::new(
+                [
+                    (i as f64 - 0.3, 0.0),
+                    (i as f64 + 0.3, o.summary.pods.unscheduled as f64),
+                ],
+                c.mix(0.8).filled(),
+            )
+        }))
+        .map_err(err)?;
+    let cpu: Vec<(f64, f64)> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (i as f64, o.summary.utilisation.cpu_fraction * 100.0))
+        .collect();
+    chart
+        .draw_secondary_series(LineSeries::new(cpu.clone(), PALETTE[0].stroke_width(2)))
+        .map_err(err)?;
+    chart
+        .draw_secondary_series(cpu.iter().map(|p| Circle::new(*p, 4, PALETTE[0].filled())))
+        .map_err(err)?;
+    if let Some(limit) = objective.max_cpu_requested {
+        chart
+            .draw_secondary_series(DashedLineSeries::new(
+                vec![(-0.5, limit * 100.0), (n as f64 - 0.5, limit * 100.0)],
+                6,
+                4,
+                PALETTE[0].stroke_width(1),
+            ))
+            .map_err(err)?;
+        chart
+            .draw_secondary_series(std::iter::once(Text::new(
+                format!("objective: CPU requested <= {:.0}%", limit * 100.0),
+                (-0.45, limit * 100.0 + 2.0),
+                (FONT, 12).into_font().color(&PALETTE[0]),
+            )))
+            .map_err(err)?;
+    }
+    // Bottom: pod startup p99 with the objective.
+    let limit_ms = objective.pod_startup_p99.map(|d| d.as_secs_f64() * 1000.0);
+    let p99_max = outcomes
+        .iter()
+        .map(|o| o.summary.pod_startup.created_to_running.p99_ms)
+        .chain(limit_ms)
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let mut chart = ChartBuilder::on(&bottom)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .margin_right(72)
+        .caption(
+            "pod startup p99, created to Running (green: meets the objective)",
+            (FONT, 15),
+        )
+        .build_cartesian_2d(xr, 0f64..p99_max * 1.15)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.min(30))
+        .x_label_formatter(&x_label)
+        .x_desc(outcomes.first().map_or(String::new(), |o| {
+            o.settings
+                .iter()
+                .map(|(p, _)| p.clone())
+                .collect::<Vec<_>>()
+                .join(" × ")
+        }))
+        .y_desc("milliseconds")
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(WHITE)
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()
+        .map_err(err)?;
+    if let Some(l) = limit_ms {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(-0.5, l), (n as f64 - 0.5, l)],
+                RGBColor(200, 0, 0).stroke_width(2),
+            )))
+            .map_err(err)?
+            .label(format!("objective: p99 <= {:.0} ms", l))
+            .legend(|(x, y)| {
+                PathElement::new(
+                    vec![(x, y), (x + 18, y)],
+                    RGBColor(200, 0, 0).stroke_width(2),
+                )
+            });
+    }
+    let p99: Vec<(f64, f64)> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (i as f64, o.summary.pod_startup.created_to_running.p99_ms))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(p99.clone(), PALETTE[6].stroke_width(1)))
+        .map_err(err)?;
+    chart
+        .draw_series(
+            outcomes
+                .iter()
+                .zip(&p99)
+                .map(|(o, p)| Circle::new(*p, 6, if o.meets() { MEETS } else { MISSES }.filled())),
+        )
+        .map_err(err)?;
+    if limit_ms.is_some() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .label_font((FONT, 13))
+            .draw()
+            .map_err(err)?;
+    }
+    Ok(())
+}
