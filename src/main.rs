@@ -319,13 +319,33 @@ fn run_cmd(
     let tty = std::io::stderr().is_terminal() && !outputs.narrate;
     let started = Instant::now();
     let level = trace_level.unwrap_or(scenario.trace_level);
-    let observer: Option<kubesim::sim::TraceObserver> = outputs.narrate.then(|| {
-        if level < TraceLevel::Events {
-            outln!("(trace level {level:?}: only actions and faults are narrated; events need --trace-level events or above)");
+    // The report is read from the trace as the run writes it, on another
+    // thread; after the run only the charts and the page remain.
+    let (feeder, live) = if outputs.report {
+        match kubesim::report::live::start(&out) {
+            Ok((f, l)) => (Some(f), Some(l)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
         }
-        Box::new(|line: &str| {
-            if let Some(l) = kubesim::report::narrate::narrate(line) {
-                outln!("{l}");
+    } else {
+        (None, None)
+    };
+    let narrate = outputs.narrate;
+    if narrate && level < TraceLevel::Events {
+        outln!("(trace level {level:?}: only actions and faults are narrated; events need --trace-level events or above)");
+    }
+    let observer: Option<kubesim::sim::TraceObserver> = (narrate || feeder.is_some()).then(|| {
+        let mut feeder = feeder;
+        Box::new(move |line: &str| {
+            if narrate {
+                if let Some(l) = kubesim::report::narrate::narrate(line) {
+                    outln!("{l}");
+                }
+            }
+            if let Some(f) = &mut feeder {
+                f.feed(line);
             }
         }) as kubesim::sim::TraceObserver
     });
@@ -354,7 +374,13 @@ fn run_cmd(
         }
     };
     let wall = started.elapsed().as_secs_f64();
-    let summary = &finished.summary;
+    // Dropping the run's engine drops its trace, whose observer hands the
+    // last lines to the report thread.
+    let summary = {
+        let f = finished;
+        f.summary
+    };
+    let summary = &summary;
     let summary_path = out.join("summary.json");
     let json = serde_json::to_string_pretty(summary).expect("summary serialises");
     if let Err(e) = std::fs::write(&summary_path, json + "\n") {
@@ -373,11 +399,11 @@ fn run_cmd(
         trace_path.display(),
         summary_path.display()
     );
-    if outputs.report {
+    if let Some(live) = live {
         let started = Instant::now();
-        match kubesim::report::output::write_report(&out) {
+        match live.finish(&out) {
             Ok(w) => outln!(
-                "report   {} in {:.2}s ({} chart files, timeseries.csv, trace.perfetto.json with {} events)",
+                "report   {} {:.2}s after the run ({} chart files, timeseries.csv, trace.perfetto.json with {} events)",
                 out.join("report.html").display(),
                 started.elapsed().as_secs_f64(),
                 w.files.len().saturating_sub(3),

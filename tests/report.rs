@@ -10,6 +10,15 @@ use std::path::Path;
 use common::kubesim;
 use kubesim::report::series::RunSeries;
 
+/// `kubesim run SCENARIO --out DIR EXTRA...`, which must succeed; its stdout.
+fn run_into(dir: &Path, scenario: &str, extra: &[&str]) -> String {
+    let mut args = vec!["run", scenario, "--out", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = kubesim(&args);
+    assert_eq!(code, 0, "{scenario}: {stderr}");
+    stdout
+}
+
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("charts"))
         .unwrap()
@@ -32,13 +41,7 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn a_run_writes_its_charts_and_report_rebuilds_them_identically() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let (code, stdout, stderr) = kubesim(&[
-        "run",
-        "scenarios/rolling-update.yaml",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = run_into(&dir, "scenarios/rolling-update.yaml", &[]);
     assert!(stdout.contains("report   "), "{stdout}");
     let first = files(&dir);
     let names: Vec<&str> = first.iter().map(|f| f.0.as_str()).collect();
@@ -93,14 +96,7 @@ fn a_run_writes_its_charts_and_report_rebuilds_them_identically() {
 fn the_series_say_what_the_rollout_did() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let (code, _, stderr) = kubesim(&[
-        "run",
-        "scenarios/rolling-update.yaml",
-        "--out",
-        dir.to_str().unwrap(),
-        "--no-report",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    run_into(&dir, "scenarios/rolling-update.yaml", &["--no-report"]);
     assert!(!dir.join("charts").exists());
     let text = std::fs::read_to_string(dir.join("trace.jsonl")).unwrap();
     let s = RunSeries::from_trace(&text).unwrap();
@@ -186,15 +182,11 @@ fn every_example_scenario_produces_its_charts_and_report() {
 fn the_perfetto_export_shows_requests_commits_cycles_and_pod_phases() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let (code, _, stderr) = kubesim(&[
-        "run",
+    run_into(
+        &dir,
         "scenarios/rolling-update.yaml",
-        "--out",
-        dir.to_str().unwrap(),
-        "--trace-level",
-        "spans",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+        &["--trace-level", "spans"],
+    );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("trace.perfetto.json")).unwrap())
             .unwrap();
@@ -304,13 +296,7 @@ fn the_html_report_loads_in_headless_chromium_and_shows_its_charts() {
         .expect("a headless Chromium (apt-get install chromium-headless-shell; .ci/run does)");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let (code, _, stderr) = kubesim(&[
-        "run",
-        "scenarios/drain.yaml",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    run_into(&dir, "scenarios/drain.yaml", &[]);
     let page = dir.join("report.html");
     let url = format!("file://{}", page.canonicalize().unwrap().display());
     let out = std::process::Command::new(browser)

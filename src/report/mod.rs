@@ -2,6 +2,7 @@
 //! time series read back from its trace.
 pub mod charts;
 pub mod html;
+pub mod live;
 pub mod narrate;
 pub mod output;
 pub mod perfetto;

@@ -84,31 +84,68 @@ pub struct TraceReading {
     pub narration_omitted: u64,
 }
 
-/// Reads a trace into the chart series and the narration.
-pub fn read_trace(input: impl BufRead) -> Result<TraceReading, String> {
-    let mut series = SeriesReader::default();
-    let mut narration = Vec::new();
-    let mut omitted = 0;
-    each_line(input, |line, event| {
+/// The readers one pass over trace lines feeds: the chart series, the
+/// narration and, when given, the Perfetto export. Span records are parsed
+/// once for both of their readers.
+pub struct Readers<W: std::io::Write> {
+    series: SeriesReader,
+    pub perfetto: Option<PerfettoWriter<W>>,
+    narration: Vec<Line>,
+    omitted: u64,
+}
+
+impl<W: std::io::Write> Readers<W> {
+    pub fn new(perfetto: Option<PerfettoWriter<W>>) -> Self {
+        Readers {
+            series: SeriesReader::default(),
+            perfetto,
+            narration: Vec::new(),
+            omitted: 0,
+        }
+    }
+
+    /// Reads one line whose event name the caller has read.
+    pub fn line(&mut self, line: &str, event: &str) -> Result<(), String> {
         if let Some(span) = parse_span(line, event) {
-            series.span(&span?);
+            let span = span?;
+            self.series.span(&span);
+            if let Some(p) = &mut self.perfetto {
+                p.span(&span);
+            }
             return Ok(());
         }
-        series.line(line)?;
+        self.series.line(line)?;
+        if let Some(p) = &mut self.perfetto {
+            p.record(line, event)?;
+        }
         if let Some(l) = narrate(line) {
-            if narration.len() < NARRATION_IN_PAGE {
-                narration.push(l);
+            if self.narration.len() < NARRATION_IN_PAGE {
+                self.narration.push(l);
             } else {
-                omitted += 1;
+                self.omitted += 1;
             }
         }
         Ok(())
-    })?;
-    Ok(TraceReading {
-        series: series.finish(),
-        narration,
-        narration_omitted: omitted,
-    })
+    }
+
+    /// The series and narration, and the Perfetto writer still to finish.
+    pub fn finish(self) -> (TraceReading, Option<PerfettoWriter<W>>) {
+        (
+            TraceReading {
+                series: self.series.finish(),
+                narration: self.narration,
+                narration_omitted: self.omitted,
+            },
+            self.perfetto,
+        )
+    }
+}
+
+/// Reads a trace into the chart series and the narration.
+pub fn read_trace(input: impl BufRead) -> Result<TraceReading, String> {
+    let mut readers: Readers<std::io::Sink> = Readers::new(None);
+    each_line(input, |line, event| readers.line(line, event))?;
+    Ok(readers.finish().0)
 }
 
 /// Streams a trace's Perfetto export into `sink`; returns the event count.
@@ -133,22 +170,7 @@ fn open_trace(trace: &Path) -> Result<std::io::BufReader<std::fs::File>, String>
 /// Reads `dir/trace.jsonl` and writes every report file of the run.
 pub fn write_report(dir: &Path) -> Result<Written, String> {
     let trace = dir.join("trace.jsonl");
-    let summary_path = dir.join("summary.json");
-    let summary: Option<Summary> = match std::fs::read_to_string(&summary_path) {
-        Ok(text) => Some(
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a kubesim summary: {e}", summary_path.display()))?,
-        ),
-        Err(_) => None,
-    };
-    let scenario = std::fs::read_to_string(dir.join("scenario.yaml")).ok();
-    let run = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "run".into());
-    let title = summary.as_ref().map_or(run.clone(), |s| {
-        format!("{} (seed {}, digest {})", s.scenario, s.seed, s.digest)
-    });
+    let title = run_files(dir)?.title;
     let perfetto_path = dir.join("trace.perfetto.json");
     // Two passes over the trace on two threads: the Perfetto export (the
     // larger share of the work on a long run) beside the series, the
@@ -172,6 +194,68 @@ pub fn write_report(dir: &Path) -> Result<Written, String> {
             .unwrap_or_else(|_| Err("the Perfetto export failed".into()));
         Ok::<_, String>((reading?, exported?))
     })?;
+    write_outputs(dir, &reading, perfetto_events)
+}
+
+/// Finishes a one-pass reading that also fed the Perfetto export (the live
+/// report), then writes the charts, the CSV and the page.
+pub fn finish_outputs(
+    dir: &Path,
+    readers: Readers<std::io::BufWriter<std::fs::File>>,
+    perfetto_path: &Path,
+) -> Result<Written, String> {
+    let title = run_files(dir)?.title;
+    let (reading, perfetto) = readers.finish();
+    let mut events = 0;
+    if let Some(p) = perfetto {
+        events = p.events();
+        p.finish(&title)
+            .map_err(|e| format!("writing {}: {e}", perfetto_path.display()))?;
+    }
+    write_outputs(dir, &reading, events)
+}
+
+/// What the run directory holds besides its trace: the summary, the
+/// scenario as run, the run's name and the Perfetto title.
+struct RunFiles {
+    summary: Option<Summary>,
+    scenario: Option<String>,
+    run: String,
+    title: String,
+}
+
+fn run_files(dir: &Path) -> Result<RunFiles, String> {
+    let summary_path = dir.join("summary.json");
+    let summary: Option<Summary> = match std::fs::read_to_string(&summary_path) {
+        Ok(text) => Some(
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not a kubesim summary: {e}", summary_path.display()))?,
+        ),
+        Err(_) => None,
+    };
+    let run = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let title = summary.as_ref().map_or(run.clone(), |s| {
+        format!("{} (seed {}, digest {})", s.scenario, s.seed, s.digest)
+    });
+    Ok(RunFiles {
+        summary,
+        scenario: std::fs::read_to_string(dir.join("scenario.yaml")).ok(),
+        run,
+        title,
+    })
+}
+
+/// Writes the charts, `timeseries.csv` and `report.html` of a read trace
+/// (the Perfetto export is already written).
+fn write_outputs(
+    dir: &Path,
+    reading: &TraceReading,
+    perfetto_events: u64,
+) -> Result<Written, String> {
+    let files = run_files(dir)?;
     let mut w = Written::default();
     let svgs = write_charts(dir, &reading.series, &mut w)?;
     write(
@@ -180,11 +264,11 @@ pub fn write_report(dir: &Path) -> Result<Written, String> {
         &mut w,
     )?;
     w.perfetto_events = perfetto_events;
-    w.files.push(perfetto_path);
+    w.files.push(dir.join("trace.perfetto.json"));
     let page = report_html(&HtmlInput {
-        run: &run,
-        summary: summary.as_ref(),
-        scenario: scenario.as_deref(),
+        run: &files.run,
+        summary: files.summary.as_ref(),
+        scenario: files.scenario.as_deref(),
         charts: &svgs,
         narration: &reading.narration,
         narration_omitted: reading.narration_omitted,

@@ -141,15 +141,25 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn fast_request(line: &str) -> Option<RequestSpan<'_>> {
+/// The record's common prefix up to its event name: (cursor after
+/// `"event":"NAME",`, t, component).
+fn head<'a>(line: &'a str, event: &str) -> Option<(Cursor<'a>, u64, Cow<'a, str>)> {
     let mut c = Cursor { s: line, at: 0 };
     c.lit("{\"t\":")?;
     let t = c.u64()?;
     c.lit(",\"seq\":")?;
     c.u64()?;
     c.lit(",\"component\":")?;
-    c.str()?;
-    c.lit(",\"event\":\"Request\",\"client\":")?;
+    let component = c.str()?;
+    c.lit(",\"event\":\"")?;
+    c.lit(event)?;
+    c.lit("\",")?;
+    Some((c, t, component))
+}
+
+fn fast_request(line: &str) -> Option<RequestSpan<'_>> {
+    let (mut c, t, _) = head(line, "Request")?;
+    c.lit("\"client\":")?;
     let client = c.str()?;
     c.lit(",\"verb\":")?;
     let verb = c.str()?;
@@ -174,14 +184,8 @@ fn fast_request(line: &str) -> Option<RequestSpan<'_>> {
 }
 
 fn fast_commit(line: &str) -> Option<CommitSpan<'_>> {
-    let mut c = Cursor { s: line, at: 0 };
-    c.lit("{\"t\":")?;
-    let t = c.u64()?;
-    c.lit(",\"seq\":")?;
-    c.u64()?;
-    c.lit(",\"component\":")?;
-    let component = c.str()?;
-    c.lit(",\"event\":\"Commit\",\"index\":")?;
+    let (mut c, t, component) = head(line, "Commit")?;
+    c.lit("\"index\":")?;
     let index = c.u64()?;
     c.lit(",\"key\":")?;
     let key = c.str()?;

@@ -218,7 +218,8 @@ impl Record<'_> {
 
 /// Appends `s` as a JSON string literal. Runs of characters that need no
 /// escaping are copied whole: the escapes are all ASCII, so scanning bytes
-/// never splits a UTF-8 sequence.
+/// never splits a UTF-8 sequence. (An eight-bytes-at-a-time scan measured
+/// slower on the trace's mostly short strings.)
 pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     let mut start = 0;
@@ -286,5 +287,17 @@ mod tests {
         assert_eq!(out, r#""a\"b\\c\nd\te\r\u0001é✓""#);
         let back: String = serde_json::from_str(&out).unwrap();
         assert_eq!(back, "a\"b\\c\nd\te\r\u{1}é✓");
+        // Every position of every escape in a 20-byte string
+        // agrees with serde's own encoder.
+        for special in ['"', '\\', '\n', '\u{1f}', '\u{0}', 'é', ' ', '~', '\u{7f}'] {
+            for at in 0..20 {
+                let text: String = (0..20)
+                    .map(|i| if i == at { special } else { 'x' })
+                    .collect();
+                let mut ours = String::new();
+                push_json_str(&mut ours, &text);
+                assert_eq!(ours, serde_json::to_string(&text).unwrap(), "{text:?}");
+            }
+        }
     }
 }
