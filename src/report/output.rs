@@ -10,7 +10,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use super::charts::{charts, ChartSpec};
+use super::charts::charts;
 use super::html::{report_html, HtmlInput};
 use super::narrate::{narrate, Line};
 use super::perfetto::PerfettoWriter;
@@ -114,7 +114,7 @@ impl<W: std::io::Write> Readers<W> {
             }
             return Ok(());
         }
-        self.series.line(line)?;
+        self.series.other_line(line)?;
         if let Some(p) = &mut self.perfetto {
             p.record(line, event)?;
         }
@@ -300,9 +300,4 @@ fn write_charts(
         svgs.push((spec.heading(), svg));
     }
     Ok(svgs)
-}
-
-/// The chart stems a run would get (for tests and listings).
-pub fn chart_names(series: &RunSeries) -> Vec<String> {
-    charts(series).iter().map(ChartSpec::file_stem).collect()
 }

@@ -248,6 +248,12 @@ impl SeriesReader {
             self.span(&span?);
             return Ok(());
         }
+        self.other_line(line)
+    }
+
+    /// Reads a line the caller has already sorted: neither a span nor an
+    /// unread write.
+    pub fn other_line(&mut self, line: &str) -> Result<(), String> {
         let rec: Json = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
         self.record(&rec);
         Ok(())
