@@ -174,10 +174,26 @@ fn reconcile_new_and_old_cases() {
         let mut olds = vec![rs("old", i(&c["oldReplicas"]), i(&c["readyPods"]), 10)];
         assert_eq!(
             cleanup_unhealthy(&mut olds, i(&c["maxCleanupCount"])),
-            i(&c["cleanupCountExpected"]),
+            Some(i(&c["cleanupCountExpected"])),
             "{c}"
         );
     }
+    // Not in upstream's table, but its code path: an old set whose status
+    // still counts 8 available after its spec went to 7 makes
+    // cleanupUnhealthyReplicas compute a scale-down of 7 - 8 = -1, which
+    // upstream rejects as an error, so reconcileOldReplicaSets scales
+    // nothing this sync. Scaling on the stale count instead took a
+    // 10-replica rollout to 7 ready against a floor of 8.
+    let mut lagging = vec![rs("old", 7, 8, 10)];
+    assert_eq!(cleanup_unhealthy(&mut lagging, 2), None);
+    let d = rolling(10, Value::from("25%"), Value::from("25%"));
+    // all: old 7 (8 available by its stale status) + new 5 (2 available):
+    // allPods 12, min 10 - 2 = 8, new unavailable 3, maxScaledDown
+    // 12 - 8 - 3 = 1 > 0, so the cleanup runs, errors, and nothing scales.
+    let new = rs("new", 5, 2, 1);
+    let all = vec![lagging[0].clone(), new.clone()];
+    assert_eq!(reconcile_old(&d, &all, &mut lagging, Some(&new)), 0);
+    assert_eq!(lagging[0].replicas, 7);
     for c in o["scale_down_old_for_rolling_update_cases"]
         .as_array()
         .unwrap()

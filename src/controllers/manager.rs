@@ -342,6 +342,19 @@ impl ControllerManager {
                 msg: Message::Refused { req },
                 ..
             } => *req,
+            Payload::Msg {
+                from,
+                msg: Message::ConnectionLost { stall },
+            } => {
+                // One connection carries every client of the process.
+                if crate::model::network::connection_lost(ctx, *from, *stall) {
+                    self.informer_client.on_connection_lost(ctx);
+                    for c in &mut self.clients {
+                        c.on_connection_lost(ctx);
+                    }
+                }
+                return None;
+            }
             _ => return Some(payload),
         };
         let idx = Self::client_index(id);

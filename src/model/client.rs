@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::apiserver::request::{ApiRequest, ApiResponse};
+use super::apiserver::request::{ApiRequest, ApiResponse, Verb, WatchBatch};
 use super::msg::{Message, Payload, Timer};
-use super::network::send;
+use super::network::{connection_lost, send};
 use super::world::World;
+use crate::api::Kind;
 use crate::sim::{ComponentId, Ctx, SimDuration, SimTime};
 
 /// Per-client QPS and burst, with client-go's semantics: a full bucket at
@@ -37,6 +38,52 @@ pub const KUBELET: RateLimit = RateLimit {
 /// apiserver's in-flight limiter's 429 says 1 s) after that long, at most
 /// ten times.
 const MAX_THROTTLE_RETRIES: u32 = 10;
+
+/// The reflector's back-off after a refused watch: client-go's
+/// `NewExponentialBackoffManager(800ms, 30s, 2m, 2.0, 1.0)`.
+const WATCH_BACKOFF_INITIAL: SimDuration = SimDuration::from_millis(800);
+const WATCH_BACKOFF_CAP: SimDuration = SimDuration::from_secs(30);
+const WATCH_BACKOFF_RESET: SimDuration = SimDuration::from_secs(120);
+
+/// A watch stream this client opened: what it watches (a newer watch of the
+/// same resource replaces it, as on the apiserver) and the ids to tell it by.
+struct OpenWatch {
+    kind: Kind,
+    node_filter: Option<String>,
+    watch_id: u64,
+    req: u64,
+}
+
+/// client-go's `wait.Backoff` stepped by an exponential back-off manager:
+/// the step doubles up to the cap and resets after a quiet 2 minutes; each
+/// wait is jittered by up to 100%.
+#[derive(Clone, Copy)]
+struct WatchBackoff {
+    next: SimDuration,
+    last: Option<SimTime>,
+}
+
+impl WatchBackoff {
+    fn new() -> Self {
+        WatchBackoff {
+            next: WATCH_BACKOFF_INITIAL,
+            last: None,
+        }
+    }
+
+    fn step(&mut self, now: SimTime, unit: f64) -> SimDuration {
+        if self
+            .last
+            .is_some_and(|t| now.since(t) > WATCH_BACKOFF_RESET)
+        {
+            self.next = WATCH_BACKOFF_INITIAL;
+        }
+        self.last = Some(now);
+        let d = self.next;
+        self.next = (d + d).min(WATCH_BACKOFF_CAP);
+        d + SimDuration((unit * d.nanos() as f64) as u64)
+    }
+}
 
 struct Outstanding {
     /// The caller's tag, returned with the response.
@@ -72,6 +119,11 @@ pub struct ApiClient {
     /// Requests waiting for their token, with their release time.
     waiting: VecDeque<(SimTime, u64)>,
     inflight: BTreeMap<u64, Outstanding>,
+    /// Watch streams: a WATCH has no answer to wait for, only batches, so
+    /// it leaves `inflight` once sent and is remembered here until its
+    /// stream ends.
+    watches: Vec<OpenWatch>,
+    watch_backoff: WatchBackoff,
 }
 
 impl ApiClient {
@@ -85,6 +137,8 @@ impl ApiClient {
             timeout,
             waiting: VecDeque::new(),
             inflight: BTreeMap::new(),
+            watches: Vec::new(),
+            watch_backoff: WatchBackoff::new(),
         }
     }
 
@@ -101,6 +155,8 @@ impl ApiClient {
         self.tokens = self.limit.burst as f64;
         self.waiting.clear();
         self.inflight.clear();
+        self.watches.clear();
+        self.watch_backoff = WatchBackoff::new();
     }
 
     /// Sends `req` as soon as the rate limiter allows; `tag` comes back with
@@ -115,6 +171,16 @@ impl ApiClient {
         self.next_id += 1;
         req.id = id;
         let label = req.verb.as_str();
+        if req.verb == Verb::Watch {
+            self.watches
+                .retain(|w| !(w.kind == req.kind && w.node_filter == req.node_filter));
+            self.watches.push(OpenWatch {
+                kind: req.kind,
+                node_filter: req.node_filter.clone(),
+                watch_id: req.watch_id,
+                req: id,
+            });
+        }
         self.inflight.insert(
             id,
             Outstanding {
@@ -152,6 +218,13 @@ impl ApiClient {
             return;
         };
         o.sent = ctx.now;
+        if o.req.verb == Verb::Watch {
+            // A stream, not a request: no deadline; its end is seen as a
+            // closed batch (connection lost) or a refusal.
+            let o = self.inflight.remove(&id).expect("present");
+            send(ctx, self.apiserver, Message::Api(Box::new(o.req)), id);
+            return;
+        }
         o.deadline = ctx.now.after(self.timeout);
         let req = Box::new(o.req.clone());
         ctx.timer(
@@ -179,6 +252,12 @@ impl ApiClient {
         ctx: &mut Ctx<'_, Payload, World>,
         resp: &ApiResponse,
     ) -> Option<u64> {
+        if !self.inflight.contains_key(&resp.id) {
+            // Only a watch the server refused (429 while its cache starts)
+            // is answered after it left `inflight`: its stream ends.
+            self.on_refused(ctx, resp.id);
+            return None;
+        }
         let o = self.inflight.get_mut(&resp.id)?;
         if let Some(secs) = resp
             .retry_after
@@ -218,9 +297,58 @@ impl ApiClient {
         }
     }
 
-    /// The connection was refused: the request failed at once.
-    pub fn on_refused(&mut self, id: u64) -> Option<u64> {
-        self.inflight.remove(&id).map(|o| o.tag)
+    /// The connection was refused: the request failed at once. A refused
+    /// watch ends its stream after the reflector's back-off, so the watcher
+    /// tries again then (client-go backs off on a refused watch).
+    pub fn on_refused(&mut self, ctx: &mut Ctx<'_, Payload, World>, id: u64) -> Option<u64> {
+        if let Some(o) = self.inflight.remove(&id) {
+            return Some(o.tag);
+        }
+        if let Some(i) = self.watches.iter().position(|w| w.req == id) {
+            let w = self.watches.remove(i);
+            let wait = self.watch_backoff.step(ctx.now, ctx.rng.unit());
+            self.end_stream(ctx, w.watch_id, wait);
+        }
+        None
+    }
+
+    /// The connection to the apiserver broke: requests on the wire fail now
+    /// (each through its deadline path, so owners see a timeout), and every
+    /// watch stream ends; watchers resume at once, as a reflector does when
+    /// its result channel closes.
+    pub fn on_connection_lost(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        for (&id, o) in self.inflight.iter_mut() {
+            // Requests waiting for a token or a Retry-After are not on the wire.
+            if o.deadline != SimTime::MAX {
+                o.deadline = ctx.now;
+                ctx.timer(
+                    SimDuration::ZERO,
+                    Payload::Timer(Timer::ClientDeadline { req: id }),
+                );
+            }
+        }
+        for w in std::mem::take(&mut self.watches) {
+            self.end_stream(ctx, w.watch_id, SimDuration::ZERO);
+        }
+    }
+
+    /// Hands the owner the end of stream `watch_id` after `wait`.
+    fn end_stream(&self, ctx: &mut Ctx<'_, Payload, World>, watch_id: u64, wait: SimDuration) {
+        let batch = WatchBatch {
+            watch_id,
+            seq: 0,
+            events: Vec::new(),
+            gone: false,
+            closed: true,
+        };
+        ctx.deliver_at(
+            ctx.me,
+            ctx.now.after(wait),
+            Payload::Msg {
+                from: self.apiserver,
+                msg: Message::Watch(Box::new(batch)),
+            },
+        );
     }
 
     /// Routes the client's own timers and the answers to its requests;
@@ -252,7 +380,16 @@ impl ApiClient {
             Payload::Msg {
                 msg: Message::Refused { req },
                 ..
-            } => finished(self.on_refused(req), None),
+            } => finished(self.on_refused(ctx, req), None),
+            Payload::Msg {
+                from,
+                msg: Message::ConnectionLost { stall },
+            } if from == self.apiserver => {
+                if connection_lost(ctx, from, stall) {
+                    self.on_connection_lost(ctx);
+                }
+                Dispatch::Handled
+            }
             other => Dispatch::Other(other),
         }
     }

@@ -36,6 +36,24 @@ pub enum Message {
     EtcdWatchStart {
         from_rev: u64,
     },
+    /// etcd member → apiserver: the watch could not resume at the asked
+    /// revision (compacted, or never seen): the current key space at
+    /// `revision`, what the apiserver's relist of etcd returns; the watch
+    /// streams from `revision + 1`.
+    EtcdSnapshot {
+        revision: u64,
+        objects: Vec<Arc<crate::api::Object>>,
+    },
+    /// apiserver → etcd member: compact history up to `revision`.
+    EtcdCompact {
+        revision: u64,
+    },
+    /// The connection to the sender may have ended: `stall` is 0 when the
+    /// sender's process closed it, else the id of the partition stall whose
+    /// keepalive ran out (ask [`crate::model::network::connection_lost`]).
+    ConnectionLost {
+        stall: u64,
+    },
     /// The connection to the receiver was refused (it is down); carries the
     /// request id the sender had used, so it can fail over at once.
     Refused {
@@ -56,6 +74,8 @@ pub enum Timer {
     Bookmarks,
     /// apiserver: the etcd client's per-request deadline.
     EtcdDeadline { req: u64 },
+    /// apiserver: the storage compactor's period passed.
+    EtcdCompact,
     /// apiserver: redial etcd after every endpoint refused.
     EtcdReconnect,
     /// client: a rate-limited request may now be sent.

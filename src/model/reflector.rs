@@ -1,6 +1,8 @@
-//! A reflector: list a kind, then watch it from the list's revision; when
-//! the watch breaks (a gap in batch numbers, or 410 Gone) list again. What
-//! client-go's Reflector does for an informer; the owner keeps the cache.
+//! A reflector: list a kind, then watch it from the list's revision. When
+//! the stream ends (its connection broke, the apiserver closed it) it
+//! watches again from the last revision it saw, as client-go's Reflector
+//! does; only `410 Gone` (that revision left the watch cache) makes it list
+//! again. The owner keeps the cache.
 
 use std::sync::Arc;
 
@@ -17,6 +19,8 @@ pub enum Delivery {
     Events(Vec<WatchEvent>),
     /// The stream broke; a relist was started (its items replace the cache).
     Relisting,
+    /// The stream ended; a new watch from the last revision was sent.
+    Rewatching,
     /// A batch of an older stream: ignore.
     Stale,
 }
@@ -29,6 +33,9 @@ pub struct Reflector {
     base: u64,
     watch_id: u64,
     seq: u64,
+    /// The newest resourceVersion seen (list, event or bookmark): where a
+    /// new watch resumes.
+    last_rv: u64,
     pub synced: bool,
 }
 
@@ -41,6 +48,7 @@ impl Reflector {
             base,
             watch_id: base,
             seq: 0,
+            last_rv: 0,
             synced: false,
         }
     }
@@ -60,14 +68,20 @@ impl Reflector {
         ctx: &mut Ctx<'_, Payload, World>,
     ) -> Option<Vec<Arc<Object>>> {
         let r = resp.filter(|r| r.ok())?;
+        self.last_rv = r.resource_version;
+        self.watch(client, ctx);
+        self.synced = true;
+        Some(r.items.clone())
+    }
+
+    /// Opens a new stream from the last revision seen.
+    fn watch(&mut self, client: &mut ApiClient, ctx: &mut Ctx<'_, Payload, World>) {
         self.watch_id += 1;
         self.seq = 0;
         let mut w = ApiRequest::new(Verb::Watch, self.kind, "", "");
-        w.resource_version = r.resource_version;
+        w.resource_version = self.last_rv;
         w.watch_id = self.watch_id;
         client.request(ctx, w, 0);
-        self.synced = true;
-        Some(r.items.clone())
     }
 
     /// Whether `b` belongs to this reflector's streams.
@@ -84,13 +98,25 @@ impl Reflector {
         if b.watch_id != self.watch_id {
             return Delivery::Stale;
         }
+        if b.closed {
+            ctx.shared.stats.watch_restarts += 1;
+            self.watch(client, ctx);
+            return Delivery::Rewatching;
+        }
         if b.gone || b.seq != self.seq + 1 {
+            if !b.gone {
+                // A stream over TCP has no gaps: count it, a checker's bug.
+                ctx.shared.stats.watch_gaps += 1;
+            }
             ctx.shared.stats.watch_relists += 1;
             self.watch_id += 1;
             self.list(client, ctx);
             return Delivery::Relisting;
         }
         self.seq = b.seq;
+        if let Some(rv) = b.events.iter().map(|e| e.resource_version).max() {
+            self.last_rv = self.last_rv.max(rv);
+        }
         Delivery::Events(b.events)
     }
 }

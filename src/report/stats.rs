@@ -77,6 +77,11 @@ pub struct Stats {
     pub pod_created_to_running: Samples,
     pub pod_created_to_ready: Samples,
     pub watch_relists: u64,
+    /// Watch streams resumed from their last revision after they ended.
+    pub watch_restarts: u64,
+    /// Batches that arrived out of sequence on a stream: TCP forbids it, so
+    /// any count is a bug in the model.
+    pub watch_gaps: u64,
     pub watch_events_sent: u64,
     /// What the scenario driver did and what came of it, in order.
     pub actions: Vec<ActionOutcome>,

@@ -107,12 +107,22 @@ pub struct ApiSummary {
 pub struct WatchSummary {
     pub events_sent: u64,
     pub relists: u64,
+    /// Streams resumed from their last revision after a connection ended.
+    #[serde(default)]
+    pub restarts: u64,
+    /// Out-of-sequence batches (must be 0: streams are TCP).
+    #[serde(default)]
+    pub gaps: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct NetworkSummary {
     pub messages: u64,
+    /// Messages gone with connections that broke.
     pub lost: u64,
+    /// Segments lost on the wire and retransmitted.
+    #[serde(default)]
+    pub retransmitted: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -136,6 +146,7 @@ pub struct RunFacts<'a> {
     pub kubelets_down: u64,
     pub network_messages: u64,
     pub network_lost: u64,
+    pub network_retransmitted: u64,
     pub report: &'a FieldReport,
     pub warnings: &'a [String],
 }
@@ -252,10 +263,13 @@ impl Summary {
             watch: WatchSummary {
                 events_sent: stats.watch_events_sent,
                 relists: stats.watch_relists,
+                restarts: stats.watch_restarts,
+                gaps: stats.watch_gaps,
             },
             network: NetworkSummary {
                 messages: facts.network_messages,
                 lost: facts.network_lost,
+                retransmitted: facts.network_retransmitted,
             },
             actions: stats.actions.clone(),
             loading: LoadingSummary {
@@ -359,8 +373,13 @@ impl Summary {
         let _ = writeln!(s, "api      {total} requests: {}", codes.join(" "));
         let _ = writeln!(
             s,
-            "watch    {} events sent, {} relists; network {} messages, {} lost",
-            self.watch.events_sent, self.watch.relists, self.network.messages, self.network.lost
+            "watch    {} events sent, {} resumed, {} relists; network {} messages, {} retransmitted, {} lost with broken connections",
+            self.watch.events_sent,
+            self.watch.restarts,
+            self.watch.relists,
+            self.network.messages,
+            self.network.retransmitted,
+            self.network.lost
         );
         let failed: Vec<&ActionOutcome> = self
             .actions

@@ -14,7 +14,7 @@ use crate::model::apiserver::ApiServer;
 use crate::model::etcd::{EtcdMember, EtcdStore};
 use crate::model::kubelet::Kubelet;
 use crate::model::msg::Payload;
-use crate::model::network::Network;
+use crate::model::network::{self, Network};
 use crate::model::world::World;
 use crate::scheduler::component::Scheduler;
 use crate::sim::{ComponentId, Engine, SimTime, Trace, TraceLevel};
@@ -94,6 +94,9 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
             etcd_cfg.clone(),
         )));
         e.shared.net.add_endpoint(id, seed, &format!("etcd-{i}"));
+        e.shared
+            .net
+            .set_keepalive(id, network::RAFT_STREAM_KEEPALIVE);
     }
     let apiserver = e.add(Box::new(ApiServer::new(
         scenario.apiserver.clone(),
@@ -101,6 +104,9 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
         initial,
     )));
     e.shared.net.add_endpoint(apiserver, seed, "kube-apiserver");
+    e.shared
+        .net
+        .set_keepalive(apiserver, network::ETCD_CLIENT_KEEPALIVE);
     let mut kubelets = BTreeMap::new();
     for n in &scenario.nodes {
         let kubelet = Box::new(Kubelet::new(

@@ -437,6 +437,10 @@ impl ScenarioDriver {
                 let already = ctx.is_alive(id) != crash;
                 self.fault(ctx, step, &what, event, &n, already);
                 if !already {
+                    if crash {
+                        // The machine dies: nothing closes its connections.
+                        crate::model::network::close_connections(ctx, id, false);
+                    }
                     ctx.lifecycle(op);
                 }
             }
@@ -460,6 +464,8 @@ impl ScenarioDriver {
                             if ctx.shared.etcd_leader == Some(id) {
                                 ctx.shared.etcd_leader = None;
                             }
+                            // The process exits: its sockets close.
+                            crate::model::network::close_connections(ctx, id, true);
                             ctx.lifecycle(Lifecycle::Crash(id));
                         }
                     }
@@ -493,11 +499,11 @@ impl ScenarioDriver {
             }
             Action::Partition(names) => {
                 let ids: Vec<ComponentId> = names.iter().map(|n| self.components[n]).collect();
-                ctx.shared.net.partition(&ids);
+                crate::model::network::partition(ctx, &ids);
                 self.fault(ctx, step, &what, "Partition", &names.join(","), false);
             }
             Action::Heal => {
-                ctx.shared.net.heal();
+                crate::model::network::heal(ctx);
                 self.fault(ctx, step, &what, "Heal", "all", false);
             }
         }
@@ -866,8 +872,16 @@ impl Actor<Payload, World> for ScenarioDriver {
                 msg: Message::Refused { req },
                 ..
             } => {
-                let tag = self.client.on_refused(req);
+                let tag = self.client.on_refused(ctx, req);
                 self.on_lost(ctx, tag, "connection refused: the apiserver is down");
+            }
+            Payload::Msg {
+                from,
+                msg: Message::ConnectionLost { stall },
+            } => {
+                if crate::model::network::connection_lost(ctx, from, stall) {
+                    self.client.on_connection_lost(ctx);
+                }
             }
             _ => {}
         }

@@ -88,6 +88,7 @@ pub fn run(
         kubelets_down,
         network_messages: engine.shared.net.sent,
         network_lost: engine.shared.net.dropped,
+        network_retransmitted: engine.shared.net.retransmitted,
         report: &scenario.report,
         warnings: &scenario.warnings,
     };

@@ -152,26 +152,27 @@ pub fn reconcile_new(d: &DeploySpec, all: &[RsState], new: &RsState) -> Option<i
 }
 
 /// `cleanupUnhealthyReplicas`: scale old ReplicaSets (oldest first) down by
-/// their unavailable pods, at most `max_cleanup` in all. Returns the sizes
-/// and how many it removed.
-pub fn cleanup_unhealthy(old: &mut [RsState], max_cleanup: i64) -> i64 {
+/// their unavailable pods, at most `max_cleanup` in all. Returns how many
+/// it removed, or `None` where upstream returns an error: a set whose
+/// status lags its spec (more available than it should have) would be
+/// "scaled down" to above its size, and the sync scales nothing.
+pub fn cleanup_unhealthy(old: &mut [RsState], max_cleanup: i64) -> Option<i64> {
     let mut total = 0;
     for rs in old.iter_mut() {
         if total >= max_cleanup {
             break;
         }
-        if rs.replicas == 0 {
+        if rs.replicas == 0 || rs.replicas == rs.available {
             continue;
         }
-        let unhealthy = rs.replicas - rs.available;
-        if unhealthy <= 0 {
-            continue;
+        let down = (max_cleanup - total).min(rs.replicas - rs.available);
+        if down < 0 {
+            return None;
         }
-        let down = (max_cleanup - total).min(unhealthy);
         rs.replicas -= down;
         total += down;
     }
-    total
+    Some(total)
 }
 
 /// `scaleDownOldReplicaSetsForRollingUpdate`: shrink old ReplicaSets
@@ -220,7 +221,11 @@ pub fn reconcile_old(
     if max_scaled_down <= 0 {
         return 0;
     }
-    let cleaned = cleanup_unhealthy(old, max_scaled_down);
+    // Upstream logs the error and reports nothing scaled: this sync only
+    // writes status, and the next one sees the ReplicaSet's fresh counts.
+    let Some(cleaned) = cleanup_unhealthy(old, max_scaled_down) else {
+        return 0;
+    };
     // Availability after the cleanup: the old sets lost only unavailable pods.
     let available: i64 = all.iter().map(|r| r.available).sum();
     let scaled = scale_down_old_for_rolling_update(d, available, old);

@@ -175,4 +175,8 @@ pub struct WatchBatch {
     pub events: Vec<WatchEvent>,
     /// The server ended the stream (`410 Gone` on a too-old revision).
     pub gone: bool,
+    /// The stream ended without an error (the connection closed, or the
+    /// apiserver terminated its watchers): the watcher resumes from the
+    /// last revision it saw.
+    pub closed: bool,
 }

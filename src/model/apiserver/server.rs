@@ -1,5 +1,7 @@
 //! The apiserver component.
 
+mod storage;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -35,6 +37,9 @@ pub struct ApiServerConfig {
     pub bookmark_period: SimDuration,
     /// The etcd client's deadline for one request before failing over.
     pub etcd_deadline: SimDuration,
+    /// `--etcd-compaction-interval` (5 m): how often the storage compactor
+    /// compacts etcd to the revision it saw one interval before.
+    pub compaction_interval: SimDuration,
 }
 
 impl Default for ApiServerConfig {
@@ -49,6 +54,29 @@ impl Default for ApiServerConfig {
             history_window: SimDuration::from_secs(75),
             bookmark_period: SimDuration::from_secs(60),
             etcd_deadline: SimDuration::from_secs(60),
+            compaction_interval: SimDuration::from_secs(300),
+        }
+    }
+}
+
+/// What a `Request` span records of an answer.
+#[derive(Clone, Copy)]
+struct Span {
+    received: SimTime,
+    in_etcd: SimDuration,
+    code: u16,
+    /// The resourceVersion the answer carries (0: none).
+    rv: u64,
+}
+
+impl Span {
+    /// A request turned away at once with 429.
+    fn refused(now: SimTime) -> Span {
+        Span {
+            received: now,
+            in_etcd: SimDuration::ZERO,
+            code: 429,
+            rv: 0,
         }
     }
 }
@@ -104,6 +132,11 @@ pub struct ApiServer {
     /// Requests waiting for an etcd endpoint: (slot, first proposed at).
     parked: Vec<(u32, SimTime)>,
     reconnect_armed: bool,
+    /// Whether the watch cache holds etcd's state: false from a restart or
+    /// a compacted resume until etcd's snapshot arrives.
+    ready: bool,
+    /// The revision the compactor saw at its last tick (0: none yet).
+    compact_next: u64,
 }
 
 impl ApiServer {
@@ -140,6 +173,8 @@ impl ApiServer {
             uid_counter: 0,
             parked: Vec::new(),
             reconnect_armed: false,
+            ready: true,
+            compact_next: 0,
         }
     }
 
@@ -190,7 +225,13 @@ impl ApiServer {
                 self.inflight_ro -= 1;
             }
             self.free_slots.push(slot);
-            Self::trace_request(ctx, f.client, &f.req, f.received, f.in_etcd, resp.code);
+            let span = Span {
+                received: f.received,
+                in_etcd: f.in_etcd,
+                code: resp.code,
+                rv: resp.resource_version,
+            };
+            Self::trace_request(ctx, f.client, &f.req, span);
             Self::respond(ctx, f.client, resp);
         }
     }
@@ -201,10 +242,14 @@ impl ApiServer {
         ctx: &mut Ctx<'_, Payload, World>,
         client: ComponentId,
         req: &ApiRequest,
-        received: SimTime,
-        in_etcd: SimDuration,
-        code: u16,
+        span: Span,
     ) {
+        let Span {
+            received,
+            in_etcd,
+            code,
+            rv,
+        } = span;
         if !ctx.trace.enabled(TraceLevel::Spans) {
             return;
         }
@@ -229,6 +274,11 @@ impl ApiServer {
                     .u64("code", code as u64)
                     .u64("start", received.0)
                     .u64("etcd", in_etcd.nanos());
+                // An acknowledged write names the revision it committed, so
+                // a checker can find it among the watch cache's writes.
+                if req.verb.is_mutating() && code < 300 && rv > 0 {
+                    r.u64("rv", rv);
+                }
             },
         );
     }
@@ -239,6 +289,9 @@ impl ApiServer {
         client: ComponentId,
         req: Box<ApiRequest>,
     ) {
+        if !self.ready {
+            return self.not_ready(ctx, client, &req);
+        }
         if req.verb == Verb::Watch {
             return self.start_watch(ctx, client, &req);
         }
@@ -257,7 +310,7 @@ impl ApiServer {
                 "Too many requests, please try again later.".into(),
             );
             resp.retry_after = Some(1);
-            Self::trace_request(ctx, client, &req, ctx.now, SimDuration::ZERO, 429);
+            Self::trace_request(ctx, client, &req, Span::refused(ctx.now));
             return Self::respond(ctx, client, resp);
         }
         if mutating {
@@ -1089,6 +1142,7 @@ impl ApiServer {
             seq: w.seq,
             events,
             gone,
+            closed: false,
         };
         let client = w.client;
         send(ctx, client, Message::Watch(Box::new(batch)), 0);
@@ -1395,6 +1449,10 @@ impl Actor<Payload, World> for ApiServer {
         let rev = self.revision;
         send(ctx, to, Message::EtcdWatchStart { from_rev: rev }, 0);
         ctx.timer(self.cfg.bookmark_period, Payload::Timer(Timer::Bookmarks));
+        ctx.timer(
+            self.cfg.compaction_interval,
+            Payload::Timer(Timer::EtcdCompact),
+        );
     }
 
     fn handle(&mut self, payload: Payload, ctx: &mut Ctx<'_, Payload, World>) {
@@ -1441,13 +1499,30 @@ impl Actor<Payload, World> for ApiServer {
                     );
                 }
             }
+            Payload::Msg {
+                msg: Message::EtcdSnapshot { revision, objects },
+                ..
+            } => self.on_etcd_snapshot(ctx, revision, objects),
+            Payload::Msg {
+                from,
+                msg: Message::ConnectionLost { stall },
+            } => self.on_connection_lost(ctx, from, stall),
             Payload::Timer(Timer::Bookmarks) => self.send_bookmarks(ctx),
             Payload::Timer(Timer::EtcdReconnect) => self.reconnect(ctx),
+            Payload::Timer(Timer::EtcdCompact) => self.compact(ctx),
             _ => {}
         }
     }
 
     fn crash(&mut self, _now: SimTime) {
+        // The watch cache is memory: a restarted apiserver lists etcd again.
+        self.cache.clear();
+        self.revision = 0;
+        self.history.clear();
+        self.ready = false;
+        self.compact_next = 0;
+        self.parked.clear();
+        self.reconnect_armed = false;
         self.watchers.clear();
         self.reindex_watchers();
         self.slots.clear();

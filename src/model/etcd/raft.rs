@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::store::{Proposal, WatchedChange};
 use crate::model::msg::{Message, Payload, Timer};
-use crate::model::network::send;
+use crate::model::network::{connection_lost, send};
 use crate::model::world::World;
 use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
 
@@ -855,13 +855,30 @@ impl Actor<Payload, World> for EtcdMember {
                 msg: Message::EtcdWatchStart { from_rev },
             } => {
                 // Resume the watch where the client left off: replay what this
-                // member has applied since `from_rev`, then stream.
+                // member has applied since `from_rev`, then stream; or, when
+                // that history is compacted, hand over the current state.
                 if !self.watchers.contains(&from) {
                     self.watchers.push(from);
                 }
-                let missed = ctx.shared.etcd.changes_since(from_rev, self.applied);
-                if !missed.is_empty() {
-                    send(ctx, from, Message::EtcdWatch(Box::new(missed)), 0);
+                match ctx.shared.etcd.changes_since(from_rev, self.applied) {
+                    Some(missed) if missed.is_empty() => {}
+                    Some(missed) => send(ctx, from, Message::EtcdWatch(Box::new(missed)), 0),
+                    None => {
+                        let (revision, objects) = ctx.shared.etcd.snapshot();
+                        send(ctx, from, Message::EtcdSnapshot { revision, objects }, 0);
+                    }
+                }
+            }
+            Payload::Msg {
+                msg: Message::EtcdCompact { revision },
+                ..
+            } => ctx.shared.etcd.compact(revision),
+            Payload::Msg {
+                from,
+                msg: Message::ConnectionLost { stall },
+            } => {
+                if connection_lost(ctx, from, stall) {
+                    self.watchers.retain(|w| *w != from);
                 }
             }
             _ => {}

@@ -84,6 +84,9 @@ pub struct EtcdStore {
     pub txns_failed: u64,
     /// The newest revision whose change has left the outcome window.
     dropped_revision: u64,
+    /// History at and below this revision is compacted away: a watch can
+    /// no longer resume from before it.
+    compacted: u64,
     /// Entries a member applied that differ from what another member applied
     /// at the same index: a Raft safety violation, which must stay zero.
     divergent: u64,
@@ -108,38 +111,45 @@ impl EtcdStore {
             self.kv.insert(o.key(), o.clone());
             out.push(o);
         }
+        // A restored snapshot has no history to replay.
+        self.dropped_revision = self.revision;
         out
+    }
+
+    /// Compacts history up to `revision` (etcd's `Compact`): watches that
+    /// would resume from before it get the current state instead.
+    pub fn compact(&mut self, revision: u64) {
+        self.compacted = self.compacted.max(revision.min(self.revision));
+    }
+
+    /// The revision history was last compacted at.
+    pub fn compacted_revision(&self) -> u64 {
+        self.compacted
+    }
+
+    /// Every current object and the store's revision: what a range read of
+    /// the whole key space returns.
+    pub fn snapshot(&self) -> (u64, Vec<Arc<Object>>) {
+        (self.revision, self.kv.values().cloned().collect())
     }
 
     /// Changes with a revision after `from_rev`, among the entries up to
     /// `upto_index` (what the asking member has applied): what an etcd watch
-    /// resuming at `from_rev + 1` replays. When the window no longer reaches
-    /// back that far (etcd would answer "required revision has been
-    /// compacted"), the current objects newer than `from_rev` stand in, as
-    /// the relist a compacted watch forces would deliver.
-    pub fn changes_since(&self, from_rev: u64, upto_index: u64) -> Vec<WatchedChange> {
-        if self.dropped_revision <= from_rev {
-            return self
-                .outcomes
+    /// resuming at `from_rev + 1` replays. `None` when history no longer
+    /// reaches back that far (etcd's "required revision has been
+    /// compacted"): the watcher must take a [`snapshot`](Self::snapshot).
+    pub fn changes_since(&self, from_rev: u64, upto_index: u64) -> Option<Vec<WatchedChange>> {
+        if from_rev < self.compacted || from_rev < self.dropped_revision {
+            return None;
+        }
+        Some(
+            self.outcomes
                 .iter()
                 .filter(|(i, _)| *i <= upto_index)
                 .filter_map(|(_, a)| a.1.clone())
                 .filter(|c| c.revision > from_rev)
-                .collect();
-        }
-        let mut newer: Vec<WatchedChange> = self
-            .kv
-            .iter()
-            .filter(|(_, o)| o.meta.resource_version > from_rev)
-            .map(|(k, o)| WatchedChange {
-                revision: o.meta.resource_version,
-                key: k.clone(),
-                value: Some(o.clone()),
-                prev: None,
-            })
-            .collect();
-        newer.sort_by_key(|c| c.revision);
-        newer
+                .collect(),
+        )
     }
 
     /// Safety check: how many times a member applied, at an index already
@@ -343,13 +353,20 @@ mod tests {
             s.apply(i as u64 + 1, Some(&put(n, n)));
         }
         // Revisions 1..=4; the window keeps the last three entries.
-        let revs = |v: Vec<WatchedChange>| v.iter().map(|c| c.revision).collect::<Vec<_>>();
-        assert_eq!(revs(s.changes_since(2, 4)), vec![3, 4]);
+        let revs = |v: Option<Vec<WatchedChange>>| {
+            v.map(|v| v.iter().map(|c| c.revision).collect::<Vec<_>>())
+        };
+        assert_eq!(revs(s.changes_since(2, 4)), Some(vec![3, 4]));
         // A member that has applied only up to index 3 replays only that far.
-        assert_eq!(revs(s.changes_since(1, 3)), vec![2, 3]);
-        assert_eq!(revs(s.changes_since(4, 4)), Vec::<u64>::new());
-        // Revision 1 has left the window: the current objects stand in.
-        let relist = s.changes_since(0, 4);
-        assert_eq!(revs(relist), vec![1, 2, 3, 4]);
+        assert_eq!(revs(s.changes_since(1, 3)), Some(vec![2, 3]));
+        assert_eq!(revs(s.changes_since(4, 4)), Some(vec![]));
+        // Revision 1 has left the window: no replay, the watcher relists.
+        assert_eq!(revs(s.changes_since(0, 4)), None);
+        // Compaction at 3 cuts history the same way, even inside the window.
+        s.compact(3);
+        assert_eq!(revs(s.changes_since(2, 4)), None);
+        assert_eq!(revs(s.changes_since(3, 4)), Some(vec![4]));
+        let (rev, objects) = s.snapshot();
+        assert_eq!((rev, objects.len()), (4, 4));
     }
 }
