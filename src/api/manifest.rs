@@ -617,6 +617,10 @@ fn decode_typed(
         Kind::Job => {
             let d: batch::Job = from_node(doc, unknown)?;
             template_check(d.spec.as_ref().map(|s| &s.template), "spec.template.")?;
+            if let Some(s) = &d.spec {
+                super::job_validation::check(s, "spec.")
+                    .map_err(|(p, m)| Failure::Invalid(p, m))?;
+            }
             plain_with(kind, &d.metadata, &d)?
         }
         Kind::CronJob => {
@@ -627,6 +631,10 @@ fn decode_typed(
                 .and_then(|s| s.job_template.spec.as_ref())
                 .map(|s| &s.template);
             template_check(t, "spec.jobTemplate.spec.template.")?;
+            if let Some(s) = d.spec.as_ref().and_then(|s| s.job_template.spec.as_ref()) {
+                super::job_validation::check(s, "spec.jobTemplate.spec.")
+                    .map_err(|(p, m)| Failure::Invalid(p, m))?;
+            }
             plain_with(kind, &d.metadata, &d)?
         }
         Kind::ReplicationController => {
@@ -787,6 +795,11 @@ const JOB_MODELLED: &[&str] = &[
     "spec.completionMode",
     "spec.suspend",
     "spec.template",
+    "spec.podFailurePolicy",
+    "spec.successPolicy",
+    "spec.backoffLimitPerIndex",
+    "spec.maxFailedIndexes",
+    "spec.podReplacementPolicy",
 ];
 const CRONJOB_MODELLED: &[&str] = &[
     "apiVersion",

@@ -3,6 +3,7 @@
 pub mod default_tolerations;
 pub mod disruption_budget;
 pub mod int_or_percent;
+pub mod job_validation;
 pub mod kinds;
 pub mod lease;
 pub mod manifest;
