@@ -3,19 +3,24 @@
 //! as the scheduler's assume step does. Compare with upstream
 //! scheduler_perf's SchedulingBasic at 5,000 nodes (threshold 680 pods/s);
 //! this measures the algorithm alone, without the modelled API round trips.
+//!
+//! The queue benchmark runs a whole scenario instead: 2,000 pods that fit
+//! nowhere wait while pending pods come and go, which is where the
+//! scheduling queue's handling of cluster events decides the cost.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use k8s_openapi::api::core::v1 as core;
+use kubesim::scenario::run::{run, RunOptions};
 use kubesim::scheduler::config::Profile;
 use kubesim::scheduler::pod_info::PodInfo;
 use kubesim::scheduler::profile::{
     image_spread, schedule, AffinityCounts, CycleInput, NodeSnapshot,
 };
 use kubesim::scheduler::resources::{Amounts, PodRequests};
-use kubesim::sim::RngStream;
+use kubesim::sim::{RngStream, TraceLevel, TraceSink};
 
 /// The allocator the `kubesim` binary runs with.
 #[global_allocator]
@@ -97,5 +102,63 @@ fn schedule_10k_on_5k(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, schedule_10k_on_5k);
+/// 20 nodes of 4 CPUs each hold a 3.5-CPU filler; 2,000 pods asking for
+/// 8 CPUs fit nowhere (NodeResourcesFit). Every 2 s for 200 s a small
+/// pending pod is created (it fits nowhere either: 0.5 CPU is left per
+/// node) and deleted a second later. Deleting a pod that was never on a
+/// node cannot free anything, so upstream's queueing hints leave the 2,000
+/// waiting; requeueing them on every deletion costs 2,000 cycles each time.
+fn many_pending_scenario() -> kubesim::scenario::Scenario {
+    let pod = |name: &str, cpu: &str| {
+        format!(
+            "  - apiVersion: v1\n    kind: Pod\n    metadata: {{name: {name}}}\n    spec:\n      \
+             containers: [{{name: c, image: x, resources: {{requests: {{cpu: \"{cpu}\"}}}}}}]\n"
+        )
+    };
+    let mut y = String::from(
+        "name: many-pending\nduration: 4m\ncluster:\n  nodePools:\n    \
+         - {name: w, count: 20, capacity: {cpu: \"4\", memory: 16Gi}}\nobjects:\n",
+    );
+    for i in 0..20 {
+        y += &pod(&format!("filler-{i}"), "3500m");
+    }
+    for i in 0..2000 {
+        y += &pod(&format!("big-{i}"), "8");
+    }
+    y += "timeline:\n";
+    for i in 0..100 {
+        let at = 20 + 2 * i;
+        y += &format!(
+            "  - at: {at}s\n    apply: {{apiVersion: v1, kind: Pod, metadata: {{name: probe-{i}}}, \
+             spec: {{containers: [{{name: c, image: x, resources: {{requests: {{cpu: \"1\"}}}}}}]}}}}\n"
+        );
+        y += &format!(
+            "  - at: {}s\n    delete: {{kind: Pod, name: probe-{i}}}\n",
+            at + 1
+        );
+    }
+    kubesim::scenario::load_str("many-pending.yaml", &y, std::path::Path::new("."))
+        .unwrap_or_else(|e| panic!("bench scenario loads: {}", e[0]))
+}
+
+fn queue_with_many_pending(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scheduling_queue");
+    g.sample_size(10);
+    let s = many_pending_scenario();
+    g.bench_function("2000_pending_100_pod_deletions", |b| {
+        b.iter(|| {
+            let opts = RunOptions {
+                seed: None,
+                until: None,
+                trace_level: TraceLevel::Faults,
+                sink: TraceSink::Discard,
+                observer: None,
+            };
+            run(&s, opts, |_| {}).expect("runs")
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, schedule_10k_on_5k, queue_with_many_pending);
 criterion_main!(benches);

@@ -102,8 +102,11 @@ pub enum Timer {
     PullDone { image: u32 },
     /// scheduler: the current scheduling cycle's work is done.
     SchedulerCycle,
-    /// scheduler: move backed-off and long-unschedulable pods (every second).
+    /// scheduler: move pods whose backoff ended to activeQ (every second,
+    /// on the second).
     SchedulerFlush,
+    /// scheduler: move pods unschedulable for over 5 minutes (every 30 s).
+    SchedulerFlushLeftover,
     /// controller-manager: delayed work-queue items of this controller are due.
     ControllerQueue { controller: u8 },
     /// controller-manager: a controller's periodic pass (`what` is its own).

@@ -11,12 +11,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::config::SchedulerConfiguration;
+use super::cluster_event::{
+    node_update_events, Involved, QueuedEvent, ASSIGNED_POD_ADD, ASSIGNED_POD_DELETE,
+    ASSIGNED_POD_UPDATE_LABEL, NODE_ADD, NODE_DELETE,
+};
+use super::config::{FilterPlugin, SchedulerConfiguration};
 use super::default_selector::OwnerCache;
 use super::pod_info::PodInfo;
 use super::preemption::{preempt, Candidate, Pdb};
-use super::profile::{image_spread, schedule, AffinityCounts, CycleInput, Decision, NodeSnapshot};
-use super::queue::SchedulingQueue;
+use super::profile::{
+    image_spread, schedule, spread_constraints, AffinityCounts, CycleInput, Decision, NodeSnapshot,
+};
+use super::queue::{SchedulingQueue, BACKOFF_WINDOW, LEFTOVER_FLUSH_PERIOD};
+use super::queueing_hint::{self, QueueingHint, Target};
 use crate::api::pod::Condition;
 use crate::api::Kind;
 use crate::api::{Object, ObjectKey};
@@ -107,10 +114,10 @@ pub struct Scheduler {
     /// Bind request tags → pod.
     binds: BTreeMap<u64, ObjectKey>,
     next_bind: u64,
-    /// A cluster event arrived while the current cycle ran.
-    moved_during_cycle: bool,
     /// On how many nodes each image is, rebuilt when nodes change.
     image_spread: BTreeMap<String, i64>,
+    /// A node change since `image_spread` was built.
+    image_spread_stale: bool,
     /// Placed pods with affinity terms, kept as pods are accounted.
     affinity_counts: AffinityCounts,
 }
@@ -140,8 +147,8 @@ impl Scheduler {
             next_start: 0,
             binds: BTreeMap::new(),
             next_bind: 0,
-            moved_during_cycle: false,
             image_spread: BTreeMap::new(),
+            image_spread_stale: false,
             affinity_counts: AffinityCounts::default(),
         }
     }
@@ -164,23 +171,40 @@ impl Scheduler {
             .collect();
     }
 
-    /// Adds or updates a node; returns whether anything scheduling reads
-    /// changed (a heartbeat-only status update changes nothing), which is
-    /// what decides whether unschedulable pods are worth retrying, as
-    /// upstream's queueing hints decide.
-    fn upsert_node(&mut self, obj: &Object) -> bool {
+    /// Adds or updates a node; returns the cluster events it raises (a
+    /// heartbeat-only status update raises none), which the queue hands to
+    /// the queueing hints of the plugins that rejected each waiting pod.
+    fn upsert_node(&mut self, obj: &Object) -> Vec<QueuedEvent> {
         let Some(mut snap) = NodeSnapshot::from_object(obj) else {
-            return false;
+            return Vec::new();
         };
         match self.node_index.get(&snap.name) {
             Some(&i) => {
-                let changed = self.nodes[i].differs_for_scheduling(&snap);
+                let old = Arc::new(self.nodes[i].without_pods());
+                if old.differs_for_scheduling(&snap) {
+                    self.image_spread_stale = true;
+                }
+                let new = Arc::new(snap.without_pods());
+                let events = node_update_events(&old, &new)
+                    .into_iter()
+                    .map(|event| QueuedEvent {
+                        event,
+                        old: Some(Involved::Node(old.clone())),
+                        new: Some(Involved::Node(new.clone())),
+                    })
+                    .collect();
                 // Keep the pods on it; take the rest from the API.
                 snap.take_pods_from(&mut self.nodes[i]);
                 self.nodes[i] = snap;
-                changed
+                events
             }
             None => {
+                self.image_spread_stale = true;
+                let event = QueuedEvent {
+                    event: NODE_ADD,
+                    old: None,
+                    new: Some(Involved::Node(Arc::new(snap.without_pods()))),
+                };
                 // Pods already bound to it (seen before the node) count.
                 for p in self.pods.values() {
                     if p.node.as_deref() == Some(&snap.name) {
@@ -190,17 +214,24 @@ impl Scheduler {
                 self.nodes.push(snap);
                 self.rebuild_index();
                 self.affinity_counts = AffinityCounts::scan(&self.nodes);
-                true
+                vec![event]
             }
         }
     }
 
-    fn remove_node(&mut self, name: &str) {
-        if self.node_index.contains_key(name) {
-            self.nodes.retain(|n| n.name != name);
-            self.rebuild_index();
-            self.affinity_counts = AffinityCounts::scan(&self.nodes);
-        }
+    /// Forgets a node; returns its Node/Delete event.
+    fn remove_node(&mut self, name: &str) -> Option<QueuedEvent> {
+        let &i = self.node_index.get(name)?;
+        let old = Arc::new(self.nodes[i].without_pods());
+        self.nodes.remove(i);
+        self.rebuild_index();
+        self.affinity_counts = AffinityCounts::scan(&self.nodes);
+        self.image_spread_stale = true;
+        Some(QueuedEvent {
+            event: NODE_DELETE,
+            old: Some(Involved::Node(old)),
+            new: None,
+        })
     }
 
     fn account(&mut self, key: &ObjectKey, node: Option<String>) {
@@ -261,14 +292,23 @@ impl Scheduler {
         }
     }
 
-    /// Adds or updates a pod; returns whether the change may help pods
-    /// waiting as unschedulable (it freed room, or it is a pod their
-    /// affinity or spreading counts).
-    fn upsert_pod(&mut self, ctx: &mut Ctx<'_, Payload, World>, obj: Arc<Object>) -> bool {
+    /// Adds or updates a pod; returns the cluster events it raises: an
+    /// assigned pod's deletion when it stops holding room (it ended, or an
+    /// assumption was dropped), its addition when it is first seen bound,
+    /// a label update of a bound pod.
+    fn upsert_pod(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        obj: Arc<Object>,
+    ) -> Vec<(QueuedEvent, Precheck)> {
         let Some(body) = obj.as_pod() else {
-            return false;
+            return Vec::new();
         };
         let key = obj.key();
+        let before = self.pods.get(&key).map(|p| {
+            let bound = p.obj.as_pod().is_some_and(|b| b.node_name.is_some());
+            (p.info.clone(), bound)
+        });
         // Terminal pods free their resources, as the scheduler's cache does.
         let on_node = if body.is_terminal() {
             None
@@ -309,7 +349,7 @@ impl Scheduler {
         self.account(&key, target.clone());
         self.update_nomination(&key);
         let Some(info) = self.pods.get(&key).map(|p| p.info.clone()) else {
-            return false;
+            return Vec::new();
         };
         let profile = self.cfg.configuration.profile(&body.spec.scheduler_name);
         let pending = body.node_name.is_none()
@@ -328,39 +368,105 @@ impl Scheduler {
             self.queue.done(&key);
             self.gated.remove(&key);
         }
-        // Room freed on a node, or a newly placed pod others may count.
-        let freed = was_on.is_some() && on_node.is_none();
-        let placed = on_node.is_some() && was_on.is_none() && !self.queue.is_empty();
-        freed || (placed && self.counts_for_waiting(&info))
+        let mut events = Vec::new();
+        let old_info = before.as_ref().map(|(i, _)| i.clone());
+        // Room freed on a node: the scheduler's cache no longer holds it.
+        if let (Some(node), None, Some(old)) = (&was_on, &on_node, &old_info) {
+            events.push((
+                QueuedEvent {
+                    event: ASSIGNED_POD_DELETE,
+                    old: Some(Involved::Pod(old.clone(), Some(node.clone()))),
+                    new: None,
+                },
+                Precheck::All,
+            ));
+        }
+        let was_bound = before.as_ref().is_some_and(|(_, b)| *b);
+        if let Some(node) = on_node.filter(|_| !self.queue.is_empty()) {
+            let new = Some(Involved::Pod(info.clone(), Some(node.clone())));
+            let cross = Precheck::CrossTopology(info.clone());
+            match old_info.filter(|_| was_bound) {
+                None => events.push((
+                    QueuedEvent {
+                        event: ASSIGNED_POD_ADD,
+                        old: None,
+                        new,
+                    },
+                    cross,
+                )),
+                Some(old) if old.labels != info.labels => events.push((
+                    QueuedEvent {
+                        event: ASSIGNED_POD_UPDATE_LABEL,
+                        old: Some(Involved::Pod(old, Some(node))),
+                        new,
+                    },
+                    cross,
+                )),
+                Some(_) => {}
+            }
+        }
+        events
     }
 
-    /// Whether a newly placed pod matters to a waiting pod's required pod
-    /// affinity or topology spreading (upstream's queueing hints for
-    /// InterPodAffinity and PodTopologySpread).
-    fn counts_for_waiting(&self, placed: &PodInfo) -> bool {
-        self.queue.unschedulable_keys().any(|k| {
-            self.pods.get(k).is_some_and(|w| {
-                w.info
-                    .affinity
-                    .required_affinity
-                    .iter()
-                    .any(|t| t.matches(placed))
-                    || w.info.spread.iter().any(|c| {
-                        placed.namespace == w.info.namespace
-                            && c.selector
-                                .as_ref()
-                                .is_some_and(|s| s.matches(&placed.labels))
-                    })
-            })
-        })
-    }
-
-    fn remove_pod(&mut self, key: &ObjectKey) {
+    /// Forgets a pod; returns the event its deletion raises: an assigned
+    /// (or assumed) pod's room is freed; a pending pod nominated to a node
+    /// frees the room lower- or equal-priority pods kept for it; any other
+    /// pending pod's deletion helps nobody.
+    fn remove_pod(&mut self, key: &ObjectKey) -> Option<(QueuedEvent, Precheck)> {
+        let node = self.pods.get(key).and_then(|p| p.node.clone());
+        let info = self.pods.get(key).map(|p| p.info.clone());
         self.account(key, None);
         self.pods.remove(key);
         self.update_nomination(key);
         self.queue.remove(key);
         self.gated.remove(key);
+        let info = info?;
+        let precheck = match (&node, &info.nominated_node) {
+            (Some(_), _) => Precheck::All,
+            (None, Some(_)) => Precheck::PriorityAtMost(info.priority),
+            (None, None) => return None,
+        };
+        let event = QueuedEvent {
+            event: ASSIGNED_POD_DELETE,
+            old: Some(Involved::Pod(info, node)),
+            new: None,
+        };
+        Some((event, precheck))
+    }
+
+    /// A rejected pod goes back to the queue; the events seen during its
+    /// attempt are asked about with its rejectors' hints.
+    fn requeue_unschedulable(
+        &mut self,
+        key: &ObjectKey,
+        rejectors: BTreeSet<FilterPlugin>,
+        now: SimTime,
+    ) {
+        let conf = &self.cfg.configuration;
+        let (pods, owners) = (&self.pods, &self.owners);
+        let mut hint = |k: &ObjectKey, plugin: FilterPlugin, ev: &QueuedEvent| {
+            hint_for(pods, conf, owners, k, plugin, ev)
+        };
+        self.queue.unschedulable(key, rejectors, now, &mut hint);
+    }
+
+    /// Hands a cluster event to the queue (`MoveAllToActiveOrBackoffQueue`
+    /// and its pre-checks): unless no enabled plugin registers it, every
+    /// unschedulable pod the pre-check admits is asked about.
+    fn fire(&mut self, ev: QueuedEvent, precheck: Precheck, now: SimTime) {
+        let conf = &self.cfg.configuration;
+        if !queueing_hint::of_interest(&conf.profiles, &ev.event) {
+            return;
+        }
+        let (pods, owners) = (&self.pods, &self.owners);
+        let admit = |k: &ObjectKey, rejectors: &BTreeSet<FilterPlugin>| {
+            pods.get(k)
+                .is_some_and(|w| precheck.admits(&w.info, rejectors))
+        };
+        let mut hint = |k: &ObjectKey, plugin: FilterPlugin, ev: &QueuedEvent| {
+            hint_for(pods, conf, owners, k, plugin, ev)
+        };
+        self.queue.on_event(Arc::new(ev), now, &admit, &mut hint);
     }
 
     fn apply_events(
@@ -368,40 +474,86 @@ impl Scheduler {
         ctx: &mut Ctx<'_, Payload, World>,
         events: Vec<crate::model::apiserver::request::WatchEvent>,
     ) {
-        let mut cluster_changed = false;
         for ev in events {
             let Some(obj) = ev.object else { continue };
-            match (obj.kind, ev.type_) {
-                (Kind::Node, EventType::Deleted) => {
-                    self.remove_node(&obj.meta.name);
-                    self.image_spread = image_spread(&self.nodes);
-                }
-                (Kind::Node, _) => {
-                    let relevant = self.upsert_node(&obj);
-                    if relevant {
-                        self.image_spread = image_spread(&self.nodes);
-                    }
-                    cluster_changed |= relevant;
-                }
-                (Kind::Pod, EventType::Deleted) => {
-                    self.remove_pod(&obj.key());
-                    cluster_changed = true;
-                }
-                (Kind::Pod, _) => cluster_changed |= self.upsert_pod(ctx, obj),
-                (k, EventType::Deleted) if OwnerCache::wants(k) => {
-                    self.owners.objects.remove(&obj.key());
-                }
-                (k, _) if OwnerCache::wants(k) => {
-                    self.owners.objects.insert(obj.key(), obj);
-                }
-                _ => {}
-            }
-        }
-        if cluster_changed {
-            self.queue.move_all_unschedulable(ctx.now);
-            self.moved_during_cycle |= self.cycle.is_some();
+            self.apply_event(ctx, ev.type_, obj);
         }
         self.maybe_start_cycle(ctx);
+    }
+
+    /// One watched change: the cache takes it, then the queue hears the
+    /// cluster events it raised.
+    fn apply_event(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        type_: EventType,
+        obj: Arc<Object>,
+    ) {
+        let now = ctx.now;
+        match (obj.kind, type_) {
+            (Kind::Node, EventType::Deleted) => {
+                if let Some(ev) = self.remove_node(&obj.meta.name) {
+                    self.fire(ev, Precheck::All, now);
+                }
+            }
+            (Kind::Node, _) => {
+                for ev in self.upsert_node(&obj) {
+                    self.fire(ev, Precheck::All, now);
+                }
+            }
+            (Kind::Pod, EventType::Deleted) => {
+                if let Some((ev, pre)) = self.remove_pod(&obj.key()) {
+                    self.fire(ev, pre, now);
+                }
+            }
+            (Kind::Pod, _) => {
+                for (ev, pre) in self.upsert_pod(ctx, obj) {
+                    self.fire(ev, pre, now);
+                }
+            }
+            (k, EventType::Deleted) if OwnerCache::wants(k) => {
+                self.owners.objects.remove(&obj.key());
+            }
+            (k, _) if OwnerCache::wants(k) => {
+                self.owners.objects.insert(obj.key(), obj);
+            }
+            _ => {}
+        }
+        if std::mem::take(&mut self.image_spread_stale) {
+            self.image_spread = image_spread(&self.nodes);
+        }
+    }
+
+    /// A relist: what the cache holds and the list lacks is deleted, the
+    /// rest added or updated, as an informer's Replace delivers it.
+    fn replace(&mut self, ctx: &mut Ctx<'_, Payload, World>, kind: Kind, items: Vec<Arc<Object>>) {
+        let listed: BTreeSet<ObjectKey> = items.iter().map(|o| o.key()).collect();
+        if kind == Kind::Node {
+            let gone: Vec<String> = self
+                .nodes
+                .iter()
+                .filter(|n| !listed.iter().any(|k| k.name == n.name))
+                .map(|n| n.name.clone())
+                .collect();
+            for name in gone {
+                if let Some(ev) = self.remove_node(&name) {
+                    self.fire(ev, Precheck::All, ctx.now);
+                }
+            }
+        } else {
+            let gone: Vec<Arc<Object>> = self
+                .pods
+                .iter()
+                .filter(|(k, _)| !listed.contains(*k))
+                .map(|(_, p)| p.obj.clone())
+                .collect();
+            for obj in gone {
+                self.apply_event(ctx, EventType::Deleted, obj);
+            }
+        }
+        for obj in items {
+            self.apply_event(ctx, EventType::Modified, obj);
+        }
     }
 
     fn synced(&self) -> bool {
@@ -488,7 +640,6 @@ impl Scheduler {
                 decision: d,
                 preemption,
             });
-            self.moved_during_cycle = false;
             ctx.timer(cost, Payload::Timer(Timer::SchedulerCycle));
             return;
         }
@@ -546,13 +697,12 @@ impl Scheduler {
                             .u64("start", started.0);
                     },
                 );
-                // If the cluster changed while this cycle ran, the pod may fit
-                // now: back off instead of waiting for another event, as
-                // upstream's moveRequestCycle arranges.
-                if self.moved_during_cycle {
+                if d.total == 0 {
+                    // ErrNoNodesAvailable is an error, not a rejection: the
+                    // pod backs off in the error backoffQ.
                     self.queue.error(&key, ctx.now);
                 } else {
-                    self.queue.unschedulable(&key, ctx.now);
+                    self.requeue_unschedulable(&key, d.rejectors.clone(), ctx.now);
                 }
                 self.report_unschedulable(ctx, &key, message, nominate);
             }
@@ -704,24 +854,12 @@ impl Scheduler {
                 };
                 match reflector.on_list(resp, &mut self.client, ctx) {
                     Some(items) => {
-                        if tag == TAG_LIST_NODES {
-                            self.nodes.clear();
-                            self.node_index.clear();
-                            for o in &items {
-                                self.upsert_node(o);
-                            }
-                            self.queue.move_all_unschedulable(ctx.now);
-                            self.image_spread = image_spread(&self.nodes);
-                            self.affinity_counts = AffinityCounts::scan(&self.nodes);
+                        let kind = if tag == TAG_LIST_NODES {
+                            Kind::Node
                         } else {
-                            let keys: Vec<ObjectKey> = self.pods.keys().cloned().collect();
-                            for k in keys {
-                                self.remove_pod(&k);
-                            }
-                            for o in items {
-                                self.upsert_pod(ctx, o);
-                            }
-                        }
+                            Kind::Pod
+                        };
+                        self.replace(ctx, kind, items);
                         self.maybe_start_cycle(ctx);
                     }
                     None => {
@@ -755,9 +893,21 @@ impl Scheduler {
                 if resp.is_some_and(|r| r.ok()) {
                     self.queue.done(&key);
                 } else {
-                    // Forget the assumption; try again after a back-off.
+                    // Forget the assumption and back off; the room it held
+                    // is free again (AssignedPodDelete, as upstream's
+                    // handleBindingCycleError raises after the requeue).
+                    let node = self.pods.get(&key).and_then(|p| p.node.clone());
                     self.account(&key, None);
                     self.queue.error(&key, ctx.now);
+                    if let (Some(node), Some(p)) = (node, self.pods.get(&key)) {
+                        let ev = QueuedEvent {
+                            event: ASSIGNED_POD_DELETE,
+                            old: Some(Involved::Pod(p.info.clone(), Some(node))),
+                            new: None,
+                        };
+                        self.fire(ev, Precheck::All, ctx.now);
+                    }
+                    self.maybe_start_cycle(ctx);
                 }
             }
             _ => {}
@@ -776,9 +926,16 @@ impl Actor<Payload, World> for Scheduler {
         for r in &mut self.extra_reflectors {
             r.list(&mut self.client, ctx);
         }
+        // The backoffQ flush ticks on whole seconds (its ordering windows);
+        // the leftover flush every 30 s from the start.
+        let into_window = ctx.now.0 % BACKOFF_WINDOW.nanos();
         ctx.timer(
-            SimDuration::from_secs(1),
+            SimDuration::from_nanos(BACKOFF_WINDOW.nanos() - into_window),
             Payload::Timer(Timer::SchedulerFlush),
+        );
+        ctx.timer(
+            LEFTOVER_FLUSH_PERIOD,
+            Payload::Timer(Timer::SchedulerFlushLeftover),
         );
     }
 
@@ -791,11 +948,16 @@ impl Actor<Payload, World> for Scheduler {
         match payload {
             Payload::Timer(Timer::SchedulerCycle) => self.finish_cycle(ctx),
             Payload::Timer(Timer::SchedulerFlush) => {
+                ctx.timer(BACKOFF_WINDOW, Payload::Timer(Timer::SchedulerFlush));
+                self.queue.flush_backoff(ctx.now);
+                self.maybe_start_cycle(ctx);
+            }
+            Payload::Timer(Timer::SchedulerFlushLeftover) => {
                 ctx.timer(
-                    SimDuration::from_secs(1),
-                    Payload::Timer(Timer::SchedulerFlush),
+                    LEFTOVER_FLUSH_PERIOD,
+                    Payload::Timer(Timer::SchedulerFlushLeftover),
                 );
-                self.queue.flush(ctx.now);
+                self.queue.flush_leftover(ctx.now);
                 self.maybe_start_cycle(ctx);
             }
             Payload::Msg {
@@ -838,4 +1000,66 @@ impl Actor<Payload, World> for Scheduler {
         self.gated.clear();
         self.binds.clear();
     }
+}
+
+/// Which unschedulable pods an event is offered to (upstream's
+/// `PreEnqueueCheck` and the assigned-pod pre-filters).
+enum Precheck {
+    All,
+    /// An assigned pod's add or label update: only pods rejected by
+    /// PodTopologySpread in its namespace, or whose required affinity
+    /// selects it (`getUnschedulablePodsWithCrossTopologyTerm`).
+    CrossTopology(Arc<PodInfo>),
+    /// A nominated pod's deletion: pods of at most its priority.
+    PriorityAtMost(i32),
+}
+
+impl Precheck {
+    fn admits(&self, waiting: &PodInfo, rejectors: &BTreeSet<FilterPlugin>) -> bool {
+        match self {
+            Precheck::All => true,
+            Precheck::CrossTopology(pod) => {
+                (rejectors.contains(&FilterPlugin::PodTopologySpread)
+                    && pod.namespace == waiting.namespace)
+                    || waiting
+                        .affinity
+                        .required_affinity
+                        .iter()
+                        .any(|t| t.matches(pod))
+            }
+            Precheck::PriorityAtMost(p) => waiting.priority <= *p,
+        }
+    }
+}
+
+/// The hint of `plugin` for the waiting pod `key` after `ev`.
+fn hint_for(
+    pods: &BTreeMap<ObjectKey, CachedPod>,
+    conf: &SchedulerConfiguration,
+    owners: &OwnerCache,
+    key: &ObjectKey,
+    plugin: FilterPlugin,
+    ev: &QueuedEvent,
+) -> Option<QueueingHint> {
+    let p = pods.get(key)?;
+    let body = p.obj.as_pod()?;
+    let profile = conf.profile(&body.spec.scheduler_name)?;
+    let spread = || {
+        let selector = owners.default_selector(&p.info);
+        let mut all = spread_constraints(profile, &p.info, selector.as_ref(), true);
+        all.extend(spread_constraints(
+            profile,
+            &p.info,
+            selector.as_ref(),
+            false,
+        ));
+        all
+    };
+    let target = Target {
+        pod: &p.info,
+        spec: &body.spec.api,
+        profile,
+        spread: &spread,
+    };
+    queueing_hint::hint(plugin, &target, ev)
 }

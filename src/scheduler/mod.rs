@@ -4,6 +4,7 @@
 //! victim selection in [`preemption`]) and the component that runs it
 //! inside the simulation ([`component`]: informers, queue, binding).
 
+pub mod cluster_event;
 pub mod component;
 pub mod config;
 pub mod default_selector;
@@ -15,4 +16,5 @@ pub mod pod_info;
 pub mod preemption;
 pub mod profile;
 pub mod queue;
+pub mod queueing_hint;
 pub mod resources;

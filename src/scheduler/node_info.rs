@@ -76,6 +76,23 @@ impl NodeSnapshot {
             || self.images != other.images
     }
 
+    /// The Node object's fields alone, with no pods accounted: what a
+    /// cluster event carries for the queueing hints.
+    pub fn without_pods(&self) -> NodeSnapshot {
+        NodeSnapshot {
+            name: self.name.clone(),
+            labels: self.labels.clone(),
+            taints: self.taints.clone(),
+            unschedulable: self.unschedulable,
+            resources: NodeResources {
+                allocatable: self.resources.allocatable.clone(),
+                ..NodeResources::default()
+            },
+            images: self.images.clone(),
+            ..NodeSnapshot::default()
+        }
+    }
+
     /// Takes the pods accounted on `old` (a previous version of this node).
     pub fn take_pods_from(&mut self, old: &mut NodeSnapshot) {
         let allocatable = std::mem::take(&mut self.resources.allocatable);

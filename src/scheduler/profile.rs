@@ -4,7 +4,7 @@
 //! normalise, weight, sum, and pick the best, breaking ties with the
 //! scheduler's seeded stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1 as core;
@@ -75,6 +75,10 @@ pub struct Decision {
     pub total: usize,
     /// Nodes (by index) that failed only in ways preemption may fix.
     pub resolvable: Vec<usize>,
+    /// The filter plugins that rejected a node (upstream's
+    /// `Diagnosis.UnschedulablePlugins`): only their queueing hints decide
+    /// when the pod is worth retrying.
+    pub rejectors: BTreeSet<FilterPlugin>,
     /// The best-scoring feasible nodes (up to three) and their totals,
     /// highest first: why the pod went where it did.
     pub ranking: Vec<(usize, i64)>,
@@ -115,13 +119,16 @@ pub struct Failure {
     pub reasons: Vec<String>,
     /// No preemption on this node can help (`UnschedulableAndUnresolvable`).
     pub unresolvable: bool,
+    /// The plugin that rejected the node.
+    pub plugin: FilterPlugin,
 }
 
 impl Failure {
-    fn new(reason: impl Into<String>, unresolvable: bool) -> Failure {
+    fn new(plugin: FilterPlugin, reason: impl Into<String>, unresolvable: bool) -> Failure {
         Failure {
             reasons: vec![reason.into()],
             unresolvable,
+            plugin,
         }
     }
 }
@@ -210,27 +217,27 @@ pub fn filter(
         match f {
             FilterPlugin::NodeUnschedulable => {
                 if let Some(r) = node_unschedulable::filter(node.unschedulable, &pod.tolerations) {
-                    return Err(Failure::new(r, true));
+                    return Err(Failure::new(*f, r, true));
                 }
             }
             FilterPlugin::NodeName => {
                 if let Some(r) = node_name::filter(input.spec.node_name.as_deref(), &node.name) {
-                    return Err(Failure::new(r, true));
+                    return Err(Failure::new(*f, r, true));
                 }
             }
             FilterPlugin::TaintToleration => {
                 if let Some(r) = taint_toleration::filter(&pod.tolerations, &node.taints) {
-                    return Err(Failure::new(r, true));
+                    return Err(Failure::new(*f, r, true));
                 }
             }
             FilterPlugin::NodeAffinity => {
                 if let Some(added) = &profile.added_affinity {
                     if let Some(r) = node_affinity::added_filter(added, &node.labels, &node.name) {
-                        return Err(Failure::new(r, true));
+                        return Err(Failure::new(*f, r, true));
                     }
                 }
                 if let Some(r) = node_affinity::filter(input.spec, &node.labels, &node.name) {
-                    return Err(Failure::new(r, true));
+                    return Err(Failure::new(*f, r, true));
                 }
             }
             FilterPlugin::NodePorts => {
@@ -238,7 +245,7 @@ pub fn filter(
                     .used_ports()
                     .chain(nominated.iter().flat_map(|p| p.host_ports.iter()));
                 if let Some(r) = node_ports::filter(&pod.host_ports, used) {
-                    return Err(Failure::new(r, false));
+                    return Err(Failure::new(*f, r, false));
                 }
             }
             FilterPlugin::NodeResourcesFit => {
@@ -255,20 +262,21 @@ pub fn filter(
                     return Err(Failure {
                         reasons: short,
                         unresolvable: false,
+                        plugin: *f,
                     });
                 }
             }
             FilterPlugin::PodTopologySpread => {
                 if let Some(s) = &state.spread {
                     if let Err((r, unresolvable)) = spread::filter(s, pod, node) {
-                        return Err(Failure::new(r, unresolvable));
+                        return Err(Failure::new(*f, r, unresolvable));
                     }
                 }
             }
             FilterPlugin::InterPodAffinity => {
                 if let Some(s) = &state.inter_pod {
                     if let Err((r, unresolvable)) = inter_pod_affinity::filter(s, pod, node) {
-                        return Err(Failure::new(r, unresolvable));
+                        return Err(Failure::new(*f, r, unresolvable));
                     }
                 }
             }
@@ -311,6 +319,7 @@ pub fn schedule(
                 if !f.unresolvable {
                     d.resolvable.push(i);
                 }
+                d.rejectors.insert(f.plugin);
                 for r in f.reasons {
                     *d.reasons.entry(r).or_default() += 1;
                 }

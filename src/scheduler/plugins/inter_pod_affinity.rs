@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::scheduler::cluster_event::QueuedEvent;
 use crate::scheduler::framework::MAX_NODE_SCORE;
 use crate::scheduler::node_info::NodeSnapshot;
 use crate::scheduler::plugins::pod_affinity_term::AffinityTerm;
 use crate::scheduler::pod_info::PodInfo;
+use crate::scheduler::queueing_hint::QueueingHint;
 
 pub const REASON_EXISTING_ANTI_AFFINITY: &str =
     "node(s) didn't satisfy existing pods anti-affinity rules";
@@ -219,6 +221,72 @@ pub fn normalize(scores: &mut [i64], any: bool) {
         };
         *s = f as i64;
     }
+}
+
+/// All the terms select `p` (false without terms).
+fn matches_all(terms: &[AffinityTerm], p: &PodInfo) -> bool {
+    !terms.is_empty() && terms.iter().all(|t| t.matches(p))
+}
+
+fn matches_any(terms: &[AffinityTerm], p: &PodInfo) -> bool {
+    terms.iter().any(|t| t.matches(p))
+}
+
+/// Queueing hint for Pod/Add, Pod/UpdatePodLabel and Pod/Delete
+/// (`isSchedulableAfterPodChange`): unscheduled pods never count. Queue
+/// when an added pod satisfies all the waiting pod's required affinity
+/// terms; when an update makes it satisfy them, or stop matching an
+/// anti-affinity term; when a deleted pod matched an anti-affinity term,
+/// or its own required anti-affinity selected the waiting pod.
+pub fn hint_after_pod_change(target: &PodInfo, ev: &QueuedEvent) -> QueueingHint {
+    let (old, new) = (ev.old_pod(), ev.new_pod());
+    if old.is_some_and(|(_, n)| n.is_none()) || new.is_some_and(|(_, n)| n.is_none()) {
+        return QueueingHint::QueueSkip;
+    }
+    let terms = &target.affinity.required_affinity;
+    let anti = &target.affinity.required_anti_affinity;
+    QueueingHint::from_bool(match (old, new) {
+        (Some((o, _)), Some((n, _))) => {
+            (!matches_all(terms, o) && matches_all(terms, n))
+                || (matches_any(anti, o) && !matches_any(anti, n))
+        }
+        (None, Some((n, _))) => matches_all(terms, n),
+        (Some((o, _)), None) => {
+            matches_any(anti, o) || matches_any(&o.affinity.required_anti_affinity, target)
+        }
+        (None, None) => false,
+    })
+}
+
+/// Queueing hint for Node/Add and Node/UpdateNodeLabel
+/// (`isSchedulableAfterNodeChange`): queue when a node gains an affinity
+/// term's topology key or changes its value; for anti-affinity, on any new
+/// node, or when a node loses a term's key or changes its value.
+pub fn hint_after_node_change(target: &PodInfo, ev: &QueuedEvent) -> QueueingHint {
+    let Some(new) = ev.new_node() else {
+        return QueueingHint::QueueSkip;
+    };
+    let old = ev.old_node();
+    let value = |n: &NodeSnapshot, key: &str| n.labels.get(key).cloned();
+    let affinity = target.affinity.required_affinity.iter().any(|t| {
+        let after = value(new, &t.topology_key);
+        match old {
+            None => after.is_some(),
+            Some(o) => after.is_some() && value(o, &t.topology_key) != after,
+        }
+    });
+    let anti = target
+        .affinity
+        .required_anti_affinity
+        .iter()
+        .any(|t| match old {
+            None => true,
+            Some(o) => {
+                let before = value(o, &t.topology_key);
+                before.is_some() && before != value(new, &t.topology_key)
+            }
+        });
+    QueueingHint::from_bool(affinity || anti)
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1 as core;
 
+use crate::scheduler::cluster_event::QueuedEvent;
 use crate::scheduler::framework::{default_normalize_score, MAX_NODE_SCORE};
+use crate::scheduler::queueing_hint::QueueingHint;
 
 pub const REASON: &str = "node(s) didn't match Pod's node affinity/selector";
 
@@ -138,4 +140,28 @@ pub fn preferred_score(
 
 pub fn normalize(scores: &mut [i64]) {
     default_normalize_score(MAX_NODE_SCORE, false, scores);
+}
+
+/// Queueing hint for Node/Add and Node/UpdateNodeLabel: queue when the
+/// node now matches the pod's selector, required affinity and the
+/// profile's `addedAffinity`, and (for an update) did not before.
+pub fn hint_after_node_change(
+    profile: &crate::scheduler::config::Profile,
+    spec: &core::PodSpec,
+    ev: &QueuedEvent,
+) -> QueueingHint {
+    let matches = |n: &crate::scheduler::node_info::NodeSnapshot| {
+        profile
+            .added_affinity
+            .as_ref()
+            .is_none_or(|a| added_filter(a, &n.labels, &n.name).is_none())
+            && filter(spec, &n.labels, &n.name).is_none()
+    };
+    let Some(new) = ev.new_node() else {
+        return QueueingHint::QueueSkip;
+    };
+    if !matches(new) {
+        return QueueingHint::QueueSkip;
+    }
+    QueueingHint::from_bool(ev.old_node().is_none_or(|o| !matches(o)))
 }

@@ -1,6 +1,8 @@
 //! NodePorts: a pod asking for a host port cannot go where another pod
 //! already holds the same port and protocol on an overlapping address.
 
+use crate::scheduler::cluster_event::QueuedEvent;
+use crate::scheduler::queueing_hint::QueueingHint;
 use k8s_openapi::api::core::v1 as core;
 
 pub const REASON: &str = "node(s) didn't have free ports for the requested pod ports";
@@ -59,6 +61,20 @@ pub fn filter<'a>(
     }
     used.any(|u| wanted.iter().any(|w| w.conflicts(u)))
         .then_some(REASON)
+}
+
+/// Queueing hint for Pod/Delete (`isSchedulableAfterPodDeleted`): queue
+/// when the deleted pod was on a node and held a port the waiting pod wants.
+pub fn hint_after_pod_deleted(
+    target: &crate::scheduler::pod_info::PodInfo,
+    ev: &QueuedEvent,
+) -> QueueingHint {
+    match (ev.old_pod(), ev.new_pod()) {
+        (Some((deleted, Some(_))), None) => {
+            QueueingHint::from_bool(filter(&target.host_ports, deleted.host_ports.iter()).is_some())
+        }
+        _ => QueueingHint::QueueSkip,
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! score with its three strategies, LeastAllocated (the default),
 //! MostAllocated (bin packing) and RequestedToCapacityRatio (a shape).
 
+use crate::scheduler::cluster_event::QueuedEvent;
 use crate::scheduler::framework::{ResourceWeight, MAX_NODE_SCORE};
+use crate::scheduler::queueing_hint::QueueingHint;
 use crate::scheduler::resources::{is_scalar, NodeResources, PodRequests};
 
 /// How NodeResourcesFit scores.
@@ -136,6 +138,48 @@ pub fn insufficient(pod: &PodRequests, node: &NodeResources) -> Vec<String> {
         }
     }
     reasons
+}
+
+/// Queueing hint for Pod/Delete: a deleted pod frees room only if it was
+/// on a node or nominated to one (`isSchedulableAfterPodEvent`); any such
+/// deletion may help, whatever it requested.
+pub fn hint_after_pod_event(ev: &QueuedEvent) -> QueueingHint {
+    match (ev.old_pod(), ev.new_pod()) {
+        (Some((deleted, node)), None) => {
+            QueueingHint::from_bool(node.is_some() || deleted.nominated_node.is_some())
+        }
+        _ => QueueingHint::QueueSkip,
+    }
+}
+
+/// Queueing hint for Node/Add and Node/UpdateNodeAllocatable
+/// (`isSchedulableAfterNodeChange`): skip unless the pod would fit the node
+/// empty, and, for an update, unless the allowed pod count or the
+/// allocatable of a resource the pod requests grew.
+pub fn hint_after_node_change(pod: &PodRequests, ev: &QueuedEvent) -> QueueingHint {
+    let Some(new) = ev.new_node() else {
+        return QueueingHint::QueueSkip;
+    };
+    let empty = NodeResources {
+        allocatable: new.resources.allocatable.clone(),
+        ..NodeResources::default()
+    };
+    if !insufficient(pod, &empty).is_empty() {
+        return QueueingHint::QueueSkip;
+    }
+    let Some(old) = ev.old_node() else {
+        return QueueingHint::Queue;
+    };
+    let (a, b) = (&old.resources.allocatable, &new.resources.allocatable);
+    let allowed = |r: &crate::scheduler::resources::Res| if r.has_pods { r.pods } else { i64::MAX };
+    if allowed(b) > allowed(a) {
+        return QueueingHint::Queue;
+    }
+    let grew = pod
+        .plain
+        .entries()
+        .any(|(resource, want)| want > 0 && b.get(resource) > a.get(resource));
+    QueueingHint::from_bool(grew)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 use super::taint_toleration::Toleration;
 use crate::api::node::Taint;
+use crate::scheduler::cluster_event::QueuedEvent;
+use crate::scheduler::queueing_hint::QueueingHint;
 
 pub const REASON: &str = "node(s) were unschedulable";
 
@@ -21,4 +23,14 @@ pub fn filter(unschedulable: bool, tolerations: &[Toleration]) -> Option<&'stati
     } else {
         Some(REASON)
     }
+}
+
+/// Queueing hint for Node/Add and Node/UpdateNodeTaint: queue only when
+/// the node turned schedulable (added uncordoned, or uncordoned).
+pub fn hint_after_node_change(ev: &QueuedEvent) -> QueueingHint {
+    let Some(new) = ev.new_node() else {
+        return QueueingHint::QueueSkip;
+    };
+    let was = ev.old_node().is_some_and(|o| !o.unschedulable);
+    QueueingHint::from_bool(!was && !new.unschedulable)
 }

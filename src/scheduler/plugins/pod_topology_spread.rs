@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1 as core;
 
 use crate::api::selector::{Requirement, Selector};
+use crate::scheduler::cluster_event::QueuedEvent;
 use crate::scheduler::framework::MAX_NODE_SCORE;
 use crate::scheduler::node_info::NodeSnapshot;
 use crate::scheduler::plugins::{node_affinity, taint_toleration};
 use crate::scheduler::pod_info::PodInfo;
+use crate::scheduler::queueing_hint::QueueingHint;
 
 pub const REASON: &str = "node(s) didn't match pod topology spread constraints";
 pub const REASON_MISSING_LABEL: &str =
@@ -305,6 +307,69 @@ pub fn normalize(scores: &mut [i64], ignored: &[bool]) {
         } else {
             MAX_NODE_SCORE * (max + min - *s) / max
         };
+    }
+}
+
+fn same_pod(a: &PodInfo, b: &PodInfo) -> bool {
+    a.name == b.name && a.namespace == b.namespace
+}
+
+/// Queueing hint for Pod/Add, Pod/UpdatePodLabel and Pod/Delete
+/// (`isSchedulableAfterPodChange`): only the waiting pod itself, or a pod
+/// on a node in its namespace, counts; queue when a constraint's selector
+/// matches the added or deleted pod, or matched before and not after (or
+/// the reverse) for a label update.
+pub fn hint_after_pod_change(
+    target: &PodInfo,
+    constraints: &[SpreadConstraint],
+    ev: &QueuedEvent,
+) -> QueueingHint {
+    let involved = |(p, node): (&PodInfo, Option<&str>)| {
+        same_pod(p, target) || (node.is_some() && p.namespace == target.namespace)
+    };
+    let (old, new) = (ev.old_pod(), ev.new_pod());
+    if old.is_some_and(|p| !involved(p)) || new.is_some_and(|p| !involved(p)) {
+        return QueueingHint::QueueSkip;
+    }
+    let selects = |c: &SpreadConstraint, p: &PodInfo| {
+        c.selector.as_ref().is_some_and(|s| s.matches(&p.labels))
+    };
+    match (old, new) {
+        (Some((o, _)), Some((n, _))) => {
+            if same_pod(o, target) {
+                return QueueingHint::Queue;
+            }
+            if o.labels == n.labels {
+                return QueueingHint::QueueSkip;
+            }
+            QueueingHint::from_bool(constraints.iter().any(|c| selects(c, o) != selects(c, n)))
+        }
+        (Some((p, _)), None) | (None, Some((p, _))) => {
+            QueueingHint::from_bool(constraints.iter().any(|c| selects(c, p)))
+        }
+        (None, None) => QueueingHint::QueueSkip,
+    }
+}
+
+/// Queueing hint for Node/Add, Node/Delete, Node/UpdateNodeLabel and
+/// Node/UpdateNodeTaint (`isSchedulableAfterNodeChange`): a node counts
+/// when it carries every constraint's topology key; queue when an added or
+/// deleted node counts, when an update makes it count or stop counting,
+/// or changes a key's value or the taints of a node that counts.
+pub fn hint_after_node_change(constraints: &[SpreadConstraint], ev: &QueuedEvent) -> QueueingHint {
+    let counts = |n: &NodeSnapshot| has_all_keys(n, constraints);
+    match (ev.old_node(), ev.new_node()) {
+        (Some(o), Some(n)) => {
+            if counts(o) != counts(n) {
+                return QueueingHint::Queue;
+            }
+            let key_changed = constraints
+                .iter()
+                .any(|c| o.labels.get(&c.topology_key) != n.labels.get(&c.topology_key));
+            QueueingHint::from_bool(counts(n) && (key_changed || o.taints != n.taints))
+        }
+        (None, Some(n)) | (Some(n), None) => QueueingHint::from_bool(counts(n)),
+        (None, None) => QueueingHint::QueueSkip,
     }
 }
 

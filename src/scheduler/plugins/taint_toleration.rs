@@ -3,7 +3,9 @@
 //! PreferNoSchedule taints they do not tolerate, reversed by normalisation.
 
 use crate::api::node::Taint;
+use crate::scheduler::cluster_event::QueuedEvent;
 use crate::scheduler::framework::{default_normalize_score, MAX_NODE_SCORE};
+use crate::scheduler::queueing_hint::QueueingHint;
 
 /// A pod's toleration.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -69,4 +71,29 @@ pub fn raw_score(tolerations: &[Toleration], taints: &[Taint]) -> i64 {
 /// score higher.
 pub fn normalize(scores: &mut [i64]) {
     default_normalize_score(MAX_NODE_SCORE, true, scores);
+}
+
+/// Queueing hint for Node/Add and Node/UpdateNodeTaint: queue when the
+/// node's taints are tolerated now and were not before (a new node counts
+/// as not tolerated before).
+pub fn hint_after_node_change(tolerations: &[Toleration], ev: &QueuedEvent) -> QueueingHint {
+    let Some(new) = ev.new_node() else {
+        return QueueingHint::QueueSkip;
+    };
+    let was_untolerated = ev
+        .old_node()
+        .is_none_or(|o| filter(tolerations, &o.taints).is_some());
+    QueueingHint::from_bool(was_untolerated && filter(tolerations, &new.taints).is_none())
+}
+
+/// Queueing hint for Pod/UpdatePodToleration: only the waiting pod's own
+/// new tolerations can help it.
+pub fn hint_after_pod_toleration_change(
+    target: &crate::scheduler::pod_info::PodInfo,
+    ev: &QueuedEvent,
+) -> QueueingHint {
+    QueueingHint::from_bool(
+        ev.new_pod()
+            .is_some_and(|(p, _)| p.name == target.name && p.namespace == target.namespace),
+    )
 }
