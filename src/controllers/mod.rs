@@ -35,6 +35,9 @@ use crate::sim::SimDuration;
 pub struct ControllerManagerConfig {
     pub node_monitor_period: SimDuration,
     pub node_monitor_grace_period: SimDuration,
+    /// `--node-startup-grace-period`: how long a node that never posted a
+    /// Ready condition has, from its creation, before it is marked Unknown.
+    pub node_startup_grace_period: SimDuration,
     pub api: RateLimit,
     /// The scenario's offered load, the source of the HPA's CPU metrics.
     pub load: Vec<crate::model::load::LoadProfile>,
@@ -46,6 +49,7 @@ impl Default for ControllerManagerConfig {
             node_monitor_period: SimDuration::from_secs(5),
             // The API types are v1.34's, so the controller-manager is too.
             node_monitor_grace_period: SimDuration::from_secs(50),
+            node_startup_grace_period: SimDuration::from_secs(60),
             api: CONTROLLER_MANAGER,
             load: Vec::new(),
         }
@@ -70,6 +74,7 @@ pub fn default_controllers(cfg: &ControllerManagerConfig) -> Vec<Box<dyn Control
         Box::new(node_lifecycle::NodeLifecycleController::new(
             cfg.node_monitor_period,
             cfg.node_monitor_grace_period,
+            cfg.node_startup_grace_period,
         )),
         Box::new(taint_eviction::TaintEvictionController::default()),
     ]

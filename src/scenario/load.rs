@@ -199,6 +199,9 @@ impl Loader<'_> {
             if let Some(Dur(d)) = c.node_monitor_grace_period {
                 cfg.node_monitor_grace_period = d;
             }
+            if let Some(Dur(d)) = c.node_startup_grace_period {
+                cfg.node_startup_grace_period = d;
+            }
             if let Some(q) = c.kube_api_qps {
                 cfg.api.qps = q;
             }

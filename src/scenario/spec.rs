@@ -283,6 +283,8 @@ pub struct ControllerManagerSpec {
     pub node_monitor_period: Option<Dur>,
     /// `--node-monitor-grace-period` (50s since v1.32; 40s before).
     pub node_monitor_grace_period: Option<Dur>,
+    /// `--node-startup-grace-period` (60s).
+    pub node_startup_grace_period: Option<Dur>,
     /// `--kube-api-qps` (20) and `--kube-api-burst` (30), per controller.
     pub kube_api_qps: Option<f64>,
     pub kube_api_burst: Option<u32>,

@@ -9,6 +9,7 @@
 //! ControllerRevisions, and each pod carries the revision it was made from.
 
 pub mod identity;
+pub mod retention;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -21,12 +22,11 @@ use super::expectations::Expectations;
 use super::history::{self, REVISION_LABEL};
 use super::workload::{
     body_path, body_str, claim_pods, controller_ref, json_object, key_of, min_ready_seconds,
-    owner_ref_to, pod_available, replicas, selector, split_key, template_json, update_status,
-    Template,
+    pod_available, replicas, selector, split_key, template_json, update_status, Template,
 };
 use super::workload::{controller_key, controller_of};
 use super::workqueue::WorkQueue;
-use crate::api::object::{Meta, OwnerRef};
+use crate::api::object::Meta;
 use crate::api::pod::PodPhase;
 use crate::api::{Kind, Object};
 use crate::model::apiserver::request::{ApiRequest, ApiResponse, Verb};
@@ -135,9 +135,7 @@ impl StatefulSetController {
                 .unwrap_or_default();
             labels.extend(match_labels.clone());
             let owners = if delete_with_set {
-                let mut r: OwnerRef = owner_ref_to(set);
-                r.controller = true;
-                vec![r]
+                vec![retention::plain_ref(set)]
             } else {
                 Vec::new()
             };
@@ -289,7 +287,11 @@ impl Controller for StatefulSetController {
         condemned.sort_by_key(|(o, _)| *o);
         let min_ready = min_ready_seconds(&set);
         let now = cx.now;
-        let healthy = |p: &Object| running_and_ready(p) && running_and_available(p, min_ready, now);
+        // `isHealthy`: a terminating pod is not, however ready it still is,
+        // so a Parallel set's rolling update waits for it like any other.
+        let healthy = |p: &Object| {
+            !terminating(p) && running_and_ready(p) && running_and_available(p, min_ready, now)
+        };
         let monotonic =
             body_str(&set, &["spec", "podManagementPolicy"], "OrderedReady") != "Parallel";
 
@@ -318,6 +320,11 @@ impl Controller for StatefulSetController {
             .count() as i64;
 
         if self.expectations.satisfied(key, now) {
+            let in_range = slots.iter().flatten().map(|p| (*p, false));
+            let owned: Vec<(&Arc<Object>, bool)> = in_range
+                .chain(condemned.iter().map(|(_, p)| (*p, true)))
+                .collect();
+            retention::fix_claims(&set, &owned, cx);
             let mut step = Step::Continue;
             // Replicas in ordinal order: replace finished pods, create
             // missing ones, and (monotonic) wait on any not yet healthy.
@@ -408,7 +415,9 @@ impl Controller for StatefulSetController {
                 .unwrap_or(0)
                 .max(0) as usize;
                 for i in (partition..want as usize).rev() {
-                    let Some(p) = slots[i] else { continue };
+                    // A pod missing or created in this pass is not healthy
+                    // yet: wait for it, as upstream's replicas[] holds it.
+                    let Some(p) = slots[i] else { break };
                     if revision_of(p) != update_rev && !terminating(p) {
                         self.delete_pod(key, &set, p, cx);
                         break;
