@@ -657,10 +657,11 @@ impl ApiServer {
                 if obj.spec_differs(&cur) {
                     obj.meta.generation = cur.meta.generation + 1;
                 }
-                // The last finalizer of a deleted object is gone: it goes.
-                if obj.kind != Kind::Pod
-                    && obj.meta.deletion.is_some()
+                // The last finalizer of a deleted object is gone: it goes
+                // (a pod only once its graceful termination is over, grace 0).
+                if obj.meta.deletion.is_some()
                     && obj.meta.finalizers.is_empty()
+                    && (obj.kind != Kind::Pod || obj.meta.deletion_grace_seconds.unwrap_or(0) == 0)
                 {
                     return self.propose(
                         ctx,
@@ -711,19 +712,21 @@ impl ApiServer {
                 return self.propose_put(ctx, slot, key, expect, obj);
             }
         }
-        let grace = req.grace_seconds.or_else(|| {
-            cur.as_pod()
-                .map(|p| p.spec.termination_grace.as_secs_f64() as i64)
-        });
-        let graceful_pod = cur
-            .as_pod()
-            .is_some_and(|p| p.node_name.is_some() && !p.is_terminal() && grace.unwrap_or(0) > 0);
-        if !cur.meta.finalizers.is_empty() || (graceful_pod && cur.meta.deletion.is_none()) {
-            if cur.meta.deletion.is_some() {
-                // Already terminating: nothing to change.
-                let resp = Self::success(req.id, 200, Some(cur.clone()), cur.meta.resource_version);
-                return self.finish(ctx, slot, resp);
-            }
+        // The pod strategy's CheckGracefulDelete: the request's grace, else
+        // the pod's terminationGracePeriodSeconds; 0 for a pod that never
+        // reached a node or has finished.
+        let grace = match cur.as_pod() {
+            Some(p) if p.node_name.is_none() || p.is_terminal() => Some(0),
+            Some(p) => req
+                .grace_seconds
+                .or(Some(p.spec.termination_grace.as_secs_f64() as i64)),
+            None => req.grace_seconds,
+        };
+        let graceful_pod = cur.as_pod().is_some() && grace.unwrap_or(0) > 0;
+        if let Some(at) = cur.meta.deletion {
+            return self.delete_again(ctx, slot, req, cur.clone(), at, grace);
+        }
+        if !cur.meta.finalizers.is_empty() || graceful_pod {
             let mut obj = (*cur).clone();
             let g = grace.unwrap_or(0).max(0);
             obj.meta.deletion = Some(ctx.now.after(SimDuration::from_secs(g as u64)));
@@ -740,6 +743,38 @@ impl ApiServer {
                 },
             );
         }
+    }
+
+    /// A DELETE of an object already being deleted (rest.BeforeDelete): only
+    /// a shorter grace period changes anything, moving deletionTimestamp
+    /// earlier by the difference; at grace 0 with no finalizers left the
+    /// object goes.
+    fn delete_again(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        req: &ApiRequest,
+        cur: Arc<Object>,
+        at: SimTime,
+        grace: Option<i64>,
+    ) {
+        let key = cur.key();
+        let expect = Expect::ModRevision(cur.meta.resource_version);
+        let old = cur.meta.deletion_grace_seconds.unwrap_or(0);
+        let shorter = grace.map(|g| g.max(0)).filter(|g| *g < old);
+        let Some(g) = shorter else {
+            let resp = Self::success(req.id, 200, Some(cur.clone()), cur.meta.resource_version);
+            return self.finish(ctx, slot, resp);
+        };
+        if g == 0 && cur.meta.finalizers.is_empty() {
+            let op = TxnOp::Delete;
+            return self.propose(ctx, slot, Txn { key, expect, op });
+        }
+        let mut obj = (*cur).clone();
+        let start = SimTime(at.nanos().saturating_sub(old as u64 * 1_000_000_000));
+        obj.meta.deletion = Some(start.after(SimDuration::from_secs(g as u64)));
+        obj.meta.deletion_grace_seconds = Some(g);
+        self.propose_put(ctx, slot, key, expect, obj);
     }
 
     /// Starts (or starts over) an eviction of `pod`.
