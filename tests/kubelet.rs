@@ -243,3 +243,97 @@ timeline:
         .unwrap_or_else(|| panic!("Ready again after the heal: {ready:?}"));
     assert!(back.0 <= 80.0 + 10.5, "{ready:?}");
 }
+
+/// A pod whose one container exits with code 1 after `run_for`, every time.
+fn crashing(run_for: &str, duration: &str) -> String {
+    format!(
+        r#"
+name: crashloop
+duration: {duration}
+cluster:
+  kubelet: {{containerStartLatency: {{constant: 0s}}}}
+  nodePools:
+    - {{name: w, count: 1, capacity: {{cpu: "2", memory: 4Gi}}}}
+objects:
+  - apiVersion: v1
+    kind: Pod
+    metadata:
+      name: flaky
+      annotations: {{kubesim.io/run-for: {run_for}, kubesim.io/exit-code: "1"}}
+    spec:
+      nodeName: w-1
+      containers: [{{name: c, image: busybox}}]
+"#
+    )
+}
+
+/// Seconds from each exit to the next start.
+fn restart_waits(ran: &common::Ran) -> Vec<f64> {
+    let starts: Vec<f64> = ran
+        .events(Some("kubelet/w-1"), "ContainersStarted")
+        .map(secs)
+        .collect();
+    ran.events(Some("kubelet/w-1"), "ContainersExited")
+        .map(secs)
+        .zip(starts.iter().skip(1))
+        .map(|(e, s)| ((s - e) * 1000.0).round() / 1000.0)
+        .collect()
+}
+
+/// flowcontrol.Backoff forgets a container that ran for more than
+/// 2 × MaxContainerBackOff (600 s) since its last restart (`hasExpired`):
+/// the restart is then immediate, as the first one is.
+#[test]
+fn crash_loop_backoff_resets_after_a_run_longer_than_10_minutes() {
+    // Runs of 10m1s: 601 s > 600 s after every restart, so every restart is
+    // immediate. Exits at 601, 1202, 1803 s, restarts at the same instants.
+    // (Before the reset was modelled: waits 0, 10, 20.)
+    let ran = run_full(&scenario(&crashing("10m1s", "32m")), None);
+    assert_eq!(restart_waits(&ran), [0.0, 0.0, 0.0]);
+    // Runs of exactly 10m: 600 s is not more than 600 s: no reset. Exit at
+    // 600 (restart at once, entry 10 s), 1200 (+10), 1810 (+20).
+    let ran = run_full(&scenario(&crashing("10m", "32m")), None);
+    assert_eq!(restart_waits(&ran), [0.0, 10.0, 20.0]);
+}
+
+/// restartCount is the attempt number of the current container: it goes up
+/// when the replacement is created, so a container that just died, or waits
+/// in CrashLoopBackOff, still shows the count of its own attempt.
+#[test]
+fn restart_count_goes_up_when_the_next_container_is_created() {
+    let ran = run_full(&scenario(&crashing("5s", "60s")), None);
+    // (state, restartCount) of the container in each committed version.
+    let seen: Vec<(String, u64)> = ran
+        .writes("Pod/default/flaky")
+        .filter_map(|w| {
+            let cs = &w["object"]["status"]["containerStatuses"][0];
+            let state = cs["state"].as_object()?.keys().next()?.clone();
+            let reason = cs["state"][&state]["reason"].as_str().unwrap_or("");
+            Some((format!("{state}/{reason}"), cs["restartCount"].as_u64()?))
+        })
+        .collect();
+    // Runs start at 0+ε, exit 5 s later; restarts wait 0, 10, 20 s:
+    // attempt 0 runs ~1..6 s, attempt 1 6..11, waits 10 s, attempt 2 21..26,
+    // waits 20 s, attempt 3 46..51, waits 40 s past the end.
+    let expected = [
+        ("waiting/ContainerCreating", 0),
+        ("running/", 0),
+        ("terminated/Error", 0), // was 1 before: counted at the death
+        ("running/", 1),
+        ("waiting/CrashLoopBackOff", 1),
+        ("running/", 2),
+        ("waiting/CrashLoopBackOff", 2),
+        ("running/", 3),
+        ("waiting/CrashLoopBackOff", 3),
+    ];
+    let mut dedup = seen.clone();
+    dedup.dedup();
+    assert_eq!(
+        dedup,
+        expected
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect::<Vec<_>>(),
+        "{seen:?}"
+    );
+}

@@ -162,3 +162,36 @@ fn etcd_leader_loss_ends_with_its_pods_ready() {
     assert_eq!(ready_at(&ran, "Pod/default/api-1", 480.0), 1);
     assert_eq!(ran.finished.summary.pods.ready, 1);
 }
+
+/// Upstream's kubelet config defaulting: an explicit
+/// nodeStatusUpdateFrequency is also nodeStatusReportFrequency when that is
+/// not set, so an unchanged status is posted every update period.
+#[test]
+fn node_status_report_frequency_defaults_to_an_explicit_update_frequency() {
+    let ran = run_full(
+        &scenario(
+            r#"
+name: report-frequency
+duration: 2m
+cluster:
+  kubelet: {nodeStatusUpdateFrequency: 20s}
+  nodePools: [{name: w, count: 1, capacity: {cpu: "2", memory: 4Gi}}]
+"#,
+        ),
+        None,
+    );
+    let posts: Vec<f64> = ran
+        .events(Some("kube-apiserver"), "Request")
+        .filter(|r| r["client"] == "kubelet/w-1" && r["verb"] == "PATCH")
+        .filter(|r| r["object"] == "Node/w-1" && r["code"] == 200)
+        .map(secs)
+        .collect();
+    // Registered at ~0 s; status ticks at j, j+20, ... (j < 10 s); each tick
+    // 20 s or more after the last post posts: j+20, j+40, ..., j+100, and
+    // j+120 only if j is 0. With the 5 min report frequency (the old
+    // default here) there were none in 2 minutes.
+    assert!((5..=6).contains(&posts.len()), "{posts:?}");
+    for w in posts.windows(2) {
+        assert!((w[1] - w[0] - 20.0).abs() < 0.5, "{posts:?}");
+    }
+}

@@ -16,6 +16,7 @@ use crate::api::resources::{add_into, insufficient, ResourceList};
 use crate::api::{Kind, Object, ObjectKey};
 use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
 
+mod backoff;
 mod images;
 mod node_status;
 mod pod_workers;
@@ -125,6 +126,8 @@ struct PodRuntime {
     started: Vec<Option<SimTime>>,
     probe_ok: Vec<u32>,
     restarts: Vec<u32>,
+    /// Per app container: its crash-loop back-off entry.
+    backoff: Vec<Option<backoff::BackOffEntry>>,
     /// Status writes in flight / wanted.
     posting: bool,
     dirty: bool,
@@ -149,6 +152,8 @@ pub struct Kubelet {
     pull_waiters: BTreeMap<String, Vec<u32>>,
     pull_queue: Vec<String>,
     last_status_post: Option<SimTime>,
+    /// When the current node status sync started (its timer fired).
+    status_sync_started: SimTime,
     posted_conditions: Vec<NodeCondition>,
     watch_id: u64,
     watch_seq: u64,
@@ -187,6 +192,7 @@ impl Kubelet {
             pull_waiters: BTreeMap::new(),
             pull_queue: Vec::new(),
             last_status_post: None,
+            status_sync_started: SimTime::ZERO,
             posted_conditions: Vec::new(),
             watch_id: 0,
             watch_seq: 0,
@@ -331,6 +337,7 @@ impl Kubelet {
             started: vec![None; n],
             probe_ok: vec![0; n],
             restarts: vec![0; n],
+            backoff: vec![None; n],
             posting: false,
             dirty: false,
             acked_rv: 0,

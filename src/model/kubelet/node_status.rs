@@ -138,6 +138,7 @@ impl Kubelet {
         if !self.registered {
             return;
         }
+        self.status_sync_started = ctx.now;
         let req = ApiRequest::new(Verb::Get, Kind::Node, "", &self.node_name);
         self.client.request(ctx, req, TAG_STATUS_GET);
     }
@@ -160,11 +161,15 @@ impl Kubelet {
             });
         let due = self
             .last_status_post
-            .is_none_or(|t| ctx.now.since(t) >= self.cfg.status_report);
+            .is_none_or(|t| self.status_sync_started.since(t) >= self.cfg.status_report);
         if !(changed || due) {
             return;
         }
-        self.last_status_post = Some(ctx.now);
+        // Measured from the start of the sync, as upstream's loop (sliding,
+        // period counted after the previous sync ends) never runs two syncs
+        // closer than the period: a report frequency equal to the update
+        // frequency posts on every tick.
+        self.last_status_post = Some(self.status_sync_started);
         self.posted_conditions = conditions.clone();
         let mut req = ApiRequest::new(Verb::Patch, Kind::Node, "", &self.node_name);
         req.patch = Some(PatchOp::NodeStatus {

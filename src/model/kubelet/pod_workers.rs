@@ -2,6 +2,7 @@
 //! containers, app containers, restarts and termination (upstream
 //! pkg/kubelet/pod_workers.go and kuberuntime's SyncPod).
 
+use super::backoff::restart_delay;
 use super::*;
 
 impl Kubelet {
@@ -228,9 +229,18 @@ impl Kubelet {
             }
             rt.started[i] = Some(now);
             rt.probe_ok[i] = 0;
+            first_run |= rt.restarts[i] == 0 && st.last_state.is_none();
             let last = std::mem::replace(&mut st.state, ContainerState::Running { started: now });
+            let restarted = matches!(last, ContainerState::Terminated { .. })
+                || matches!(st.last_state, Some(ContainerState::Terminated { .. }));
             if matches!(last, ContainerState::Terminated { .. }) {
                 st.last_state = Some(last);
+            }
+            // restartCount is the new container's attempt number: it goes up
+            // when the replacement is created, not when the old one dies.
+            if restarted {
+                rt.restarts[i] += 1;
+                st.restart_count = rt.restarts[i];
             }
             st.started = c.startup.is_none();
             st.ready = c.readiness.is_none() && c.startup.is_none();
@@ -248,7 +258,6 @@ impl Kubelet {
             if let Some(run) = c.run_for {
                 ctx.timer(run, Payload::Timer(Timer::ContainerExit { slot }));
             }
-            first_run |= rt.restarts[i] == 0;
         }
         if first_run && rt.first_start {
             rt.first_start = false;
@@ -300,16 +309,7 @@ impl Kubelet {
             st.ready = false;
             st.started = false;
             if should_restart(spec.restart_policy, &st.state) {
-                rt.restarts[i] += 1;
-                st.restart_count = rt.restarts[i];
-                // kubelet's crash-loop back-off: restart at once the first
-                // time, then 10 s doubling to 5 min.
-                let n = rt.restarts[i];
-                let delay = if n <= 1 {
-                    SimDuration::ZERO
-                } else {
-                    SimDuration::from_secs((10u64 << (n - 2).min(5)).min(300))
-                };
+                let delay = restart_delay(&mut rt.backoff[i], now);
                 if !delay.is_zero() {
                     st.state = ContainerState::Waiting {
                         reason: "CrashLoopBackOff",
@@ -387,7 +387,7 @@ impl Kubelet {
             } else {
                 PodPhase::Failed
             }
-        } else if any_running || statuses.iter().any(|s| s.restart_count > 0) {
+        } else if any_running || statuses.iter().any(has_run) {
             PodPhase::Running
         } else {
             PodPhase::Pending
@@ -449,6 +449,13 @@ impl Kubelet {
         req.grace_seconds = Some(0);
         self.client.request(ctx, req, TAG_POD | slot as u64);
     }
+}
+
+/// A container that ran and stopped (upstream getPhase's `stopped`): it is
+/// terminated, or waiting to restart after a termination.
+fn has_run(s: &ContainerStatus) -> bool {
+    matches!(s.state, ContainerState::Terminated { .. })
+        || matches!(s.last_state, Some(ContainerState::Terminated { .. }))
 }
 
 fn should_restart(policy: RestartPolicy, state: &ContainerState) -> bool {
