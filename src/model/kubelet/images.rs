@@ -3,6 +3,7 @@
 use super::*;
 
 impl Kubelet {
+    /// Ensures `image` is present; returns false and queues the pod if a pull is needed.
     pub(super) fn ensure_image(
         &mut self,
         ctx: &mut Ctx<'_, Payload, World>,

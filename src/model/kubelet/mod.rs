@@ -122,7 +122,8 @@ struct PodRuntime {
     stage: Stage,
     gen: u32,
     status: PodStatus,
-    /// Per app container: when started, consecutive probe successes, restarts.
+    /// Per app container (then per init container, for sidecars): when
+    /// started, consecutive probe successes; per app container, restarts.
     started: Vec<Option<SimTime>>,
     probe_ok: Vec<u32>,
     restarts: Vec<u32>,
@@ -334,8 +335,9 @@ impl Kubelet {
             stage: Stage::Sandbox,
             gen: 0,
             status,
-            started: vec![None; n],
-            probe_ok: vec![0; n],
+            // App containers, then init containers (sidecars use theirs).
+            started: vec![None; n + pod.spec.init_containers.len()],
+            probe_ok: vec![0; n + pod.spec.init_containers.len()],
             restarts: vec![0; n],
             backoff: vec![None; n],
             posting: false,

@@ -132,8 +132,6 @@ impl Kubelet {
         ctx.timer(d, Payload::Timer(Timer::PodStep { slot, gen }));
     }
 
-    /// Ensures `image` is present; returns false and queues the pod if a pull is needed.
-
     /// Moves a pod to its next lifecycle stage.
     pub(super) fn advance(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32) {
         let Some(rt) = self.pods[slot as usize].as_mut() else {
@@ -168,6 +166,9 @@ impl Kubelet {
                 };
                 if !self.ensure_image(ctx, slot, &c.image) {
                     return;
+                }
+                if c.sidecar {
+                    return self.start_sidecar(ctx, slot, i);
                 }
                 let rt = self.pods[slot as usize].as_mut().expect("slot");
                 let st = &mut rt.status.init_container_statuses[i];
@@ -209,6 +210,83 @@ impl Kubelet {
             Stage::Running => self.start_containers(ctx, slot),
             Stage::Terminating => self.finish_termination(ctx, slot),
             Stage::Done => {}
+        }
+    }
+
+    /// A sidecar (init container with `restartPolicy: Always`): created,
+    /// then started, and left running. The next init container (or the app
+    /// containers) waits until it has started: at once without a startup
+    /// probe, else when the probe passes (the prober moves the pod on).
+    fn start_sidecar(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32, i: usize) {
+        let now = ctx.now;
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        let spec = rt.obj.as_pod().expect("pod").spec.clone();
+        let n = spec.containers.len();
+        let c = &spec.init_containers[i];
+        let st = &mut rt.status.init_container_statuses[i];
+        if let ContainerState::Waiting { .. } = st.state {
+            // Created now; running after the start latency.
+            st.state = ContainerState::Running { started: now };
+            self.post_status(ctx, slot);
+            let d = self.cfg.container_start.sample(ctx.rng);
+            return self.step_after(ctx, slot, d);
+        }
+        if rt.started[n + i].is_some() {
+            return;
+        }
+        rt.started[n + i] = Some(now);
+        rt.probe_ok[n + i] = 0;
+        st.state = ContainerState::Running { started: now };
+        st.started = c.startup.is_none();
+        st.ready = c.readiness.is_none() && c.startup.is_none();
+        if let Some(p) = c.readiness.as_ref().or(c.startup.as_ref()) {
+            ctx.timer(
+                p.initial_delay.max_nonzero(p.period),
+                Payload::Timer(Timer::Probe {
+                    slot,
+                    container: (n + i) as u16,
+                    gen: 0,
+                }),
+            );
+        }
+        let started = st.started;
+        let key = rt.key.clone();
+        self.trace(ctx, "SidecarStarted", &key, &c.name);
+        if started {
+            let rt = self.pods[slot as usize].as_mut().expect("slot");
+            rt.stage = Stage::Init(i + 1);
+            self.post_status(ctx, slot);
+            self.advance(ctx, slot);
+        } else {
+            self.post_status(ctx, slot);
+        }
+    }
+
+    /// Sidecars stop after the app containers have (upstream terminates
+    /// restartable init containers once the regular ones are gone).
+    fn stop_sidecars(rt: &mut PodRuntime, now: SimTime, killed: bool) {
+        let spec = rt.obj.as_pod().expect("pod").spec.clone();
+        let n = spec.containers.len();
+        for (j, st) in rt.status.init_container_statuses.iter_mut().enumerate() {
+            if !spec.init_containers[j].sidecar {
+                continue;
+            }
+            if let ContainerState::Running { started } = st.state {
+                let (exit_code, reason) = if killed {
+                    (137, "Error")
+                } else {
+                    (0, "Completed")
+                };
+                st.state = ContainerState::Terminated {
+                    exit_code,
+                    reason,
+                    started,
+                    finished: now,
+                };
+            }
+            st.ready = false;
+            st.started = false;
+            rt.started[n + j] = None;
         }
     }
 
@@ -346,7 +424,12 @@ impl Kubelet {
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let statuses = rt.status.container_statuses.clone();
-        let all_ready = statuses.iter().all(|s| s.ready);
+        let sidecars_ready = spec
+            .init_containers
+            .iter()
+            .zip(&rt.status.init_container_statuses)
+            .all(|(c, s)| !c.sidecar || s.ready);
+        let all_ready = statuses.iter().all(|s| s.ready) && sidecars_ready;
         let any_running = statuses
             .iter()
             .any(|s| matches!(s.state, ContainerState::Running { .. }));
@@ -394,6 +477,7 @@ impl Kubelet {
         };
         if matches!(rt.status.phase, PodPhase::Succeeded | PodPhase::Failed) {
             rt.stage = Stage::Done;
+            Self::stop_sidecars(rt, now, false);
         }
     }
 
@@ -433,6 +517,7 @@ impl Kubelet {
             st.ready = false;
             rt.started[i] = None;
         }
+        Self::stop_sidecars(rt, now, killed);
         rt.status
             .set_condition("Ready", false, now, Some("PodCompleted"));
         rt.status
