@@ -247,6 +247,8 @@ impl Kubelet {
                 );
             },
         );
+        // The closed watch is re-established by a relist, as a broken one is.
+        ctx.shared.stats.watch_relists += 1;
         self.watch_id += 1;
         self.list_pods(ctx);
     }
