@@ -243,3 +243,205 @@ timeline:
         .unwrap_or_else(|| panic!("Ready again after the heal: {ready:?}"));
     assert!(back.0 <= 80.0 + 10.5, "{ready:?}");
 }
+
+/// A pod whose one container exits with code 1 after `run_for`, every time.
+fn crashing(run_for: &str, duration: &str) -> String {
+    format!(
+        r#"
+name: crashloop
+duration: {duration}
+cluster:
+  kubelet: {{containerStartLatency: {{constant: 0s}}}}
+  nodePools:
+    - {{name: w, count: 1, capacity: {{cpu: "2", memory: 4Gi}}}}
+objects:
+  - apiVersion: v1
+    kind: Pod
+    metadata:
+      name: flaky
+      annotations: {{kubesim.io/run-for: {run_for}, kubesim.io/exit-code: "1"}}
+    spec:
+      nodeName: w-1
+      containers: [{{name: c, image: busybox}}]
+"#
+    )
+}
+
+/// Seconds from each exit to the next start.
+fn restart_waits(ran: &common::Ran) -> Vec<f64> {
+    let starts: Vec<f64> = ran
+        .events(Some("kubelet/w-1"), "ContainersStarted")
+        .map(secs)
+        .collect();
+    ran.events(Some("kubelet/w-1"), "ContainersExited")
+        .map(secs)
+        .zip(starts.iter().skip(1))
+        .map(|(e, s)| ((s - e) * 1000.0).round() / 1000.0)
+        .collect()
+}
+
+/// flowcontrol.Backoff forgets a container that ran for more than
+/// 2 × MaxContainerBackOff (600 s) since its last restart (`hasExpired`):
+/// the restart is then immediate, as the first one is.
+#[test]
+fn crash_loop_backoff_resets_after_a_run_longer_than_10_minutes() {
+    // Runs of 10m1s: 601 s > 600 s after every restart, so every restart is
+    // immediate. Exits at 601, 1202, 1803 s, restarts at the same instants.
+    // (Before the reset was modelled: waits 0, 10, 20.)
+    let ran = run_full(&scenario(&crashing("10m1s", "32m")), None);
+    assert_eq!(restart_waits(&ran), [0.0, 0.0, 0.0]);
+    // Runs of exactly 10m: 600 s is not more than 600 s: no reset. Exit at
+    // 600 (restart at once, entry 10 s), 1200 (+10), 1810 (+20).
+    let ran = run_full(&scenario(&crashing("10m", "32m")), None);
+    assert_eq!(restart_waits(&ran), [0.0, 10.0, 20.0]);
+}
+
+/// restartCount is the attempt number of the current container: it goes up
+/// when the replacement is created, so a container that just died, or waits
+/// in CrashLoopBackOff, still shows the count of its own attempt.
+#[test]
+fn restart_count_goes_up_when_the_next_container_is_created() {
+    let ran = run_full(&scenario(&crashing("5s", "60s")), None);
+    // (state, restartCount) of the container in each committed version.
+    let seen: Vec<(String, u64)> = ran
+        .writes("Pod/default/flaky")
+        .filter_map(|w| {
+            let cs = &w["object"]["status"]["containerStatuses"][0];
+            let state = cs["state"].as_object()?.keys().next()?.clone();
+            let reason = cs["state"][&state]["reason"].as_str().unwrap_or("");
+            Some((format!("{state}/{reason}"), cs["restartCount"].as_u64()?))
+        })
+        .collect();
+    // Runs start at 0+ε, exit 5 s later; restarts wait 0, 10, 20 s:
+    // attempt 0 runs ~1..6 s, attempt 1 6..11, waits 10 s, attempt 2 21..26,
+    // waits 20 s, attempt 3 46..51, waits 40 s past the end.
+    let expected = [
+        ("waiting/ContainerCreating", 0),
+        ("running/", 0),
+        ("terminated/Error", 0), // was 1 before: counted at the death
+        ("running/", 1),
+        ("waiting/CrashLoopBackOff", 1),
+        ("running/", 2),
+        ("waiting/CrashLoopBackOff", 2),
+        ("running/", 3),
+        ("waiting/CrashLoopBackOff", 3),
+    ];
+    let mut dedup = seen.clone();
+    dedup.dedup();
+    assert_eq!(
+        dedup,
+        expected
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect::<Vec<_>>(),
+        "{seen:?}"
+    );
+}
+
+/// A sidecar (an init container with `restartPolicy: Always`) before an
+/// ordinary init container and the app, with constant latencies.
+const SIDECAR: &str = r#"
+name: sidecar
+duration: 60s
+cluster:
+  network: {latency: {constant: 1ms}}
+  apiserver: {requestLatency: {constant: 1ms}}
+  etcd: {walFsync: {constant: 1ms}}
+  images: {proxy: 10Mi, setup: 10Mi, app: 10Mi}
+  kubelet:
+    sandboxCreateLatency: {constant: 1s}
+    containerStartLatency: {constant: 2s}
+    containerStopLatency: {constant: 0s}
+    imagePullOverhead: {constant: 500ms}
+    imagePullBandwidth: 10Mi
+  nodePools:
+    - {name: w, count: 1, capacity: {cpu: "2", memory: 4Gi}}
+timeline:
+  - at: 10s
+    apply:
+      apiVersion: v1
+      kind: Pod
+      metadata:
+        name: web
+        annotations: {kubesim.io/ready-after: 3s}
+      spec:
+        nodeName: w-1
+        initContainers:
+          - name: proxy
+            image: proxy
+            restartPolicy: Always
+            startupProbe: {exec: {command: [ok]}, initialDelaySeconds: 2, periodSeconds: 2}
+          - {name: setup, image: setup}
+        containers: [{name: app, image: app}]
+  - {at: 40s, delete: {kind: Pod, name: web}}
+"#;
+
+/// (time, status) of every committed version of `pod`.
+fn statuses<'a>(ran: &'a common::Ran, pod: &'a str) -> impl Iterator<Item = (f64, &'a Value)> + 'a {
+    ran.writes(pod).map(|w| (secs(w), &w["object"]["status"]))
+}
+
+#[test]
+fn a_sidecar_starts_before_the_next_init_container_and_runs_beside_the_app() {
+    let ran = run_full(&scenario(SIDECAR), None);
+    let vs: Vec<(f64, &Value)> = statuses(&ran, "Pod/default/web").collect();
+    let created = vs[0].0;
+    let when = |pred: &dyn Fn(&Value) -> bool| {
+        vs.iter()
+            .find(|(_, s)| pred(s))
+            .map(|v| v.0 - created)
+            .expect("reached")
+    };
+    let init = |s: &Value, i: usize| s["initContainerStatuses"][i].clone();
+    // Sandbox 1 s, pull proxy 0.5 + 1 s, create: running (started=false)
+    // from 2.5 s, process up 2 s later at 4.5 s; startup probe 2 s after
+    // that fails (up 2 s < ready-after 3 s), passes at +4 s: started at 8.5 s.
+    let sidecar_started = when(&|s| init(s, 0)["started"] == true);
+    assert!((sidecar_started - 8.5).abs() < 0.05, "{sidecar_started}");
+    // Only then setup: pull 1.5 s → created at 10 s, then 2 s start + 1 s run.
+    let setup_created = when(&|s| init(s, 1)["state"]["running"].is_object());
+    assert!((setup_created - 10.0).abs() < 0.05, "{setup_created}");
+    let initialized = when(&|s| {
+        s["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Initialized" && c["status"] == "True")
+    });
+    assert!((initialized - 13.0).abs() < 0.05, "{initialized}");
+    // App: pull 1.5 s, start 2 s → running and Ready at 16.5 s.
+    let ready = when(&|s| {
+        s["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    });
+    assert!((ready - 16.5).abs() < 0.05, "{ready}");
+    // While the app runs (last version before the delete at 40 s), the
+    // sidecar is running, started and ready, never restarted. (It used to
+    // be Terminated/Completed 2 s after it was created.)
+    let (_, during) = vs.iter().rev().find(|(t, _)| *t < 40.0).unwrap();
+    let proxy = init(during, 0);
+    assert!(proxy["state"]["running"].is_object(), "{proxy}");
+    assert_eq!(
+        (proxy["started"].clone(), proxy["ready"].clone()),
+        (true.into(), true.into())
+    );
+    assert!(during["containerStatuses"][0]["state"]["running"].is_object());
+    assert_eq!(
+        init(during, 1)["state"]["terminated"]["reason"],
+        "Completed"
+    );
+    // On deletion the app stops (promptly: 0 s stop latency), then the
+    // sidecar; both terminated in the pod's final status, in that order.
+    let (_, last) = vs
+        .iter()
+        .rev()
+        .find(|(_, s)| s["containerStatuses"][0]["state"]["terminated"].is_object())
+        .unwrap();
+    let app_done = &last["containerStatuses"][0]["state"]["terminated"];
+    let proxy_done = &init(last, 0)["state"]["terminated"];
+    assert_eq!(proxy_done["reason"], "Completed", "{last}");
+    assert!(proxy_done["finishedAt"].as_str() >= app_done["finishedAt"].as_str());
+}

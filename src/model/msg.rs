@@ -92,6 +92,8 @@ pub enum Timer {
     LeaseRenew,
     /// kubelet: compute (and maybe post) node status.
     NodeStatus,
+    /// kubelet: the status manager's sync ticker (compare every pod's status).
+    PodStatusSync,
     /// kubelet: a pod's lifecycle step is due.
     PodStep { slot: u32, gen: u32 },
     /// kubelet: a container's scripted run time may have ended.

@@ -423,6 +423,15 @@ impl Loader<'_> {
                 }
             }
         }
+        // Upstream's KubeletConfiguration defaulting: for backward
+        // compatibility an explicit nodeStatusUpdateFrequency is also the
+        // report frequency when that is not set (5 min only when neither is).
+        if let (Some(_), None) = (
+            k.node_status_update_frequency,
+            k.node_status_report_frequency,
+        ) {
+            kubelet.status_report = kubelet.status_update;
+        }
         let d = kubelet.sandbox_create.clone();
         kubelet.sandbox_create = self.latency(
             "cluster.kubelet.sandboxCreateLatency",

@@ -1,0 +1,527 @@
+//! The kubelet: registers its Node, renews its Lease, reports node status, and
+//! runs the pods bound to it through their lifecycle, all through the apiserver.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::apiserver::request::{ApiRequest, ApiResponse, EventType, PatchOp, Verb, WatchBatch};
+use super::client::{ApiClient, Dispatch, KUBELET};
+use super::msg::{Message, Payload, Timer};
+use super::world::World;
+use crate::api::lease::LeaseBody;
+use crate::api::node::{NodeBody, NodeCondition, NodeImage};
+use crate::api::object::{Body, Meta};
+use crate::api::pod::{ContainerState, ContainerStatus, PodPhase, PodStatus, RestartPolicy};
+use crate::api::resources::{add_into, insufficient, ResourceList};
+use crate::api::{Kind, Object, ObjectKey};
+use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
+
+mod backoff;
+mod images;
+mod node_status;
+mod pod_workers;
+mod prober;
+mod status_manager;
+
+use prober::NonZero;
+use status_manager::STATUS_SYNC_PERIOD;
+
+/// Kubelet timing and the node it runs on.
+#[derive(Clone, Debug)]
+pub struct KubeletConfig {
+    /// Lease renewal: `leaseDuration * 0.25` = 10 s for the 40 s default.
+    pub lease_renew: SimDuration,
+    pub lease_duration_seconds: i32,
+    /// `nodeStatusUpdateFrequency` (10 s): how often status is computed.
+    pub status_update: SimDuration,
+    /// `nodeStatusReportFrequency` (5 min): post unchanged status this often.
+    pub status_report: SimDuration,
+    pub sandbox_create: LatencyDist,
+    pub container_start: LatencyDist,
+    /// Image pull: fixed cost plus size over bandwidth (bytes/s).
+    pub pull_overhead: LatencyDist,
+    pub pull_bandwidth: u64,
+    /// Container stop after SIGTERM when the app exits promptly.
+    pub container_stop: LatencyDist,
+    pub image_sizes: Arc<BTreeMap<String, u64>>,
+    pub default_image_size: u64,
+}
+
+impl Default for KubeletConfig {
+    fn default() -> Self {
+        KubeletConfig {
+            lease_renew: SimDuration::from_secs(10),
+            lease_duration_seconds: 40,
+            status_update: SimDuration::from_secs(10),
+            status_report: SimDuration::from_secs(300),
+            sandbox_create: LatencyDist::log_normal(
+                SimDuration::from_millis(200),
+                SimDuration::from_millis(800),
+            ),
+            container_start: LatencyDist::log_normal(
+                SimDuration::from_millis(100),
+                SimDuration::from_millis(400),
+            ),
+            pull_overhead: LatencyDist::log_normal(
+                SimDuration::from_millis(500),
+                SimDuration::from_secs(2),
+            ),
+            pull_bandwidth: 50 * 1024 * 1024,
+            container_stop: LatencyDist::log_normal(
+                SimDuration::from_millis(100),
+                SimDuration::from_millis(500),
+            ),
+            image_sizes: Arc::new(BTreeMap::new()),
+            default_image_size: 50 * 1024 * 1024,
+        }
+    }
+}
+
+/// Tags of the kubelet's API requests.
+const TAG_REGISTER: u64 = 1;
+const TAG_LEASE_CREATE: u64 = 2;
+const TAG_LEASE_RENEW: u64 = 3;
+const TAG_STATUS: u64 = 4;
+const TAG_LIST: u64 = 5;
+const TAG_STATUS_GET: u64 = 6;
+const TAG_POD: u64 = 1 << 32;
+
+/// What a [`Timer::KubeletRetry`] retries, with upstream's backoff: node
+/// registration 100 ms doubling to 7 s; the lease controller's ensure-lease
+/// 200 ms doubling to 7 s; the pod reflector's relist 800 ms doubling to 30 s.
+const RETRY_REGISTER: u8 = 0;
+const RETRY_LEASE: u8 = 1;
+const RETRY_LIST: u8 = 2;
+
+fn backoff(what: u8, failures: u32) -> SimDuration {
+    let (first_ms, cap_ms): (u64, u64) = match what {
+        RETRY_REGISTER => (100, 7_000),
+        RETRY_LEASE => (200, 7_000),
+        _ => (800, 30_000),
+    };
+    let ms = first_ms
+        .saturating_mul(1u64 << failures.min(16))
+        .min(cap_ms);
+    SimDuration::from_millis(ms)
+}
+
+/// Where a pod is in its life on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Sandbox,
+    Init(usize),
+    StartApps,
+    Running,
+    Terminating,
+    Done,
+}
+
+struct PodRuntime {
+    key: ObjectKey,
+    obj: Arc<Object>,
+    stage: Stage,
+    gen: u32,
+    status: PodStatus,
+    /// Per app container (then per init container, for sidecars): when
+    /// started, consecutive probe successes; per app container, restarts.
+    started: Vec<Option<SimTime>>,
+    probe_ok: Vec<u32>,
+    restarts: Vec<u32>,
+    /// Per app container: its crash-loop back-off entry.
+    backoff: Vec<Option<backoff::BackOffEntry>>,
+    /// Status writes in flight / wanted.
+    posting: bool,
+    dirty: bool,
+    /// The resourceVersion of the last status write the apiserver acknowledged.
+    acked_rv: u64,
+    deleted_sent: bool,
+    ever_ready: bool,
+    first_start: bool,
+}
+
+pub struct Kubelet {
+    name: String,
+    node_name: String,
+    cfg: Arc<KubeletConfig>,
+    client: ApiClient,
+    node_template: NodeBody,
+    labels: Arc<BTreeMap<String, String>>,
+    pods: Vec<Option<PodRuntime>>,
+    by_key: BTreeMap<ObjectKey, u32>,
+    images: BTreeSet<String>,
+    pulling: Option<String>,
+    pull_waiters: BTreeMap<String, Vec<u32>>,
+    pull_queue: Vec<String>,
+    last_status_post: Option<SimTime>,
+    /// When the current node status sync started (its timer fired).
+    status_sync_started: SimTime,
+    posted_conditions: Vec<NodeCondition>,
+    watch_id: u64,
+    watch_seq: u64,
+    watch_rv: u64,
+    registered: bool,
+    /// The pod watch is established (not listing or waiting to relist).
+    pod_watch_open: bool,
+    /// Consecutive failures per retry kind, for backoff.
+    failures: [u32; 3],
+}
+
+impl Kubelet {
+    pub fn new(
+        node_name: &str,
+        apiserver: ComponentId,
+        node: NodeBody,
+        labels: BTreeMap<String, String>,
+        cfg: Arc<KubeletConfig>,
+    ) -> Self {
+        Kubelet {
+            name: format!("kubelet/{node_name}"),
+            node_name: node_name.to_string(),
+            client: ApiClient::new(apiserver, KUBELET, cfg.status_update),
+            cfg,
+            // Images listed on the node template are on its disk already.
+            images: node
+                .images
+                .iter()
+                .flat_map(|i| i.names.iter().cloned())
+                .collect(),
+            node_template: node,
+            labels: Arc::new(labels),
+            pods: Vec::new(),
+            by_key: BTreeMap::new(),
+            pulling: None,
+            pull_waiters: BTreeMap::new(),
+            pull_queue: Vec::new(),
+            last_status_post: None,
+            status_sync_started: SimTime::ZERO,
+            posted_conditions: Vec::new(),
+            watch_id: 0,
+            watch_seq: 0,
+            watch_rv: 0,
+            registered: false,
+            pod_watch_open: false,
+            failures: [0; 3],
+        }
+    }
+
+    fn trace(&self, ctx: &mut Ctx<'_, Payload, World>, event: &str, pod: &ObjectKey, detail: &str) {
+        let name = &self.name;
+        let p = format!("{}/{}", pod.namespace, pod.name);
+        ctx.trace
+            .record(TraceLevel::Events, ctx.now, name, event, |r| {
+                r.str("pod", &p);
+                if !detail.is_empty() {
+                    r.str("detail", detail);
+                }
+            });
+    }
+
+    fn retry_later(&mut self, ctx: &mut Ctx<'_, Payload, World>, what: u8) {
+        let n = &mut self.failures[what as usize];
+        let wait = backoff(what, *n);
+        *n += 1;
+        ctx.timer(wait, Payload::Timer(Timer::KubeletRetry { what }));
+    }
+
+    /// Upstream's `onRepeatedHeartbeatFailure` (`closeAllConns`): when the
+    /// node status update fails again within one `updateNodeStatus` (its
+    /// five tries are back to back, so a period whose try failed stands for
+    /// them), the kubelet closes every connection to the apiserver. A watch
+    /// over a dead connection would otherwise look healthy until the
+    /// apiserver's next bookmark; closed, the pod reflector re-lists with its
+    /// backoff and catches up as soon as the apiserver is reachable.
+    fn on_repeated_heartbeat_failure(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        if !self.pod_watch_open {
+            return;
+        }
+        let name = self.name.clone();
+        ctx.trace.record(
+            TraceLevel::Events,
+            ctx.now,
+            &name,
+            "ConnectionsClosed",
+            |r| {
+                r.str(
+                    "detail",
+                    "node status update failed: closing all connections",
+                );
+            },
+        );
+        // The closed watch is re-established by a relist, as a broken one is.
+        ctx.shared.stats.watch_relists += 1;
+        self.watch_id += 1;
+        self.list_pods(ctx);
+    }
+
+    fn list_pods(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        self.pod_watch_open = false;
+        let mut req = ApiRequest::new(Verb::List, Kind::Pod, "", "");
+        req.node_filter = Some(self.node_name.clone());
+        self.client.request(ctx, req, TAG_LIST);
+    }
+
+    fn watch_pods(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        self.pod_watch_open = true;
+        self.watch_id += 1;
+        self.watch_seq = 0;
+        let mut req = ApiRequest::new(Verb::Watch, Kind::Pod, "", "");
+        req.node_filter = Some(self.node_name.clone());
+        req.resource_version = self.watch_rv;
+        req.watch_id = self.watch_id;
+        self.client.request(ctx, req, 0);
+    }
+
+    fn on_watch(&mut self, ctx: &mut Ctx<'_, Payload, World>, b: WatchBatch) {
+        if b.watch_id != self.watch_id {
+            return;
+        }
+        if b.gone || b.seq != self.watch_seq + 1 {
+            // The stream broke or is too old: relist, as a reflector does.
+            ctx.shared.stats.watch_relists += 1;
+            self.watch_id += 1;
+            return self.list_pods(ctx);
+        }
+        self.watch_seq = b.seq;
+        for ev in b.events {
+            self.watch_rv = self.watch_rv.max(ev.resource_version);
+            if let Some(obj) = ev.object {
+                if ev.type_ == EventType::Deleted {
+                    self.forget(obj.key());
+                } else {
+                    self.observe(ctx, obj);
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, key: ObjectKey) {
+        if let Some(slot) = self.by_key.remove(&key) {
+            self.pods[slot as usize] = None;
+        }
+    }
+
+    /// Reacts to the current state of a pod bound to this node.
+    fn observe(&mut self, ctx: &mut Ctx<'_, Payload, World>, obj: Arc<Object>) {
+        let key = obj.key();
+        if let Some(&slot) = self.by_key.get(&key) {
+            let rt = self.pods[slot as usize]
+                .as_mut()
+                .expect("indexed pods exist");
+            let deleting = obj.meta.deletion.is_some();
+            rt.obj = obj;
+            if deleting && !matches!(rt.stage, Stage::Terminating | Stage::Done) {
+                self.begin_termination(ctx, slot);
+            } else if deleting && rt.stage == Stage::Done && !rt.deleted_sent {
+                self.finalize_delete(ctx, slot);
+            }
+            return;
+        }
+        let Some(pod) = obj.as_pod() else { return };
+        if pod.is_terminal() {
+            return;
+        }
+        let slot = self
+            .pods
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or_else(|| {
+                self.pods.push(None);
+                self.pods.len() - 1
+            }) as u32;
+        let n = pod.spec.containers.len();
+        let status = pod.status.clone();
+        self.by_key.insert(key.clone(), slot);
+        self.pods[slot as usize] = Some(PodRuntime {
+            key: key.clone(),
+            obj: obj.clone(),
+            stage: Stage::Sandbox,
+            gen: 0,
+            status,
+            // App containers, then init containers (sidecars use theirs).
+            started: vec![None; n + pod.spec.init_containers.len()],
+            probe_ok: vec![0; n + pod.spec.init_containers.len()],
+            restarts: vec![0; n],
+            backoff: vec![None; n],
+            posting: false,
+            dirty: false,
+            acked_rv: 0,
+            deleted_sent: false,
+            // A pod that ran before (on this node before a reboot) is not
+            // starting up: its startup latency was measured the first time.
+            ever_ready: pod.status.start_time.is_some(),
+            first_start: pod.status.start_time.is_none(),
+        });
+        self.admit(ctx, slot);
+    }
+
+    fn on_response(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        tag: u64,
+        resp: Option<&ApiResponse>,
+    ) {
+        let ok = resp.is_some_and(|r| r.ok() || r.code == 409 && tag == TAG_REGISTER);
+        match tag {
+            TAG_REGISTER => {
+                if ok {
+                    self.failures[RETRY_REGISTER as usize] = 0;
+                    self.registered = true;
+                    self.last_status_post = Some(ctx.now);
+                    self.posted_conditions = self.conditions(ctx.now);
+                    self.create_lease(ctx);
+                    self.list_pods(ctx);
+                } else {
+                    self.retry_later(ctx, RETRY_REGISTER);
+                }
+            }
+            TAG_LEASE_CREATE => match resp {
+                Some(r) if r.ok() => self.failures[RETRY_LEASE as usize] = 0,
+                // Already there (a restart): take it over by renewing.
+                Some(r) if r.code == 409 => self.renew_lease(ctx),
+                _ => self.retry_later(ctx, RETRY_LEASE),
+            },
+            TAG_LEASE_RENEW => match resp {
+                Some(r) if r.ok() => self.failures[RETRY_LEASE as usize] = 0,
+                // The lease is gone: ensure it exists again.
+                Some(r) if r.code == 404 => self.create_lease(ctx),
+                // Otherwise the next renewal interval tries again.
+                _ => {}
+            },
+            TAG_STATUS_GET => {
+                // A failed read skips this period, as upstream's loop moves
+                // on to the next tick after its retries.
+                match resp.filter(|r| r.ok()).and_then(|r| r.object.clone()) {
+                    Some(live) => self.patch_status_if_needed(ctx, &live),
+                    None => self.on_repeated_heartbeat_failure(ctx),
+                }
+            }
+            TAG_STATUS if !ok => self.on_repeated_heartbeat_failure(ctx),
+            TAG_LIST => match resp {
+                Some(r) if r.ok() => {
+                    self.watch_rv = r.resource_version;
+                    let seen: BTreeSet<ObjectKey> = r.items.iter().map(|o| o.key()).collect();
+                    let gone: Vec<ObjectKey> = self
+                        .by_key
+                        .keys()
+                        .filter(|k| !seen.contains(k))
+                        .cloned()
+                        .collect();
+                    for k in gone {
+                        self.forget(k);
+                    }
+                    for o in r.items.clone() {
+                        self.observe(ctx, o);
+                    }
+                    self.failures[RETRY_LIST as usize] = 0;
+                    self.watch_pods(ctx);
+                }
+                _ => self.retry_later(ctx, RETRY_LIST),
+            },
+            t if t & TAG_POD != 0 => {
+                let slot = (t & 0xffff_ffff) as u32;
+                if let Some(rt) = self.pods.get_mut(slot as usize).and_then(Option::as_mut) {
+                    rt.posting = false;
+                    if let Some(r) = resp.filter(|r| r.ok()) {
+                        let rv = r
+                            .object
+                            .as_ref()
+                            .map_or(r.resource_version, |o| o.meta.resource_version);
+                        rt.acked_rv = rt.acked_rv.max(rv);
+                    }
+                    if rt.dirty || !ok {
+                        self.post_status(ctx, slot);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Actor<Payload, World> for Kubelet {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        self.register(ctx);
+        let jitter = SimDuration(ctx.rng.range_inclusive(0, self.cfg.lease_renew.nanos()));
+        ctx.timer(jitter, Payload::Timer(Timer::LeaseRenew));
+        ctx.timer(jitter, Payload::Timer(Timer::NodeStatus));
+        // The status manager's ticker starts with the kubelet, unjittered.
+        ctx.timer(STATUS_SYNC_PERIOD, Payload::Timer(Timer::PodStatusSync));
+    }
+
+    fn handle(&mut self, payload: Payload, ctx: &mut Ctx<'_, Payload, World>) {
+        let payload = match self.client.dispatch(ctx, payload) {
+            Dispatch::Other(p) => p,
+            Dispatch::Handled => return,
+            Dispatch::Finished(tag, resp) => return self.on_response(ctx, tag, resp.as_deref()),
+        };
+        match payload {
+            Payload::Timer(Timer::LeaseRenew) => {
+                ctx.timer(self.cfg.lease_renew, Payload::Timer(Timer::LeaseRenew));
+                if self.registered {
+                    self.renew_lease(ctx);
+                }
+            }
+            Payload::Timer(Timer::PodStatusSync) => {
+                ctx.timer(STATUS_SYNC_PERIOD, Payload::Timer(Timer::PodStatusSync));
+                self.sync_pod_statuses(ctx);
+            }
+            Payload::Timer(Timer::NodeStatus) => {
+                ctx.timer(self.cfg.status_update, Payload::Timer(Timer::NodeStatus));
+                self.sync_status(ctx);
+            }
+            Payload::Timer(Timer::PodStep { slot, gen }) => {
+                let Some(rt) = self.pods.get(slot as usize).and_then(Option::as_ref) else {
+                    return;
+                };
+                if rt.gen == gen {
+                    self.advance(ctx, slot);
+                }
+            }
+            Payload::Timer(Timer::ContainerExit { slot }) => {
+                let running = self
+                    .pods
+                    .get(slot as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|rt| rt.stage == Stage::Running);
+                if running {
+                    self.on_container_exits(ctx, slot);
+                }
+            }
+            Payload::Timer(Timer::Probe {
+                slot,
+                container,
+                gen,
+            }) => self.on_probe(ctx, slot, container as usize, gen),
+            Payload::Timer(Timer::PullDone { .. }) => self.on_pull_done(ctx),
+            Payload::Timer(Timer::KubeletRetry { what }) => match what {
+                RETRY_REGISTER => self.register(ctx),
+                RETRY_LEASE => self.create_lease(ctx),
+                _ => self.list_pods(ctx),
+            },
+            Payload::Msg {
+                msg: Message::Watch(b),
+                ..
+            } => self.on_watch(ctx, *b),
+            _ => {}
+        }
+    }
+
+    fn crash(&mut self, _now: SimTime) {
+        // Containers die with the node; the image cache on disk survives.
+        self.pods.clear();
+        self.by_key.clear();
+        self.pulling = None;
+        self.pull_waiters.clear();
+        self.pull_queue.clear();
+        self.client.reset();
+        self.registered = false;
+        self.pod_watch_open = false;
+        self.failures = [0; 3];
+        self.watch_id += 1;
+        self.watch_rv = 0;
+    }
+}
