@@ -68,8 +68,12 @@ fn step(at_s: u64, action: Action) -> Step {
 }
 
 /// Lays two to four faults, one after another, between 10 s and the
-/// scenario's own end, then runs 5 minutes past the last heal (node
-/// grace 50 s, status period 10 s, restarts and image pulls: ample).
+/// scenario's own end, then runs 450 s past the last heal: a
+/// controller-manager cut off long enough sees every node go silent
+/// (full disruption), and once back it may take the node grace (50 s), a
+/// monitor pass (5 s), the unreachable toleration (300 s) and a
+/// replacement's start (~10 s) to evict and replace pods on a node that
+/// stays down: 365 s, with room to spare.
 fn with_faults(mut s: Scenario, seed: u64) -> (Scenario, String) {
     let mut rng = SplitMix(seed);
     let nodes: Vec<String> = s
@@ -117,7 +121,7 @@ fn with_faults(mut s: Scenario, seed: u64) -> (Scenario, String) {
         t = start + last + 1;
     }
     s.timeline.sort_by_key(|st| st.at);
-    s.duration = SimDuration::from_secs(end.max(t + 300));
+    s.duration = SimDuration::from_secs(end.max(t + 450));
     (s, plan.join(", "))
 }
 
@@ -210,7 +214,22 @@ fn check_example(name: &str) -> Vec<String> {
         let (got, mut not_ready) = end_state(&f);
         // A node the scenario itself leaves down stays down.
         not_ready.retain(|n| !base_not_ready.contains(n));
-        let missing: Vec<&String> = want.difference(&got).collect();
+        // A timeline step whose request failed during a fault (kubectl
+        // printed an error; a person would run it again) leaves the
+        // workload where the scenario did not mean it to be: only the
+        // nodes and the writes are checked then.
+        let failed = |f: &Finished| {
+            f.summary
+                .actions
+                .iter()
+                .filter(|a| a.result.starts_with("failed"))
+                .count()
+        };
+        let missing: Vec<&String> = if failed(&f) > failed(&base) {
+            Vec::new()
+        } else {
+            want.difference(&got).collect()
+        };
         let lost = unseen_acks(&records);
         let gaps = f.summary.watch.gaps;
         if !missing.is_empty() || !not_ready.is_empty() || !lost.is_empty() || gaps > 0 {
@@ -264,7 +283,16 @@ fn every_fault_example_ends_converged() {
         "rollback",
     ] {
         let (f, _) = run_at_spans(&load(name), 1);
-        let (got, not_ready) = end_state(&f);
+        let (got, mut not_ready) = end_state(&f);
+        // A node whose machine the scenario leaves down is rightly NotReady.
+        let down = |n: &String| {
+            let name = n.trim_start_matches("Node/");
+            f.layout
+                .kubelets
+                .get(name)
+                .is_some_and(|id| !f.engine.is_alive(*id))
+        };
+        not_ready.retain(|n| !down(n));
         assert!(
             not_ready.is_empty(),
             "{name}: nodes not Ready {not_ready:?}"

@@ -878,10 +878,8 @@ impl Actor<Payload, World> for ScenarioDriver {
             Payload::Msg {
                 from,
                 msg: Message::ConnectionLost { stall },
-            } => {
-                if crate::model::network::connection_lost(ctx, from, stall) {
-                    self.client.on_connection_lost(ctx);
-                }
+            } if crate::model::network::connection_lost(ctx, from, stall) => {
+                self.client.on_connection_lost(ctx)
             }
             _ => {}
         }

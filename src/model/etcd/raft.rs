@@ -876,11 +876,7 @@ impl Actor<Payload, World> for EtcdMember {
             Payload::Msg {
                 from,
                 msg: Message::ConnectionLost { stall },
-            } => {
-                if connection_lost(ctx, from, stall) {
-                    self.watchers.retain(|w| *w != from);
-                }
-            }
+            } if connection_lost(ctx, from, stall) => self.watchers.retain(|w| *w != from),
             _ => {}
         }
     }

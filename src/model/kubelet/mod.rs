@@ -275,6 +275,12 @@ impl Kubelet {
         if b.watch_id != self.watch_id {
             return;
         }
+        if b.closed {
+            // The stream ended (its connection broke): resume from the last
+            // revision seen, as the reflector behind the pod config does.
+            ctx.shared.stats.watch_restarts += 1;
+            return self.watch_pods(ctx);
+        }
         if b.gone || b.seq != self.watch_seq + 1 {
             // The stream broke or is too old: relist, as a reflector does.
             ctx.shared.stats.watch_relists += 1;
