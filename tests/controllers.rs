@@ -263,3 +263,80 @@ fn deleting_a_deployment_cascades_to_its_replica_sets_and_pods() {
     };
     assert!(t("Deployment/default/fg") >= t("ReplicaSet/default/fg-"));
 }
+
+/// A rolling update never takes availability below `replicas −
+/// maxUnavailable`: 10 replicas, 25% unavailable rounds down to 2, so at
+/// least 8 ready pods at every committed pod write, on any seed. Before
+/// `cleanupUnhealthyReplicas` refused to act on a ReplicaSet whose status
+/// lagged its spec, a sync scaled down on the stale available count and
+/// left 7 ready for 2.4 s (seen on the shipped scenario once its network
+/// draws changed).
+#[test]
+fn a_rolling_update_keeps_its_ready_floor_on_every_seed() {
+    let s = scenario(&file("scenarios/rolling-update.yaml"));
+    for seed in 1..=40 {
+        let ran = run_full(&s, Some(seed));
+        let counts = pod_counts(&ran, "web");
+        let low = counts
+            .iter()
+            .filter(|(t, _, _)| *t >= 60.0)
+            .min_by_key(|(_, _, ready)| *ready)
+            .unwrap();
+        assert!(
+            low.2 >= 8,
+            "seed {seed}: only {} ready at {}s",
+            low.2,
+            low.0
+        );
+    }
+}
+
+/// A Deployment applied with the status of a finished rollout (as a
+/// `kubectl get -o yaml` dump carries) starts with an empty status, as the
+/// registry's PrepareForCreate clears it: `kubectl rollout status` must not
+/// say "successfully rolled out" before three pods are ready.
+#[test]
+fn a_created_deployment_ignores_the_status_it_was_sent_with() {
+    let s = scenario(
+        r#"
+name: dumped
+duration: 1m
+cluster:
+  images: {nginx:1.27: 70Mi}
+  nodePools: [{name: worker, count: 2, capacity: {cpu: "4", memory: 8Gi}}]
+objects:
+  - apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web, namespace: default, generation: 1}
+    spec:
+      replicas: 3
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec: {containers: [{name: web, image: "nginx:1.27"}]}
+    status: {observedGeneration: 1, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3}
+"#,
+    );
+    let ran = run_full(&s, None);
+    let created = ran.writes("Deployment/default/web").next().unwrap();
+    assert!(
+        created["object"]["status"].is_null(),
+        "{}",
+        created["object"]["status"]
+    );
+    let third_ready = pod_counts(&ran, "web")
+        .into_iter()
+        .find(|(_, _, ready)| *ready == 3)
+        .expect("three pods become ready")
+        .0;
+    let rolled_out = ran
+        .events(None, "RolloutStatus")
+        .find(|r| {
+            r["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("successfully rolled out"))
+        })
+        .map(secs)
+        .expect("the rollout finishes");
+    assert!(rolled_out > third_ready, "{rolled_out} vs {third_ready}");
+}

@@ -5,5 +5,6 @@
 mod eviction;
 pub mod request;
 mod server;
+pub mod strategy;
 
 pub use server::{ApiServer, ApiServerConfig};

@@ -439,6 +439,7 @@ impl ApiServer {
                     let msg = format!("namespaces \"{}\" not found", obj.meta.namespace);
                     return self.finish(ctx, slot, Self::error(req.id, 404, "NotFound", msg));
                 }
+                super::strategy::prepare_for_create(&mut obj);
                 if obj.kind == Kind::Pod {
                     // The Priority admission plugin.
                     let classes = self
@@ -519,8 +520,11 @@ impl ApiServer {
                     merged.meta.labels = obj.meta.labels.clone();
                     merged.meta.annotations = obj.meta.annotations.clone();
                     obj = merged;
-                } else if obj.spec_differs(&cur) {
-                    obj.meta.generation = cur.meta.generation + 1;
+                } else {
+                    super::strategy::prepare_for_update(&mut obj, &cur);
+                    if obj.spec_differs(&cur) {
+                        obj.meta.generation = cur.meta.generation + 1;
+                    }
                 }
                 let expect = Expect::ModRevision(cur.meta.resource_version);
                 self.propose_put(ctx, slot, key, expect, obj);
