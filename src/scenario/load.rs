@@ -372,6 +372,16 @@ impl Loader<'_> {
                 api.bookmark_period = d;
             }
         }
+        if let Some(Dur(d)) = c.apiserver.etcd_compaction_interval {
+            if !d.is_zero() && d < SimDuration::from_secs(1) {
+                self.error(
+                    "cluster.apiserver.etcdCompactionInterval",
+                    "the compaction interval is 0 (no compaction) or at least 1s",
+                );
+            } else {
+                api.compaction_interval = d;
+            }
+        }
         // network
         let mut link = datacenter_link();
         let lat = link.latency.clone();

@@ -230,6 +230,8 @@ pub struct ApiServerSpec {
     pub watch_cache_history: Option<Dur>,
     /// Bookmark period (60s).
     pub bookmark_interval: Option<Dur>,
+    /// `--etcd-compaction-interval` (5m; 0 disables compaction).
+    pub etcd_compaction_interval: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,7 +239,8 @@ pub struct ApiServerSpec {
 pub struct NetworkSpec {
     /// One-way latency of every link (default log-normal, p50 100µs, p99 500µs).
     pub latency: Option<LatencySpec>,
-    /// Probability that one message is lost (default 0).
+    /// Probability that one segment is lost and retransmitted (default 0):
+    /// TCP repairs it after a retransmission timeout; nothing is dropped.
     pub loss: Option<f64>,
 }
 

@@ -1488,10 +1488,12 @@ impl Actor<Payload, World> for ApiServer {
         let rev = self.revision;
         send(ctx, to, Message::EtcdWatchStart { from_rev: rev }, 0);
         ctx.timer(self.cfg.bookmark_period, Payload::Timer(Timer::Bookmarks));
-        ctx.timer(
-            self.cfg.compaction_interval,
-            Payload::Timer(Timer::EtcdCompact),
-        );
+        if !self.cfg.compaction_interval.is_zero() {
+            ctx.timer(
+                self.cfg.compaction_interval,
+                Payload::Timer(Timer::EtcdCompact),
+            );
+        }
     }
 
     fn handle(&mut self, payload: Payload, ctx: &mut Ctx<'_, Payload, World>) {
