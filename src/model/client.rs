@@ -226,7 +226,8 @@ impl ApiClient {
             return;
         }
         o.deadline = ctx.now.after(self.timeout);
-        let req = Box::new(o.req.clone());
+        let mut req = Box::new(o.req.clone());
+        req.deadline = o.deadline;
         ctx.timer(
             self.timeout,
             Payload::Timer(Timer::ClientDeadline { req: id }),

@@ -118,7 +118,8 @@ pub struct WatchSummary {
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct NetworkSummary {
     pub messages: u64,
-    /// Messages gone with connections that broke.
+    /// Messages gone with connections that broke, or cancelled while held
+    /// (their client's timeout passed).
     pub lost: u64,
     /// Segments lost on the wire and retransmitted.
     #[serde(default)]
@@ -373,7 +374,7 @@ impl Summary {
         let _ = writeln!(s, "api      {total} requests: {}", codes.join(" "));
         let _ = writeln!(
             s,
-            "watch    {} events sent, {} resumed, {} relists; network {} messages, {} retransmitted, {} lost with broken connections",
+            "watch    {} events sent, {} resumed, {} relists; network {} messages, {} retransmitted, {} lost with broken connections or cancelled",
             self.watch.events_sent,
             self.watch.restarts,
             self.watch.relists,

@@ -104,6 +104,10 @@ pub struct ApiRequest {
     pub propagation: Option<&'static str>,
     /// Watch: the client's stream id, echoed in every batch.
     pub watch_id: u64,
+    /// When the client gives up on this attempt (its request timeout). A
+    /// request still held on a stalled connection then is cancelled (HTTP/2
+    /// resets the stream) and never reaches the server.
+    pub deadline: SimTime,
 }
 
 impl ApiRequest {
@@ -122,6 +126,7 @@ impl ApiRequest {
             target: None,
             propagation: None,
             watch_id: 0,
+            deadline: SimTime::MAX,
         }
     }
 }

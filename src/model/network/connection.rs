@@ -176,6 +176,11 @@ fn release(ctx: &mut Ctx<'_, Payload, World>, from: ComponentId, to: ComponentId
         return;
     };
     for (_, msg) in held {
+        if matches!(&msg, Message::Api(r) if r.deadline <= at) {
+            // The client gave up on it meanwhile: its stream was reset.
+            ctx.shared.net.dropped += 1;
+            continue;
+        }
         let arrival = ctx.shared.net.arrival(from, to, at);
         ctx.deliver_at(to, arrival, Payload::Msg { from, msg });
     }
