@@ -28,6 +28,67 @@ pub const ANNOTATION_READY_AFTER: &str = "kubesim.io/ready-after";
 pub const ANNOTATION_STOP_AFTER: &str = "kubesim.io/stop-after";
 /// Annotation: init containers run this long each (default 1s).
 pub const ANNOTATION_INIT_RUN_FOR: &str = "kubesim.io/init-run-for";
+/// Annotation: the liveness probe of every container that has one (app
+/// containers and sidecars) fails from this long after the container
+/// started; the kubelet restarts it, and the new container fails again.
+pub const ANNOTATION_LIVENESS_FAILS_AFTER: &str = "kubesim.io/liveness-fails-after";
+/// Annotation: the chance (0 to 1) that each liveness probe run fails.
+pub const ANNOTATION_LIVENESS_FAILURE_RATE: &str = "kubesim.io/liveness-failure-rate";
+/// Annotation: readiness probes fail from this long after the container
+/// started, for `readiness-fails-for` (default: for good).
+pub const ANNOTATION_READINESS_FAILS_AFTER: &str = "kubesim.io/readiness-fails-after";
+pub const ANNOTATION_READINESS_FAILS_FOR: &str = "kubesim.io/readiness-fails-for";
+/// Annotation: the chance (0 to 1) that each readiness probe run fails.
+pub const ANNOTATION_READINESS_FAILURE_RATE: &str = "kubesim.io/readiness-failure-rate";
+/// Annotation: how long an `exec` or `httpGet` preStop hook runs (default 0s).
+pub const ANNOTATION_PRESTOP_DURATION: &str = "kubesim.io/prestop-duration";
+/// Annotation: `"true"`: `exec` and `httpGet` preStop hooks fail (a non-zero
+/// exit, an HTTP error), which the kubelet reports as `FailedPreStopHook`.
+pub const ANNOTATION_PRESTOP_FAILS: &str = "kubesim.io/prestop-fails";
+
+/// How a probe or hook reaches the container, for the failure messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeHandler {
+    Exec,
+    HttpGet { port: String },
+    TcpSocket { port: String },
+    Grpc { port: i32 },
+}
+
+impl ProbeHandler {
+    fn of_probe(p: &core::Probe) -> ProbeHandler {
+        let port = |p: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString| match p {
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => i.to_string(),
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
+        };
+        if let Some(h) = &p.http_get {
+            ProbeHandler::HttpGet {
+                port: port(&h.port),
+            }
+        } else if let Some(t) = &p.tcp_socket {
+            ProbeHandler::TcpSocket {
+                port: port(&t.port),
+            }
+        } else if let Some(g) = &p.grpc {
+            ProbeHandler::Grpc { port: g.port }
+        } else {
+            ProbeHandler::Exec
+        }
+    }
+}
+
+/// A container's `lifecycle.preStop` handler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PreStopModel {
+    /// `exec` or `httpGet`: runs `kubesim.io/prestop-duration`, and fails
+    /// when `kubesim.io/prestop-fails` says so.
+    Run { duration: SimDuration, fails: bool },
+    /// `sleep.seconds` (PodLifecycleSleepAction, GA in 1.34): never fails.
+    Sleep(SimDuration),
+    /// `tcpSocket`: accepted by validation for compatibility only; the
+    /// handler runner refuses it at once ("Cannot run handler").
+    Unsupported,
+}
 
 /// A probe's timing, with Kubernetes' defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +98,9 @@ pub struct ProbeModel {
     pub timeout: SimDuration,
     pub success_threshold: u32,
     pub failure_threshold: u32,
+    /// The probe-level `terminationGracePeriodSeconds` (liveness, startup).
+    pub termination_grace: Option<SimDuration>,
+    pub handler: ProbeHandler,
 }
 
 impl ProbeModel {
@@ -48,6 +112,10 @@ impl ProbeModel {
             timeout: secs(p.timeout_seconds, 1),
             success_threshold: p.success_threshold.unwrap_or(1).max(1) as u32,
             failure_threshold: p.failure_threshold.unwrap_or(3).max(1) as u32,
+            termination_grace: p
+                .termination_grace_period_seconds
+                .map(|g| SimDuration::from_secs(g.max(0) as u64)),
+            handler: ProbeHandler::of_probe(p),
         }
     }
 }
@@ -61,6 +129,8 @@ pub struct ContainerModel {
     pub limits: ResourceList,
     pub readiness: Option<ProbeModel>,
     pub startup: Option<ProbeModel>,
+    pub liveness: Option<ProbeModel>,
+    pub pre_stop: Option<PreStopModel>,
     /// Runs this long, then exits; `None` runs until stopped.
     pub run_for: Option<SimDuration>,
     pub exit_code: i32,
@@ -68,6 +138,19 @@ pub struct ContainerModel {
     pub failure_rate: f64,
     /// A sidecar: an init container with `restartPolicy: Always`.
     pub sidecar: bool,
+}
+
+/// When probes fail, from the pod's `kubesim.io/` annotations: a probe
+/// run fails if the container has run for `*_fails_after` (and, for
+/// readiness, not yet `*_fails_after + readiness_fails_for`), or with the
+/// given chance, drawn from the kubelet's seeded stream.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProbeFaults {
+    pub liveness_fails_after: Option<SimDuration>,
+    pub liveness_failure_rate: f64,
+    pub readiness_fails_after: Option<SimDuration>,
+    pub readiness_fails_for: Option<SimDuration>,
+    pub readiness_failure_rate: f64,
 }
 
 /// The pod spec as the simulation reads it, plus the original for output.
@@ -84,6 +167,8 @@ pub struct PodSpecModel {
     pub requests: ResourceList,
     pub ready_after: SimDuration,
     pub stop_after: SimDuration,
+    /// When and how often probes fail (the `kubesim.io/` probe annotations).
+    pub faults: ProbeFaults,
     /// The spec as written (with defaults applied), for the trace.
     pub json: Arc<Json>,
     /// The typed spec, for the scheduler's plugins.
@@ -151,17 +236,48 @@ impl PodSpecModel {
                 )
             })?,
         };
-        let failure_rate = match annotations.get(ANNOTATION_FAILURE_RATE) {
-            None => 0.0,
-            Some(v) => match v.trim().parse::<f64>() {
-                Ok(p) if (0.0..=1.0).contains(&p) => p,
-                _ => {
-                    return Err((
-                        format!("metadata.annotations.{ANNOTATION_FAILURE_RATE}"),
+        let rate = |key: &str| -> Result<f64, SpecError> {
+            match annotations.get(key) {
+                None => Ok(0.0),
+                Some(v) => match v.trim().parse::<f64>() {
+                    Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+                    _ => Err((
+                        format!("metadata.annotations.{key}"),
                         format!("`{v}` is not a probability between 0 and 1"),
+                    )),
+                },
+            }
+        };
+        let failure_rate = rate(ANNOTATION_FAILURE_RATE)?;
+        let faults = ProbeFaults {
+            liveness_fails_after: dur(ANNOTATION_LIVENESS_FAILS_AFTER)?,
+            liveness_failure_rate: rate(ANNOTATION_LIVENESS_FAILURE_RATE)?,
+            readiness_fails_after: dur(ANNOTATION_READINESS_FAILS_AFTER)?,
+            readiness_fails_for: dur(ANNOTATION_READINESS_FAILS_FOR)?,
+            readiness_failure_rate: rate(ANNOTATION_READINESS_FAILURE_RATE)?,
+        };
+        let hook_run = PreStopModel::Run {
+            duration: dur(ANNOTATION_PRESTOP_DURATION)?.unwrap_or_default(),
+            fails: match annotations.get(ANNOTATION_PRESTOP_FAILS).map(|v| v.trim()) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(v) => {
+                    return Err((
+                        format!("metadata.annotations.{ANNOTATION_PRESTOP_FAILS}"),
+                        format!("`{v}` is not \"true\" or \"false\""),
                     ))
                 }
             },
+        };
+        let pre_stop = |c: &core::Container| -> Option<PreStopModel> {
+            let h = c.lifecycle.as_ref()?.pre_stop.as_ref()?;
+            Some(if let Some(s) = &h.sleep {
+                PreStopModel::Sleep(SimDuration::from_secs(s.seconds.max(0) as u64))
+            } else if h.exec.is_some() || h.http_get.is_some() {
+                hook_run.clone()
+            } else {
+                PreStopModel::Unsupported
+            })
         };
         let container =
             |c: &core::Container, path: String, init: bool| -> Result<ContainerModel, SpecError> {
@@ -183,6 +299,14 @@ impl PodSpecModel {
                     limits,
                     readiness: c.readiness_probe.as_ref().map(ProbeModel::from_api),
                     startup: c.startup_probe.as_ref().map(ProbeModel::from_api),
+                    // Ordinary init containers run no probes (validation
+                    // forbids them); sidecars and app containers do.
+                    liveness: if init && !sidecar {
+                        None
+                    } else {
+                        c.liveness_probe.as_ref().map(ProbeModel::from_api)
+                    },
+                    pre_stop: if init && !sidecar { None } else { pre_stop(c) },
                     run_for: if init && !sidecar {
                         Some(init_run_for)
                     } else if init {
@@ -258,6 +382,7 @@ impl PodSpecModel {
             requests,
             ready_after,
             stop_after,
+            faults,
             json: Arc::new(json),
             api: Arc::new(spec.clone()),
         })

@@ -98,8 +98,13 @@ pub enum Timer {
     PodStep { slot: u32, gen: u32 },
     /// kubelet: a container's scripted run time may have ended.
     ContainerExit { slot: u32 },
-    /// kubelet: a probe period elapsed.
+    /// kubelet: a probe period elapsed (`gen`: the container's instance).
     Probe { slot: u32, container: u16, gen: u32 },
+    /// kubelet: a liveness probe period elapsed.
+    LivenessProbe { slot: u32, container: u16, gen: u32 },
+    /// kubelet: a container being killed reached its next step (preStop
+    /// hook done, exited), or a sidecar's restart back-off ended.
+    ContainerKill { slot: u32, container: u16, gen: u32 },
     /// kubelet: the image puller finished the current pull.
     PullDone { image: u32 },
     /// scheduler: the current scheduling cycle's work is done.

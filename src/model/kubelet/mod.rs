@@ -11,19 +11,21 @@ use super::world::World;
 use crate::api::lease::LeaseBody;
 use crate::api::node::{NodeBody, NodeCondition, NodeImage};
 use crate::api::object::{Body, Meta};
-use crate::api::pod::{ContainerState, ContainerStatus, PodPhase, PodStatus, RestartPolicy};
+use crate::api::pod::{
+    ContainerState, ContainerStatus, PodPhase, PodSpecModel, PodStatus, RestartPolicy,
+};
 use crate::api::resources::{add_into, insufficient, ResourceList};
 use crate::api::{Kind, Object, ObjectKey};
 use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
 
 mod backoff;
 mod images;
+mod kill;
 mod node_status;
 mod pod_workers;
 mod prober;
 mod status_manager;
 
-use prober::NonZero;
 use status_manager::STATUS_SYNC_PERIOD;
 
 /// Kubelet timing and the node it runs on.
@@ -122,19 +124,30 @@ struct PodRuntime {
     stage: Stage,
     gen: u32,
     status: PodStatus,
-    /// Per app container (then per init container, for sidecars): when
-    /// started, consecutive probe successes; per app container, restarts.
+    /// Per app container, then per init container (for sidecars): when
+    /// started, which instance (probe timers of an older one are stale),
+    /// consecutive probe successes and failures, consecutive liveness
+    /// failures, restarts, the crash-loop back-off entry, the kill in
+    /// progress and its timer generation.
     started: Vec<Option<SimTime>>,
+    instance: Vec<u32>,
     probe_ok: Vec<u32>,
+    probe_fail: Vec<u32>,
+    live_fail: Vec<u32>,
     restarts: Vec<u32>,
-    /// Per app container: its crash-loop back-off entry.
     backoff: Vec<Option<backoff::BackOffEntry>>,
+    kills: Vec<Option<kill::Kill>>,
+    kill_gen: Vec<u32>,
+    /// Per app container: when its back-off ends and it is started again.
+    restart_at: Vec<Option<SimTime>>,
     /// Status writes in flight / wanted.
     posting: bool,
     dirty: bool,
     /// The resourceVersion of the last status write the apiserver acknowledged.
     acked_rv: u64,
     deleted_sent: bool,
+    /// The pod is done and deleted; its DELETE waits for the final status.
+    delete_pending: bool,
     ever_ready: bool,
     first_start: bool,
 }
@@ -213,6 +226,28 @@ impl Kubelet {
                 if !detail.is_empty() {
                     r.str("detail", detail);
                 }
+            });
+    }
+
+    /// An Event about the pod, as the kubelet's recorder reports it (the
+    /// same record the controller manager writes for its Events; the
+    /// kubelet's events are traced, not posted to the apiserver).
+    fn event(
+        &self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        pod: &ObjectKey,
+        type_: &str,
+        reason: &str,
+        message: &str,
+    ) {
+        let object = format!("Pod/{}/{}", pod.namespace, pod.name);
+        ctx.trace
+            .record(TraceLevel::Events, ctx.now, &self.name, "Event", |r| {
+                r.str("type", type_)
+                    .str("reason", reason)
+                    .str("object", &object)
+                    .str("message", message)
+                    .str("source", "kubelet");
             });
     }
 
@@ -335,6 +370,7 @@ impl Kubelet {
                 self.pods.len() - 1
             }) as u32;
         let n = pod.spec.containers.len();
+        let all = n + pod.spec.init_containers.len();
         let status = pod.status.clone();
         self.by_key.insert(key.clone(), slot);
         self.pods[slot as usize] = Some(PodRuntime {
@@ -344,14 +380,21 @@ impl Kubelet {
             gen: 0,
             status,
             // App containers, then init containers (sidecars use theirs).
-            started: vec![None; n + pod.spec.init_containers.len()],
-            probe_ok: vec![0; n + pod.spec.init_containers.len()],
-            restarts: vec![0; n],
-            backoff: vec![None; n],
+            started: vec![None; all],
+            instance: vec![0; all],
+            probe_ok: vec![0; all],
+            probe_fail: vec![0; all],
+            live_fail: vec![0; all],
+            restarts: vec![0; all],
+            backoff: vec![None; all],
+            kills: vec![None; all],
+            kill_gen: vec![0; all],
+            restart_at: vec![None; n],
             posting: false,
             dirty: false,
             acked_rv: 0,
             deleted_sent: false,
+            delete_pending: false,
             // A pod that ran before (on this node before a reboot) is not
             // starting up: its startup latency was measured the first time.
             ever_ready: pod.status.start_time.is_some(),
@@ -436,6 +479,8 @@ impl Kubelet {
                     }
                     if rt.dirty || !ok {
                         self.post_status(ctx, slot);
+                    } else if rt.delete_pending {
+                        self.finalize_delete(ctx, slot);
                     }
                 }
             }
@@ -502,6 +547,16 @@ impl Actor<Payload, World> for Kubelet {
                 container,
                 gen,
             }) => self.on_probe(ctx, slot, container as usize, gen),
+            Payload::Timer(Timer::LivenessProbe {
+                slot,
+                container,
+                gen,
+            }) => self.on_liveness_probe(ctx, slot, container as usize, gen),
+            Payload::Timer(Timer::ContainerKill {
+                slot,
+                container,
+                gen,
+            }) => self.on_kill_step(ctx, slot, container as usize, gen),
             Payload::Timer(Timer::PullDone { .. }) => self.on_pull_done(ctx),
             Payload::Timer(Timer::KubeletRetry { what }) => match what {
                 RETRY_REGISTER => self.register(ctx),

@@ -3,6 +3,7 @@
 //! pkg/kubelet/pod_workers.go and kuberuntime's SyncPod).
 
 use super::backoff::restart_delay;
+use super::kill::KillReason;
 use super::*;
 
 impl Kubelet {
@@ -234,23 +235,12 @@ impl Kubelet {
         if rt.started[n + i].is_some() {
             return;
         }
-        rt.started[n + i] = Some(now);
-        rt.probe_ok[n + i] = 0;
         st.state = ContainerState::Running { started: now };
         st.started = c.startup.is_none();
         st.ready = c.readiness.is_none() && c.startup.is_none();
-        if let Some(p) = c.readiness.as_ref().or(c.startup.as_ref()) {
-            ctx.timer(
-                p.initial_delay.max_nonzero(p.period),
-                Payload::Timer(Timer::Probe {
-                    slot,
-                    container: (n + i) as u16,
-                    gen: 0,
-                }),
-            );
-        }
         let started = st.started;
         let key = rt.key.clone();
+        self.start_probes(ctx, slot, n + i, now);
         self.trace(ctx, "SidecarStarted", &key, &c.name);
         if started {
             let rt = self.pods[slot as usize].as_mut().expect("slot");
@@ -295,18 +285,25 @@ impl Kubelet {
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let mut first_run = false;
+        let mut to_start = Vec::new();
         for (i, c) in spec.containers.iter().enumerate() {
-            if rt.started[i].is_some() {
+            if rt.started[i].is_some() || rt.kills[i].is_some() {
                 continue;
             }
             let st = &mut rt.status.container_statuses[i];
-            if let ContainerState::Terminated { .. } = st.state {
-                if !should_restart(spec.restart_policy, &st.state) {
-                    continue;
+            match rt.restart_at[i] {
+                // Still in its back-off: a later sync starts it.
+                Some(t) if t > now => continue,
+                Some(_) => rt.restart_at[i] = None,
+                None => {
+                    if let ContainerState::Terminated { .. } = st.state {
+                        if !should_restart(spec.restart_policy, &st.state) {
+                            continue;
+                        }
+                    }
                 }
             }
-            rt.started[i] = Some(now);
-            rt.probe_ok[i] = 0;
+            to_start.push(i);
             first_run |= rt.restarts[i] == 0 && st.last_state.is_none();
             let last = std::mem::replace(&mut st.state, ContainerState::Running { started: now });
             let restarted = matches!(last, ContainerState::Terminated { .. })
@@ -322,21 +319,14 @@ impl Kubelet {
             }
             st.started = c.startup.is_none();
             st.ready = c.readiness.is_none() && c.startup.is_none();
-            let gen = rt.gen;
-            if let Some(p) = c.readiness.as_ref().or(c.startup.as_ref()) {
-                ctx.timer(
-                    p.initial_delay.max_nonzero(p.period),
-                    Payload::Timer(Timer::Probe {
-                        slot,
-                        container: i as u16,
-                        gen,
-                    }),
-                );
-            }
             if let Some(run) = c.run_for {
                 ctx.timer(run, Payload::Timer(Timer::ContainerExit { slot }));
             }
         }
+        for i in to_start {
+            self.start_probes(ctx, slot, i, now);
+        }
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
         if first_run && rt.first_start {
             rt.first_start = false;
             let created = rt.obj.meta.creation;
@@ -349,6 +339,8 @@ impl Kubelet {
         self.refresh_pod_phase(ctx, slot);
         self.trace(ctx, "ContainersStarted", &key, "");
         self.post_status(ctx, slot);
+        // Containers whose back-off is still running start later.
+        self.schedule_restarts(ctx, slot);
     }
 
     /// Containers whose run time ended exit now; others keep running.
@@ -356,12 +348,12 @@ impl Kubelet {
         let now = ctx.now;
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
-        let mut restart_in: Option<SimDuration> = None;
+        let mut restarting = false;
         for (i, c) in spec.containers.iter().enumerate() {
             let (Some(started), Some(run)) = (rt.started[i], c.run_for) else {
                 continue;
             };
-            if now.since(started) < run {
+            if now.since(started) < run || rt.kills[i].is_some() {
                 continue;
             }
             rt.started[i] = None;
@@ -403,19 +395,16 @@ impl Kubelet {
                         finished: now,
                     });
                 }
-                restart_in = Some(restart_in.map_or(delay, |d: SimDuration| d.min(delay)));
+                rt.restart_at[i] = Some(now.after(delay));
+                restarting = true;
             }
         }
         let key = rt.key.clone();
         self.refresh_pod_phase(ctx, slot);
         self.trace(ctx, "ContainersExited", &key, "");
         self.post_status(ctx, slot);
-        if let Some(d) = restart_in {
-            // After the back-off the container is created and started again,
-            // which takes the same start latency as the first time.
-            let rt = self.pods[slot as usize].as_mut().expect("slot");
-            rt.stage = Stage::StartApps;
-            self.step_after(ctx, slot, d);
+        if restarting {
+            self.schedule_restarts(ctx, slot);
         }
     }
 
@@ -460,7 +449,9 @@ impl Kubelet {
         }
         let restartable = statuses
             .iter()
-            .any(|s| should_restart(spec.restart_policy, &s.state));
+            .any(|s| should_restart(spec.restart_policy, &s.state))
+            || rt.restart_at.iter().any(Option::is_some)
+            || rt.kills.iter().any(Option::is_some);
         rt.status.phase = if all_done && !restartable {
             if statuses
                 .iter()
@@ -481,17 +472,36 @@ impl Kubelet {
         }
     }
 
+    /// The pod worker's terminating sync: every running app container is
+    /// killed with the deletion's grace period (each runs its preStop hook,
+    /// then gets SIGTERM, and SIGKILL at the deadline); a container already
+    /// being killed for failing liveness keeps its own deadline. The pod
+    /// finishes once they have all exited.
     pub(super) fn begin_termination(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32) {
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         rt.stage = Stage::Terminating;
+        // A restart or step that was due is off.
+        rt.gen += 1;
+        rt.restart_at.iter_mut().for_each(|r| *r = None);
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let grace =
             SimDuration::from_secs(rt.obj.meta.deletion_grace_seconds.unwrap_or(30).max(0) as u64);
         let key = rt.key.clone();
+        let running: Vec<usize> = (0..spec.containers.len())
+            .filter(|&i| rt.started[i].is_some() && rt.kills[i].is_none())
+            .collect();
         self.trace(ctx, "Killing", &key, &format!("grace period {grace}"));
-        // The app exits on SIGTERM after its stop time, or is SIGKILLed at the grace period.
-        let stop = self.cfg.container_stop.sample(ctx.rng) + spec.stop_after;
-        self.step_after(ctx, slot, stop.min(grace));
+        for i in running {
+            let message = format!("Stopping container {}", spec.containers[i].name);
+            self.start_kill(ctx, slot, i, grace, KillReason::PodDeletion, &message);
+        }
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        for k in rt.kills.iter_mut().flatten() {
+            k.why = KillReason::PodDeletion;
+        }
+        if rt.kills.iter().all(Option::is_none) {
+            self.step_after(ctx, slot, SimDuration::ZERO);
+        }
     }
 
     pub(super) fn finish_termination(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32) {
@@ -523,13 +533,23 @@ impl Kubelet {
         rt.status
             .set_condition("ContainersReady", false, now, Some("PodCompleted"));
         rt.stage = Stage::Done;
+        let in_flight = rt.posting;
         self.post_status(ctx, slot);
-        self.finalize_delete(ctx, slot);
+        if in_flight {
+            // The final status waits behind a write in flight; the delete
+            // goes once it is written (the status manager deletes a pod
+            // only after its terminal status is synced).
+            let rt = self.pods[slot as usize].as_mut().expect("slot");
+            rt.delete_pending = true;
+        } else {
+            self.finalize_delete(ctx, slot);
+        }
     }
 
     pub(super) fn finalize_delete(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32) {
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         rt.deleted_sent = true;
+        rt.delete_pending = false;
         let mut req = ApiRequest::new(Verb::Delete, Kind::Pod, &rt.key.namespace, &rt.key.name);
         req.grace_seconds = Some(0);
         self.client.request(ctx, req, TAG_POD | slot as u64);
