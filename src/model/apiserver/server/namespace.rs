@@ -214,3 +214,109 @@ pub(super) fn merge_status(to: &mut NamespaceBody, from: &NamespaceBody) {
     to.phase = from.phase;
     to.conditions = from.conditions.clone();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::object::Meta;
+    use crate::model::apiserver::ApiServerConfig;
+
+    fn server_with(phase: NamespacePhase) -> ApiServer {
+        let ns = Object {
+            kind: Kind::Namespace,
+            meta: Meta {
+                name: "demo".into(),
+                ..Default::default()
+            },
+            body: Body::Namespace(NamespaceBody {
+                phase,
+                ..Default::default()
+            }),
+        };
+        ApiServer::new(ApiServerConfig::default(), Vec::new(), vec![Arc::new(ns)])
+    }
+
+    #[test]
+    fn lifecycle_names_the_resource_and_falls_back_to_unknown() {
+        let req = ApiRequest::new(Verb::Create, Kind::Deployment, "demo", "");
+        let active = server_with(NamespacePhase::Active);
+        assert!(active
+            .namespace_lifecycle(&req, Kind::Deployment, "demo", "web")
+            .is_none());
+        let missing = active
+            .namespace_lifecycle(&req, Kind::Pod, "nope", "p")
+            .unwrap();
+        assert_eq!(
+            (missing.code, missing.message.as_str()),
+            (404, "namespaces \"nope\" not found")
+        );
+
+        let s = server_with(NamespacePhase::Terminating);
+        // A generateName stands in for the name admission cannot know yet.
+        let r = s
+            .namespace_lifecycle(&req, Kind::Deployment, "demo", "web-")
+            .unwrap();
+        assert_eq!((r.code, r.reason), (403, "Forbidden"));
+        assert_eq!(
+            r.message,
+            "deployments.apps \"web-\" is forbidden: unable to create new content in namespace demo because it is being terminated"
+        );
+        assert_eq!(r.cause, "namespace demo is being terminated");
+        let r = s
+            .namespace_lifecycle(&req, Kind::Endpoints, "demo", "")
+            .unwrap();
+        assert!(
+            r.message
+                .starts_with("endpoints \"Unknown\" is forbidden: "),
+            "{}",
+            r.message
+        );
+        // Cluster-scoped kinds are never held back.
+        assert!(s
+            .namespace_lifecycle(&req, Kind::PriorityClass, "", "x")
+            .is_none());
+    }
+
+    #[test]
+    fn only_finalize_changes_spec_finalizers_and_an_empty_one_deletes() {
+        let mut cur = Object {
+            kind: Kind::Namespace,
+            meta: Meta {
+                name: "demo".into(),
+                deletion: Some(crate::sim::SimTime(1)),
+                ..Default::default()
+            },
+            body: Body::Namespace(NamespaceBody {
+                phase: NamespacePhase::Terminating,
+                ..Default::default()
+            }),
+        };
+        let mut emptied = cur.clone();
+        if let Body::Namespace(n) = &mut emptied.body {
+            n.finalizers.clear();
+            n.phase = NamespacePhase::Active;
+        }
+        let mut update = emptied.clone();
+        prepare_update(Verb::Update, &mut update, &cur);
+        assert_eq!(
+            update.as_namespace(),
+            cur.as_namespace(),
+            "an update keeps both"
+        );
+        assert!(!should_delete_during_update(&update, &cur));
+        let mut fin = emptied.clone();
+        prepare_update(Verb::Finalize, &mut fin, &cur);
+        let n = fin.as_namespace().unwrap();
+        assert!(n.finalizers.is_empty());
+        assert_eq!(
+            n.phase,
+            NamespacePhase::Terminating,
+            "finalize keeps status"
+        );
+        assert!(should_delete_during_update(&fin, &cur));
+        // A metadata finalizer still holds it.
+        cur.meta.finalizers.push("foregroundDeletion".into());
+        fin.meta.finalizers.push("foregroundDeletion".into());
+        assert!(!should_delete_during_update(&fin, &cur));
+    }
+}
