@@ -575,7 +575,7 @@ fn decode_typed(
             Object {
                 kind,
                 meta: meta_of(&n.metadata, kind)?,
-                body: Body::Namespace,
+                body: Body::Namespace(crate::api::namespace::NamespaceBody::from_api(&n)),
             }
         }
         Kind::Lease => {

@@ -7,6 +7,7 @@ pub mod job_validation;
 pub mod kinds;
 pub mod lease;
 pub mod manifest;
+pub mod namespace;
 pub mod node;
 pub mod object;
 pub mod pod;

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::kinds::Kind;
 use super::lease::LeaseBody;
+use super::namespace::NamespaceBody;
 use super::node::NodeBody;
 use super::pod::PodBody;
 use crate::sim::SimTime;
@@ -138,7 +139,7 @@ impl Meta {
 /// The kind-specific part of an object.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Body {
-    Namespace,
+    Namespace(NamespaceBody),
     Node(NodeBody),
     Pod(PodBody),
     Lease(LeaseBody),
@@ -196,6 +197,13 @@ impl Object {
         }
     }
 
+    pub fn as_namespace(&self) -> Option<&NamespaceBody> {
+        match &self.body {
+            Body::Namespace(n) => Some(n),
+            _ => None,
+        }
+    }
+
     pub fn as_lease(&self) -> Option<&LeaseBody> {
         match &self.body {
             Body::Lease(l) => Some(l),
@@ -210,10 +218,7 @@ impl Object {
         m.insert("kind".into(), json!(self.kind.name()));
         m.insert("metadata".into(), self.meta.to_json());
         match &self.body {
-            Body::Namespace => {
-                m.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
-                m.insert("status".into(), json!({"phase": if self.meta.deletion.is_some() {"Terminating"} else {"Active"}}));
-            }
+            Body::Namespace(n) => n.write_json(&mut m),
             Body::Node(n) => n.write_json(&mut m),
             Body::Pod(p) => p.write_json(&mut m),
             Body::Lease(l) => l.write_json(&mut m),

@@ -11,6 +11,7 @@ use super::cache::{Cache, CacheEvent};
 use super::workqueue::WorkQueue;
 use crate::api::Object;
 use crate::model::apiserver::request::{ApiRequest, ApiResponse};
+use crate::model::client::RateLimit;
 use crate::sim::{SimDuration, SimTime};
 
 /// An Event a controller records (`kubectl get events` shows these).
@@ -101,6 +102,17 @@ pub trait Controller {
     /// Concurrent syncs (`--concurrent-deployment-syncs` and friends).
     fn workers(&self) -> usize {
         5
+    }
+
+    /// Its client's rate limit, given the process's `--kube-api-qps` and
+    /// `--kube-api-burst` (most controllers use those as they are).
+    fn rate_limit(&self, process: RateLimit) -> RateLimit {
+        process
+    }
+
+    /// Its work queue (most use client-go's default rate limiter).
+    fn work_queue(&self) -> WorkQueue {
+        WorkQueue::default()
     }
 
     /// Informer event handler: add keys to `queue`.

@@ -22,6 +22,7 @@ use crate::sim::{Actor, ComponentId, Ctx, SimDuration, SimTime, TraceLevel};
 
 /// The kinds the shared informers watch.
 pub const WATCHED: &[Kind] = &[
+    Kind::Namespace,
     Kind::Pod,
     Kind::ReplicaSet,
     Kind::Deployment,
@@ -105,14 +106,16 @@ impl ControllerManager {
                 .map(|(i, k)| Reflector::new(*k, i as u64))
                 .collect(),
             cache: Cache::default(),
-            clients: (0..n)
-                .map(|i| {
-                    ApiClient::new(apiserver, limit, timeout)
+            clients: controllers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    ApiClient::new(apiserver, c.rate_limit(limit), timeout)
                         .with_id_base((i as u64 + 2) << ID_SHIFT)
                 })
                 .collect(),
+            queues: controllers.iter().map(|c| c.work_queue()).collect(),
             controllers,
-            queues: (0..n).map(|_| WorkQueue::default()).collect(),
             active: vec![0; n],
             timer_at: vec![None; n],
             syncs: BTreeMap::new(),

@@ -15,6 +15,7 @@ pub mod history;
 pub mod hpa;
 pub mod job;
 pub mod manager;
+pub mod namespace;
 pub mod node_lifecycle;
 pub mod replicaset;
 pub mod rollout_status;
@@ -71,6 +72,7 @@ pub fn default_controllers(cfg: &ControllerManagerConfig) -> Vec<Box<dyn Control
             cfg.load.clone(),
         )),
         Box::new(garbage_collector::GarbageCollector::default()),
+        Box::new(namespace::NamespaceController::default()),
         Box::new(node_lifecycle::NodeLifecycleController::new(
             cfg.node_monitor_period,
             cfg.node_monitor_grace_period,

@@ -170,9 +170,17 @@ impl WorkQueue {
         self.processing.contains(key)
     }
 
-    /// Forgets everything (the process restarted).
+    /// A queue whose per-item back-off stops at `max` instead of 1000 s.
+    pub fn with_max_delay(max: SimDuration) -> WorkQueue {
+        let mut q = WorkQueue::default();
+        q.limiter.max = max;
+        q
+    }
+
+    /// Forgets everything (the process restarted) but how it was configured.
     pub fn clear(&mut self) {
-        *self = WorkQueue::default();
+        let max = self.limiter.max;
+        *self = WorkQueue::with_max_delay(max);
     }
 }
 

@@ -62,7 +62,7 @@ fn namespace(name: &str) -> Object {
             name: name.into(),
             ..Default::default()
         },
-        body: Body::Namespace,
+        body: Body::Namespace(Default::default()),
     }
 }
 

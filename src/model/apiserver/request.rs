@@ -21,6 +21,8 @@ pub enum Verb {
     Bind,
     /// `pods/eviction`: a delete that honours PodDisruptionBudgets.
     Evict,
+    /// `namespaces/finalize`: the update that may change `spec.finalizers`.
+    Finalize,
 }
 
 impl Verb {
@@ -36,6 +38,7 @@ impl Verb {
             Verb::Delete => "DELETE",
             Verb::Bind => "POST binding",
             Verb::Evict => "POST eviction",
+            Verb::Finalize => "PUT finalize",
         }
     }
 

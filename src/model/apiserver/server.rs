@@ -1,5 +1,6 @@
 //! The apiserver component.
 
+mod namespace;
 mod storage;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -420,6 +421,16 @@ impl ApiServer {
                         .collect();
                     obj.meta.name = format!("{}{}", obj.meta.generate_name, suffix);
                 }
+                let name = if body.meta.name.is_empty() {
+                    &body.meta.generate_name
+                } else {
+                    &body.meta.name
+                };
+                if let Some(r) = self.namespace_lifecycle(&req, obj.kind, &obj.meta.namespace, name)
+                {
+                    return self.finish(ctx, slot, r);
+                }
+                namespace::prepare_create(&mut obj);
                 let key = obj.key();
                 if self.cache.contains_key(&key) {
                     let msg = format!(
@@ -428,16 +439,6 @@ impl ApiServer {
                         obj.meta.name
                     );
                     return self.finish(ctx, slot, Self::error(req.id, 409, "AlreadyExists", msg));
-                }
-                if obj.kind.namespaced()
-                    && !self.cache.contains_key(&ObjectKey {
-                        kind: Kind::Namespace,
-                        namespace: String::new(),
-                        name: obj.meta.namespace.clone(),
-                    })
-                {
-                    let msg = format!("namespaces \"{}\" not found", obj.meta.namespace);
-                    return self.finish(ctx, slot, Self::error(req.id, 404, "NotFound", msg));
                 }
                 super::strategy::prepare_for_create(&mut obj);
                 if obj.kind == Kind::Pod {
@@ -497,7 +498,7 @@ impl ApiServer {
                 obj.meta.resource_version = 0;
                 self.propose_put(ctx, slot, key, Expect::Absent, obj);
             }
-            Verb::Update | Verb::UpdateStatus => {
+            Verb::Update | Verb::UpdateStatus | Verb::Finalize => {
                 let (Some(cur), Some(body)) = (current, req.body.clone()) else {
                     return self.finish(ctx, slot, not_found());
                 };
@@ -526,13 +527,21 @@ impl ApiServer {
                         obj.meta.generation = cur.meta.generation + 1;
                     }
                 }
+                if cur.kind == Kind::Namespace {
+                    namespace::prepare_update(req.verb, &mut obj, &cur);
+                    if namespace::should_delete_during_update(&obj, &cur) {
+                        return self.delete_during_update(ctx, slot, &cur);
+                    }
+                }
                 let expect = Expect::ModRevision(cur.meta.resource_version);
                 self.propose_put(ctx, slot, key, expect, obj);
             }
             Verb::Patch | Verb::Bind | Verb::Delete => match current {
                 None => self.finish(ctx, slot, not_found()),
+                Some(_) if req.verb == Verb::Bind && self.pod_subresource_refused(ctx, slot) => {}
                 Some(cur) => self.guaranteed_update(ctx, slot, cur),
             },
+            Verb::Evict if self.pod_subresource_refused(ctx, slot) => {}
             Verb::Evict => match current {
                 None => self.finish(ctx, slot, not_found()),
                 Some(pod) => self.evict(ctx, slot, pod),
@@ -661,10 +670,15 @@ impl ApiServer {
                 if obj.spec_differs(&cur) {
                     obj.meta.generation = cur.meta.generation + 1;
                 }
+                if cur.kind == Kind::Namespace {
+                    namespace::prepare_update(Verb::Patch, &mut obj, &cur);
+                }
                 // The last finalizer of a deleted object is gone: it goes
-                // (a pod only once its graceful termination is over, grace 0).
+                // (a pod only once its graceful termination is over, grace 0;
+                // a namespace once `spec.finalizers` is empty too).
                 if obj.meta.deletion.is_some()
                     && obj.meta.finalizers.is_empty()
+                    && namespace::finalized(&obj)
                     && (obj.kind != Kind::Pod || obj.meta.deletion_grace_seconds.unwrap_or(0) == 0)
                 {
                     return self.propose(
@@ -696,6 +710,9 @@ impl ApiServer {
         req: &ApiRequest,
         cur: Arc<Object>,
     ) {
+        if cur.kind == Kind::Namespace && self.delete_namespace(ctx, slot, req, &cur) {
+            return;
+        }
         let key = cur.key();
         let expect = Expect::ModRevision(cur.meta.resource_version);
         // Foreground and Orphan propagation: the garbage collector
@@ -1352,7 +1369,9 @@ fn filtered_event(
 
 fn plural(kind: Kind) -> String {
     let n = kind.name().to_lowercase();
-    if n.ends_with('s') {
+    if kind == Kind::Endpoints {
+        n
+    } else if n.ends_with('s') {
         format!("{n}es")
     } else if let Some(stem) = n.strip_suffix('y') {
         format!("{stem}ies")
@@ -1372,6 +1391,7 @@ fn merge_status(to: &mut Object, from: &Object) {
             a.allocatable = b.allocatable.clone();
             a.addresses = b.addresses.clone();
         }
+        (Body::Namespace(a), Body::Namespace(b)) => namespace::merge_status(a, b),
         (Body::Json(a), Body::Json(b)) => {
             let mut m = (**a).clone();
             if let Some(s) = b.get("status") {
@@ -1466,6 +1486,9 @@ fn read_back(cur: &Object, json: serde_json::Value) -> Result<Object, String> {
         if *new.spec == *old.spec {
             new.spec = old.spec.clone();
         }
+    }
+    if let (Body::Namespace(new), Body::Namespace(old)) = (&mut obj.body, &cur.body) {
+        namespace::merge_status(new, old);
     }
     if let (Body::Node(new), Body::Node(old)) = (&mut obj.body, &cur.body) {
         new.conditions = old.conditions.clone();

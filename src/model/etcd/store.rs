@@ -316,7 +316,7 @@ mod tests {
                 uid: uid.into(),
                 ..Default::default()
             },
-            body: Body::Namespace,
+            body: Body::Namespace(Default::default()),
         };
         Txn {
             key: obj.key(),
