@@ -76,6 +76,11 @@ pub struct PodCounts {
     /// Pending with no node: waiting for a scheduler.
     pub unscheduled: u64,
     pub ready: u64,
+    /// Deleted but not yet gone (`kubectl get pods` shows Terminating):
+    /// e.g. evicted from a node whose kubelet is down, as upstream leaves
+    /// them until the node returns or is removed.
+    #[serde(default)]
+    pub terminating: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -206,6 +211,9 @@ impl Summary {
                     if p.status.is_ready() {
                         pods.ready += 1;
                     }
+                    if o.meta.deletion.is_some() {
+                        pods.terminating += 1;
+                    }
                 }
                 _ => {}
             }
@@ -324,12 +332,13 @@ impl Summary {
             .collect();
         let _ = writeln!(
             s,
-            "pods     {} total{}{}, {} Ready, {} unscheduled",
+            "pods     {} total{}{}, {} Ready, {} unscheduled, {} terminating",
             self.pods.total,
             if phases.is_empty() { "" } else { ": " },
             phases.join(", "),
             self.pods.ready,
-            self.pods.unscheduled
+            self.pods.unscheduled,
+            self.pods.terminating
         );
         let lat = |l: &LatencySummary| {
             if l.count == 0 {
