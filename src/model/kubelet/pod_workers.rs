@@ -261,20 +261,7 @@ impl Kubelet {
             if !spec.init_containers[j].sidecar {
                 continue;
             }
-            if let ContainerState::Running { started } = st.state {
-                let (exit_code, reason) = if killed {
-                    (137, "Error")
-                } else {
-                    (0, "Completed")
-                };
-                st.state = ContainerState::Terminated {
-                    exit_code,
-                    reason,
-                    started,
-                    finished: now,
-                };
-            }
-            st.ready = false;
+            stop_status(st, now, killed);
             st.started = false;
             rt.started[n + j] = None;
         }
@@ -511,20 +498,7 @@ impl Kubelet {
             SimDuration::from_secs(rt.obj.meta.deletion_grace_seconds.unwrap_or(30).max(0) as u64);
         let killed = rt.obj.meta.deletion.is_some_and(|d| now >= d) && !grace.is_zero();
         for (i, st) in rt.status.container_statuses.iter_mut().enumerate() {
-            if let ContainerState::Running { started } = st.state {
-                let (exit_code, reason) = if killed {
-                    (137, "Error")
-                } else {
-                    (0, "Completed")
-                };
-                st.state = ContainerState::Terminated {
-                    exit_code,
-                    reason,
-                    started,
-                    finished: now,
-                };
-            }
-            st.ready = false;
+            stop_status(st, now, killed);
             rt.started[i] = None;
         }
         Self::stop_sidecars(rt, now, killed);
@@ -558,6 +532,25 @@ impl Kubelet {
 
 /// A container that ran and stopped (upstream getPhase's `stopped`): it is
 /// terminated, or waiting to restart after a termination.
+/// A running container stopped at `now`: killed (SIGKILL, exit 137, Error)
+/// or exited on its own (0, Completed); either way no longer ready.
+fn stop_status(st: &mut ContainerStatus, now: SimTime, killed: bool) {
+    if let ContainerState::Running { started } = st.state {
+        let (exit_code, reason) = if killed {
+            (137, "Error")
+        } else {
+            (0, "Completed")
+        };
+        st.state = ContainerState::Terminated {
+            exit_code,
+            reason,
+            started,
+            finished: now,
+        };
+    }
+    st.ready = false;
+}
+
 fn has_run(s: &ContainerStatus) -> bool {
     matches!(s.state, ContainerState::Terminated { .. })
         || matches!(s.last_state, Some(ContainerState::Terminated { .. }))
