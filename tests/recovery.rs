@@ -7,13 +7,17 @@
 //! The fault plans are drawn in the test from the seed with splitmix64, so
 //! a failing seed replays exactly: the message names scenario and seed.
 
+mod common;
+
 use std::collections::BTreeSet;
+
+use common::unseen_acks;
 use std::path::Path;
 
 use kubesim::api::Kind;
-use kubesim::scenario::run::{run, Finished, RunOptions};
+use kubesim::scenario::run::Finished;
 use kubesim::scenario::{load_file, Action, EtcdTarget, Scenario, Step};
-use kubesim::sim::{SimDuration, SimTime, TraceLevel, TraceSink};
+use kubesim::sim::{SimDuration, SimTime, TraceLevel};
 use serde_json::Value;
 
 /// The examples a fault plan is laid over (the 1,000-node hour is a scale
@@ -126,24 +130,8 @@ fn with_faults(mut s: Scenario, seed: u64) -> (Scenario, String) {
 }
 
 fn run_at_spans(s: &Scenario, seed: u64) -> (Finished, Vec<Value>) {
-    let finished = run(
-        s,
-        RunOptions {
-            seed: Some(seed),
-            until: None,
-            trace_level: TraceLevel::Spans,
-            sink: TraceSink::Memory(Vec::new()),
-            observer: None,
-        },
-        |_| {},
-    )
-    .expect("in-memory trace");
-    let text = String::from_utf8(finished.engine.trace.memory().unwrap().to_vec()).unwrap();
-    let records = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (finished, records)
+    let ran = common::run_at(s, Some(seed), TraceLevel::Spans);
+    (ran.finished, ran.records)
 }
 
 /// Workloads at their desired ready count at the end, by key; and nodes
@@ -178,29 +166,6 @@ fn end_state(f: &Finished) -> (BTreeSet<String>, Vec<String>) {
         }
     }
     (converged, not_ready)
-}
-
-/// Revisions the apiserver acknowledged to a writer that no `Write` record
-/// (the watch cache receiving the change) ever showed. An answer in the
-/// run's last 2 s may be ahead of its watch event, still on the wire.
-fn unseen_acks(records: &[Value]) -> Vec<u64> {
-    let end = records
-        .iter()
-        .filter_map(|r| r["t"].as_u64())
-        .max()
-        .unwrap_or(0);
-    let settled = end.saturating_sub(2_000_000_000);
-    let written: BTreeSet<u64> = records
-        .iter()
-        .filter(|r| r["event"] == "Write")
-        .filter_map(|r| r["rv"].as_u64())
-        .collect();
-    records
-        .iter()
-        .filter(|r| r["event"] == "Request" && r["t"].as_u64() < Some(settled))
-        .filter_map(|r| r["rv"].as_u64())
-        .filter(|rv| !written.contains(rv))
-        .collect()
 }
 
 fn check_example(name: &str) -> Vec<String> {

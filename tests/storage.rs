@@ -3,7 +3,8 @@
 //! from etcd's snapshot, and every client resuming (relisting when its
 //! revision left the rebuilt history), with no acknowledged write unwatched.
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::path::Path;
 
 use kubesim::model::msg::{Payload, Timer};
@@ -114,18 +115,7 @@ fn a_restarted_apiserver_rebuilds_its_cache_from_etcd_and_every_client_resumes()
     // acknowledged write was lost: each was watched (Write records carry
     // the revision the answer named).
     assert_eq!(st.api_codes.get(&429), None);
-    let written: BTreeSet<u64> = records
-        .iter()
-        .filter(|r| r["event"] == "Write")
-        .filter_map(|r| r["rv"].as_u64())
-        .collect();
-    let end = 178_000_000_000u64;
-    let unseen: Vec<u64> = records
-        .iter()
-        .filter(|r| r["event"] == "Request" && r["t"].as_u64() < Some(end))
-        .filter_map(|r| r["rv"].as_u64())
-        .filter(|rv| !written.contains(rv))
-        .collect();
+    let unseen = common::unseen_acks(&records);
     assert!(unseen.is_empty(), "{unseen:?}");
     // Leases kept being renewed after the restart (the watch cache follows
     // etcd again).

@@ -60,30 +60,59 @@ pub fn secs(r: &Value) -> f64 {
 
 /// Runs `s` with `seed` (or its own), tracing everything in memory.
 pub fn run_full(s: &Scenario, seed: Option<u64>) -> Ran {
+    run_at(s, seed, TraceLevel::Full)
+}
+
+/// Runs `s` with `seed` (or its own), tracing at `level` in memory.
+pub fn run_at(s: &Scenario, seed: Option<u64>, level: TraceLevel) -> Ran {
     let finished = run(
         s,
         RunOptions {
             seed,
             until: None,
-            trace_level: TraceLevel::Full,
+            trace_level: level,
             sink: TraceSink::Memory(Vec::new()),
             observer: None,
         },
         |_| {},
     )
     .expect("in-memory trace cannot fail");
-    let bytes = finished
-        .engine
-        .trace
-        .memory()
-        .expect("memory sink")
-        .to_vec();
-    let records = String::from_utf8(bytes)
+    let records = records_of(&finished.engine.trace);
+    Ran { finished, records }
+}
+
+/// The JSON records of an in-memory trace.
+pub fn records_of(trace: &kubesim::sim::Trace) -> Vec<Value> {
+    let bytes = trace.memory().expect("memory sink").to_vec();
+    String::from_utf8(bytes)
         .expect("trace is UTF-8")
         .lines()
         .map(|l| serde_json::from_str(l).expect("each trace line is JSON"))
+        .collect()
+}
+
+/// Revisions the apiserver acknowledged to a writer (a `Request` span's
+/// `rv`) that no `Write` record (the watch cache receiving the change)
+/// ever showed. An answer in the run's last 2 s may be ahead of its watch
+/// event, still on the wire.
+pub fn unseen_acks(records: &[Value]) -> Vec<u64> {
+    let end = records
+        .iter()
+        .filter_map(|r| r["t"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let settled = end.saturating_sub(2_000_000_000);
+    let written: std::collections::BTreeSet<u64> = records
+        .iter()
+        .filter(|r| r["event"] == "Write")
+        .filter_map(|r| r["rv"].as_u64())
         .collect();
-    Ran { finished, records }
+    records
+        .iter()
+        .filter(|r| r["event"] == "Request" && r["t"].as_u64() < Some(settled))
+        .filter_map(|r| r["rv"].as_u64())
+        .filter(|rv| !written.contains(rv))
+        .collect()
 }
 
 /// Runs the `kubesim` binary: (exit code, stdout, stderr).
