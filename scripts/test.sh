@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test kubesim has. Needs a headless Chromium for the HTML report test
-# (.ci/run installs Debian's chromium-headless-shell); live mode's containerd later.
+# Runs every test kubesim has (what CI runs). First finds or installs what the
+# tests run beside kubesim (scripts/test-deps.sh: a headless Chromium for the
+# HTML report test), so a fresh machine does not fail minutes into the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/test-deps.sh
 cargo build --release --locked 2>&1 | tail -n 2
 cargo test --release --locked --all-targets 2>&1

@@ -293,7 +293,7 @@ fn the_html_report_loads_in_headless_chromium_and_shows_its_charts() {
                 .output()
                 .is_ok_and(|o| o.status.success())
         })
-        .expect("a headless Chromium (apt-get install chromium-headless-shell; .ci/run does)");
+        .expect("a headless Chromium (scripts/test-deps.sh installs chromium-headless-shell)");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     run_into(&dir, "scenarios/drain.yaml", &[]);
