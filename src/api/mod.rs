@@ -15,6 +15,7 @@ pub mod priority;
 pub mod quantity;
 pub mod resources;
 pub mod selector;
+pub mod source;
 pub mod yaml;
 
 pub use kinds::Kind;

@@ -19,6 +19,7 @@ use crate::api::manifest::{decode_object, load_manifests, node_at, parse_yaml, v
 use crate::api::manifest::{FieldReport, LoadError};
 use crate::api::node::{NodeBody, NodeImage, Taint};
 use crate::api::quantity::Quantity;
+use crate::api::source::read_source;
 use crate::api::yaml::{closest, from_node, join_path, Node, Pos, Value};
 use crate::api::{Kind, Object};
 use crate::model::apiserver::ApiServerConfig;
@@ -36,10 +37,10 @@ pub const DEFAULT_DURATION: SimDuration = SimDuration::from_secs(600);
 /// Reads and loads the scenario at `path`.
 pub fn load_file(path: &Path) -> Result<Scenario, Vec<LoadError>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_source(path).map_err(|e| {
         vec![LoadError::new(
             &file,
-            None,
+            e.pos,
             "",
             format!("cannot read the scenario: {e}"),
         )]
@@ -661,16 +662,7 @@ impl Loader<'_> {
             Some(Ok(rel)) => {
                 let full: PathBuf = self.base.join(rel);
                 let shown = full.display().to_string();
-                let text = match std::fs::read_to_string(&full) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        self.error(
-                            &format!("{PATH}.include"),
-                            format!("cannot read `{shown}`: {e}"),
-                        );
-                        return None;
-                    }
-                };
+                let text = self.read_included(&format!("{PATH}.include"), &full)?;
                 let docs = match parse_yaml(&shown, &text) {
                     Ok(d) => d,
                     Err(mut e) => {
@@ -756,15 +748,9 @@ impl Loader<'_> {
     fn include(&mut self, path: &str, rel: &str) -> Vec<Object> {
         let full: PathBuf = self.base.join(rel);
         let shown = full.display().to_string();
-        match std::fs::read_to_string(&full) {
-            Err(e) => {
-                self.error(
-                    &format!("{path}.include"),
-                    format!("cannot read `{shown}`: {e}"),
-                );
-                Vec::new()
-            }
-            Ok(text) => match load_manifests(&shown, &text, &mut self.report) {
+        match self.read_included(&format!("{path}.include"), &full) {
+            None => Vec::new(),
+            Some(text) => match load_manifests(&shown, &text, &mut self.report) {
                 Ok(objs) => {
                     if objs.is_empty() {
                         self.warnings
@@ -777,6 +763,24 @@ impl Loader<'_> {
                     Vec::new()
                 }
             },
+        }
+    }
+
+    /// The text of an included file; an error is reported at `field`, or at
+    /// the place in the included file where its text stops being UTF-8.
+    fn read_included(&mut self, field: &str, full: &Path) -> Option<String> {
+        let shown = full.display().to_string();
+        match read_source(full) {
+            Ok(text) => Some(text),
+            Err(e) if e.pos.is_some() => {
+                self.errors
+                    .push(LoadError::new(&shown, e.pos, "", e.message));
+                None
+            }
+            Err(e) => {
+                self.error(field, format!("cannot read `{shown}`: {e}"));
+                None
+            }
         }
     }
 
