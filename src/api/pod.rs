@@ -771,3 +771,59 @@ pub fn sum_requests<'a>(pods: impl Iterator<Item = &'a PodSpecModel>) -> Resourc
     total.insert("pods".into(), Quantity::from_units(n));
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(v: serde_json::Value) -> core::Probe {
+        serde_json::from_value(v).expect("a probe")
+    }
+
+    #[test]
+    fn zero_probe_fields_take_upstream_defaults() {
+        // SetDefaults_Probe: 0 is unset, so period 10 s, timeout 1 s,
+        // success 1, failure 3. The old model kept a 0 s period, and the
+        // prober re-ran at the same instant for ever.
+        let p = probe(
+            serde_json::json!({"tcpSocket": {"port": 80}, "periodSeconds": 0,
+            "timeoutSeconds": 0, "successThreshold": 0, "failureThreshold": 0}),
+        );
+        let m = ProbeModel::from_api(&p, ProbeKind::Liveness, "spec.containers[0]").unwrap();
+        assert_eq!(m.period, SimDuration::from_secs(10));
+        assert_eq!(m.timeout, SimDuration::from_secs(1));
+        assert_eq!((m.success_threshold, m.failure_threshold), (1, 3));
+    }
+
+    #[test]
+    fn negative_probe_fields_and_liveness_success_above_one_are_refused() {
+        let p = probe(serde_json::json!({"exec": {}, "periodSeconds": -1}));
+        let (path, msg) =
+            ProbeModel::from_api(&p, ProbeKind::Readiness, "spec.containers[0]").unwrap_err();
+        assert_eq!(path, "spec.containers[0].readinessProbe.periodSeconds");
+        assert_eq!(msg, "Invalid value: -1: must be greater than or equal to 0");
+        // Readiness may need 2 successes; liveness and startup must say 1.
+        let p = probe(serde_json::json!({"exec": {}, "successThreshold": 2}));
+        assert!(ProbeModel::from_api(&p, ProbeKind::Readiness, "c").is_ok());
+        let (_, msg) = ProbeModel::from_api(&p, ProbeKind::Startup, "c").unwrap_err();
+        assert_eq!(msg, "Invalid value: 2: must be 1");
+    }
+
+    #[test]
+    fn negative_requests_and_requests_over_limits_are_refused() {
+        let q = |s: &str| Quantity::parse(s).unwrap();
+        let requests: ResourceList = [("cpu".to_string(), q("2"))].into();
+        let limits: ResourceList = [("cpu".to_string(), q("1"))].into();
+        let (path, msg) =
+            resources::validate_requirements(&requests, &limits, "c.resources").unwrap_err();
+        assert_eq!(path, "c.resources.requests.cpu");
+        assert!(
+            msg.contains("must be less than or equal to cpu limit of 1"),
+            "{msg}"
+        );
+        let negative: ResourceList = [("memory".to_string(), q("-1Mi"))].into();
+        let (path, _) =
+            resources::validate_requirements(&negative, &ResourceList::new(), "c").unwrap_err();
+        assert_eq!(path, "c.requests.memory");
+    }
+}
