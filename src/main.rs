@@ -199,10 +199,13 @@ fn main() -> ExitCode {
 
 fn explain_cmd(path: &Path, pod: Option<&str>, format: &str) -> ExitCode {
     let file = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match kubesim::api::source::read_source(path) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {file}: cannot read the snapshot: {e}");
+            eprintln!(
+                "error: {}: cannot read the snapshot: {e}",
+                located(&file, &e)
+            );
             return ExitCode::from(2);
         }
     };
@@ -219,6 +222,14 @@ fn explain_cmd(path: &Path, pod: Option<&str>, format: &str) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// `file:line:col` when a read error knows where in the file it is.
+fn located(file: &str, e: &kubesim::api::source::SourceError) -> String {
+    match e.pos {
+        Some(p) => format!("{file}:{}:{}", p.line, p.col),
+        None => file.to_string(),
     }
 }
 
@@ -461,10 +472,13 @@ fn sweep_cmd(
         }
     }
     let file = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match kubesim::api::source::read_source(path) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {file}: cannot read the scenario: {e}");
+            eprintln!(
+                "error: {}: cannot read the scenario: {e}",
+                located(&file, &e)
+            );
             return ExitCode::from(2);
         }
     };

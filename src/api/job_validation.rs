@@ -4,6 +4,8 @@
 
 use k8s_openapi::api::batch::v1 as batch;
 
+use super::limits::MAX_INDEXED_PARALLELISM;
+
 /// The first violated rule as (field path, upstream's message).
 pub fn check(spec: &batch::JobSpec, prefix: &str) -> Result<(), (String, String)> {
     let at = |f: &str| format!("{prefix}{f}");
@@ -12,6 +14,15 @@ pub fn check(spec: &batch::JobSpec, prefix: &str) -> Result<(), (String, String)
         return Err((
             at("completions"),
             "Required value: when completion mode is Indexed".into(),
+        ));
+    }
+    if let Some(p) = spec
+        .parallelism
+        .filter(|p| indexed && i64::from(*p) > MAX_INDEXED_PARALLELISM)
+    {
+        return Err((
+            at("parallelism"),
+            format!("Invalid value: {p}: must be less than or equal to {MAX_INDEXED_PARALLELISM} when completion mode is Indexed"),
         ));
     }
     if spec.max_failed_indexes.is_some() && spec.backoff_limit_per_index.is_none() {

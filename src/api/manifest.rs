@@ -233,6 +233,10 @@ pub fn decode_object(
             )
         })
         .collect();
+    let decoded = decoded.and_then(|o| {
+        super::workload_validation::check(&o).map_err(|(p, m)| Failure::Invalid(p, m))?;
+        Ok(o)
+    });
     let object = match decoded {
         Ok(o) => Some(o),
         Err(Failure::Decode(e)) => {
@@ -375,24 +379,39 @@ fn alias_fields(doc: &Node, report: &mut FieldReport) -> Option<Node> {
     Some(node)
 }
 
-/// Finds the node at a field path like `spec.containers[0].image`.
+/// Finds the node at a field path like `spec.containers[0].image`. A key
+/// may itself hold dots (`metadata.annotations.kubesim.io/run-for`,
+/// `cluster.images.busybox:1.36`): the shortest key that leads to the rest
+/// of the path wins.
 pub fn node_at<'a>(doc: &'a Node, path: &str) -> Option<&'a Node> {
-    let mut cur = doc;
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (key, indices) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
+    let parts: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
+    node_at_parts(doc, &parts)
+}
+
+fn node_at_parts<'a>(cur: &'a Node, parts: &[&str]) -> Option<&'a Node> {
+    if parts.is_empty() {
+        return Some(cur);
+    }
+    (1..=parts.len()).find_map(|j| {
+        let segment = parts[..j].join(".");
+        let next = path_step(cur, &segment)?;
+        node_at_parts(next, &parts[j..])
+    })
+}
+
+/// One `key[0][1]` step of a field path.
+fn path_step<'a>(cur: &'a Node, segment: &str) -> Option<&'a Node> {
+    let (key, indices) = match segment.find('[') {
+        Some(i) => (&segment[..i], &segment[i..]),
+        None => (segment, ""),
+    };
+    let mut cur = if key.is_empty() { cur } else { cur.get(key)? };
+    for idx in indices.split('[').filter(|s| !s.is_empty()) {
+        let i: usize = idx.trim_end_matches(']').parse().ok()?;
+        cur = match &cur.value {
+            Value::Seq(items) => items.get(i)?,
+            _ => return None,
         };
-        if !key.is_empty() {
-            cur = cur.get(key)?;
-        }
-        for idx in indices.split('[').filter(|s| !s.is_empty()) {
-            let i: usize = idx.trim_end_matches(']').parse().ok()?;
-            cur = match &cur.value {
-                Value::Seq(items) => items.get(i)?,
-                _ => return None,
-            };
-        }
     }
     Some(cur)
 }
@@ -484,7 +503,8 @@ fn pod_spec_model(
     PodSpecModel::from_api(spec, annotations).map_err(|(path, msg)| {
         let path = match path.strip_prefix("spec.") {
             Some(rest) => format!("{prefix}{rest}"),
-            None => path,
+            // The annotations are the template's, beside its spec.
+            None => format!("{}{path}", prefix.strip_suffix("spec.").unwrap_or("")),
         };
         Failure::Invalid(path, msg)
     })

@@ -6,6 +6,7 @@ pub mod int_or_percent;
 pub mod job_validation;
 pub mod kinds;
 pub mod lease;
+pub mod limits;
 pub mod manifest;
 pub mod namespace;
 pub mod node;
@@ -15,6 +16,8 @@ pub mod priority;
 pub mod quantity;
 pub mod resources;
 pub mod selector;
+pub mod source;
+pub mod workload_validation;
 pub mod yaml;
 
 pub use kinds::Kind;

@@ -103,20 +103,84 @@ pub struct ProbeModel {
     pub handler: ProbeHandler,
 }
 
+/// Which of a container's probes: validation differs by kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProbeKind {
+    Readiness,
+    Liveness,
+    Startup,
+}
+
+impl ProbeKind {
+    fn field(self) -> &'static str {
+        match self {
+            ProbeKind::Readiness => "readinessProbe",
+            ProbeKind::Liveness => "livenessProbe",
+            ProbeKind::Startup => "startupProbe",
+        }
+    }
+}
+
 impl ProbeModel {
-    fn from_api(p: &core::Probe) -> ProbeModel {
-        let secs = |v: Option<i32>, d: i32| SimDuration::from_secs(v.unwrap_or(d).max(0) as u64);
-        ProbeModel {
-            initial_delay: secs(p.initial_delay_seconds, 0),
-            period: secs(p.period_seconds, 10),
-            timeout: secs(p.timeout_seconds, 1),
-            success_threshold: p.success_threshold.unwrap_or(1).max(1) as u32,
-            failure_threshold: p.failure_threshold.unwrap_or(3).max(1) as u32,
+    /// Upstream's `validateProbe` and the container checks beside it, then
+    /// `SetDefaults_Probe`: a zero (unset, as Go's omitempty sees it)
+    /// timeout is 1 s, period 10 s, success threshold 1, failure threshold
+    /// 3. Without the defaulting a `periodSeconds: 0` probe would be re-run
+    /// at the same instant for ever.
+    fn from_api(
+        p: &core::Probe,
+        kind: ProbeKind,
+        container: &str,
+    ) -> Result<ProbeModel, SpecError> {
+        let at = |f: &str| format!("{container}.{}.{f}", kind.field());
+        for (f, v) in [
+            ("initialDelaySeconds", p.initial_delay_seconds),
+            ("timeoutSeconds", p.timeout_seconds),
+            ("periodSeconds", p.period_seconds),
+            ("successThreshold", p.success_threshold),
+            ("failureThreshold", p.failure_threshold),
+        ] {
+            if let Some(v) = v.filter(|v| *v < 0) {
+                return Err((
+                    at(f),
+                    format!("Invalid value: {v}: must be greater than or equal to 0"),
+                ));
+            }
+        }
+        let or_default = |v: Option<i32>, d: i32| v.filter(|v| *v != 0).unwrap_or(d);
+        let success = or_default(p.success_threshold, 1);
+        if kind != ProbeKind::Readiness && success != 1 {
+            return Err((
+                at("successThreshold"),
+                format!("Invalid value: {success}: must be 1"),
+            ));
+        }
+        if let Some(g) = p.termination_grace_period_seconds {
+            if kind == ProbeKind::Readiness {
+                return Err((
+                    at("terminationGracePeriodSeconds"),
+                    format!("Invalid value: {g}: must not be set for readinessProbes"),
+                ));
+            }
+            if g <= 0 {
+                return Err((
+                    at("terminationGracePeriodSeconds"),
+                    format!("Invalid value: {g}: must be greater than 0"),
+                ));
+            }
+        }
+        let secs = |v: i32| SimDuration::from_secs(v as u64);
+        Ok(ProbeModel {
+            initial_delay: secs(p.initial_delay_seconds.unwrap_or(0)),
+            period: secs(or_default(p.period_seconds, 10)),
+            timeout: secs(or_default(p.timeout_seconds, 1)),
+            success_threshold: success as u32,
+            failure_threshold: or_default(p.failure_threshold, 3) as u32,
             termination_grace: p
                 .termination_grace_period_seconds
-                .map(|g| SimDuration::from_secs(g.max(0) as u64)),
+                .map(|g| SimDuration::from_secs(g as u64)),
             handler: ProbeHandler::of_probe(p),
-        }
+        })
     }
 }
 
@@ -286,25 +350,29 @@ impl PodSpecModel {
                     .map_err(|(k, e)| (format!("{path}.resources.requests.{k}"), e.0))?;
                 let limits = resources::parse_list(res.and_then(|r| r.limits.as_ref()))
                     .map_err(|(k, e)| (format!("{path}.resources.limits.{k}"), e.0))?;
+                resources::validate_requirements(&requests, &limits, &format!("{path}.resources"))?;
                 // A container with limits and no requests requests its limits.
                 let mut eff = limits.clone();
                 for (k, v) in &requests {
                     eff.insert(k.clone(), *v);
                 }
                 let sidecar = init && c.restart_policy.as_deref() == Some("Always");
+                let probe = |p: Option<&core::Probe>, kind| {
+                    p.map(|p| ProbeModel::from_api(p, kind, &path)).transpose()
+                };
                 Ok(ContainerModel {
                     name: c.name.clone(),
                     image: c.image.clone().unwrap_or_default(),
                     requests: eff,
                     limits,
-                    readiness: c.readiness_probe.as_ref().map(ProbeModel::from_api),
-                    startup: c.startup_probe.as_ref().map(ProbeModel::from_api),
+                    readiness: probe(c.readiness_probe.as_ref(), ProbeKind::Readiness)?,
+                    startup: probe(c.startup_probe.as_ref(), ProbeKind::Startup)?,
                     // Ordinary init containers run no probes (validation
                     // forbids them); sidecars and app containers do.
                     liveness: if init && !sidecar {
                         None
                     } else {
-                        c.liveness_probe.as_ref().map(ProbeModel::from_api)
+                        probe(c.liveness_probe.as_ref(), ProbeKind::Liveness)?
                     },
                     pre_stop: if init && !sidecar { None } else { pre_stop(c) },
                     run_for: if init && !sidecar {
@@ -348,6 +416,15 @@ impl PodSpecModel {
             return Err((
                 "spec.terminationGracePeriodSeconds".into(),
                 "must be greater than or equal to 0".into(),
+            ));
+        }
+        if let Some(d) = spec
+            .active_deadline_seconds
+            .filter(|d| !(1..=i64::from(i32::MAX)).contains(d))
+        {
+            return Err((
+                "spec.activeDeadlineSeconds".into(),
+                format!("Invalid value: {d}: must be between 1 and 2147483647, inclusive"),
             ));
         }
         let requests = effective_requests(&containers, &init_containers, spec)?;
@@ -422,6 +499,7 @@ fn effective_requests(
             .map_err(|(k, e)| (format!("spec.resources.requests.{k}"), e.0))?;
         let limits = resources::parse_list(pod_level.limits.as_ref())
             .map_err(|(k, e)| (format!("spec.resources.limits.{k}"), e.0))?;
+        resources::validate_requirements(&requests, &limits, "spec.resources")?;
         for (k, v) in limits.iter().chain(requests.iter()) {
             sum.insert(k.clone(), *v);
         }
@@ -692,4 +770,60 @@ pub fn sum_requests<'a>(pods: impl Iterator<Item = &'a PodSpecModel>) -> Resourc
     }
     total.insert("pods".into(), Quantity::from_units(n));
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(v: serde_json::Value) -> core::Probe {
+        serde_json::from_value(v).expect("a probe")
+    }
+
+    #[test]
+    fn zero_probe_fields_take_upstream_defaults() {
+        // SetDefaults_Probe: 0 is unset, so period 10 s, timeout 1 s,
+        // success 1, failure 3. The old model kept a 0 s period, and the
+        // prober re-ran at the same instant for ever.
+        let p = probe(
+            serde_json::json!({"tcpSocket": {"port": 80}, "periodSeconds": 0,
+            "timeoutSeconds": 0, "successThreshold": 0, "failureThreshold": 0}),
+        );
+        let m = ProbeModel::from_api(&p, ProbeKind::Liveness, "spec.containers[0]").unwrap();
+        assert_eq!(m.period, SimDuration::from_secs(10));
+        assert_eq!(m.timeout, SimDuration::from_secs(1));
+        assert_eq!((m.success_threshold, m.failure_threshold), (1, 3));
+    }
+
+    #[test]
+    fn negative_probe_fields_and_liveness_success_above_one_are_refused() {
+        let p = probe(serde_json::json!({"exec": {}, "periodSeconds": -1}));
+        let (path, msg) =
+            ProbeModel::from_api(&p, ProbeKind::Readiness, "spec.containers[0]").unwrap_err();
+        assert_eq!(path, "spec.containers[0].readinessProbe.periodSeconds");
+        assert_eq!(msg, "Invalid value: -1: must be greater than or equal to 0");
+        // Readiness may need 2 successes; liveness and startup must say 1.
+        let p = probe(serde_json::json!({"exec": {}, "successThreshold": 2}));
+        assert!(ProbeModel::from_api(&p, ProbeKind::Readiness, "c").is_ok());
+        let (_, msg) = ProbeModel::from_api(&p, ProbeKind::Startup, "c").unwrap_err();
+        assert_eq!(msg, "Invalid value: 2: must be 1");
+    }
+
+    #[test]
+    fn negative_requests_and_requests_over_limits_are_refused() {
+        let q = |s: &str| Quantity::parse(s).unwrap();
+        let requests: ResourceList = [("cpu".to_string(), q("2"))].into();
+        let limits: ResourceList = [("cpu".to_string(), q("1"))].into();
+        let (path, msg) =
+            resources::validate_requirements(&requests, &limits, "c.resources").unwrap_err();
+        assert_eq!(path, "c.resources.requests.cpu");
+        assert!(
+            msg.contains("must be less than or equal to cpu limit of 1"),
+            "{msg}"
+        );
+        let negative: ResourceList = [("memory".to_string(), q("-1Mi"))].into();
+        let (path, _) =
+            resources::validate_requirements(&negative, &ResourceList::new(), "c").unwrap_err();
+        assert_eq!(path, "c.requests.memory");
+    }
 }

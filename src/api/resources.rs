@@ -66,3 +66,37 @@ pub fn display(list: &ResourceList) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// Upstream's `ValidateResourceRequirements` for the parts that matter here:
+/// no quantity is negative (`ValidateNonnegativeQuantity`), and no request
+/// exceeds its limit. Errors name `path.requests.cpu` and the like.
+pub fn validate_requirements(
+    requests: &ResourceList,
+    limits: &ResourceList,
+    path: &str,
+) -> Result<(), (String, String)> {
+    for (field, list) in [("limits", limits), ("requests", requests)] {
+        if let Some((k, q)) = list.iter().find(|(_, q)| q.is_negative()) {
+            return Err((
+                format!("{path}.{field}.{k}"),
+                format!(
+                    "Invalid value: \"{}\": must be greater than or equal to 0",
+                    q.canonical(k != "cpu")
+                ),
+            ));
+        }
+    }
+    for (k, q) in requests {
+        if let Some(limit) = limits.get(k).filter(|l| q > *l) {
+            return Err((
+                format!("{path}.requests.{k}"),
+                format!(
+                    "Invalid value: \"{}\": must be less than or equal to {k} limit of {}",
+                    q.canonical(k != "cpu"),
+                    limit.canonical(k != "cpu")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -233,6 +233,9 @@ pub struct SyntaxError {
 /// PyYAML and Kubernetes' go-yaml follow). Empty documents are skipped;
 /// duplicate keys are errors, as in Kubernetes' strict decoding.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
+    if let Some(err) = unprintable(text) {
+        return Err(err);
+    }
     // libyaml-safer 0.3 panics on a few malformed inputs (an escape cut off
     // by the end of input: `"\`). Nothing a user writes may crash kubesim,
     // so such a panic becomes a syntax error at the end of the text.
@@ -251,6 +254,28 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
             pos: Pos { line, col },
             message: "unexpected end of input inside a scalar or escape sequence".into(),
         })
+    })
+}
+
+/// The first character YAML does not allow in a stream (C0 controls other
+/// than tab, line feed and carriage return, DEL, and C1 controls but NEL:
+/// YAML 1.2 `c-printable`), located; libyaml reports these at 1:1.
+fn unprintable(text: &str) -> Option<SyntaxError> {
+    let printable =
+        |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{85}') || !(c.is_control() || c == '\u{7f}');
+    let (offset, c) = text.char_indices().find(|&(_, c)| !printable(c))?;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Some(SyntaxError {
+        pos: Pos {
+            line: line as u32,
+            col: col as u32,
+        },
+        message: format!(
+            "control character U+{:04X} at byte offset {offset} is not allowed in YAML",
+            c as u32
+        ),
     })
 }
 
@@ -288,13 +313,28 @@ fn parse_documents_inner(text: &str) -> Result<Vec<Node>, SyntaxError> {
                 message: format!("{context}{}", e.problem()),
             }
         })?;
-        builder.on_event(event.data, pos_of(event.start_mark));
+        // Depth and alias limits stop the parse at once: going on is what
+        // would exhaust time or memory.
+        builder.on_event(event.data, pos_of(event.start_mark))?;
     }
     if let Some(err) = builder.error {
         return Err(err);
     }
     Ok(builder.docs.into_iter().filter(|d| !d.is_null()).collect())
 }
+
+/// How deeply lists and mappings may nest: serde_yaml's recursion limit.
+/// The deepest manifest in the realworld corpus nests 14 levels; a deeper
+/// document is a mistake or an attack (nesting 100,000 deep makes the
+/// scanner's simple-key search quadratic, and recursion on the tree
+/// overflow the stack).
+pub const MAX_DEPTH: usize = 128;
+
+/// How many nodes aliases may copy beyond the nodes written in the stream.
+/// go-yaml and serde_yaml refuse "excessive aliasing" too; this cap keeps a
+/// 545-byte "billion laughs" (9⁹ strings) from exhausting memory while a
+/// scenario that reuses an anchored pod template thousands of times loads.
+pub const MAX_ALIAS_NODES: usize = 1_000_000;
 
 fn pos_of(m: Mark) -> Pos {
     Pos {
@@ -307,14 +347,50 @@ fn pos_of(m: Mark) -> Pos {
 struct TreeBuilder {
     docs: Vec<Node>,
     stack: Vec<(Node, Option<Node>, Option<String>)>,
-    anchors: BTreeMap<String, Node>,
+    /// Anchored nodes with their size in nodes.
+    anchors: BTreeMap<String, (Node, usize)>,
     error: Option<SyntaxError>,
+    /// Nodes the events themselves made.
+    parsed: usize,
+    /// Nodes copied for anchors and aliases.
+    copied: usize,
+}
+
+/// The number of nodes in `node`'s tree.
+fn node_count(node: &Node) -> usize {
+    match &node.value {
+        Value::Scalar { .. } => 1,
+        Value::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Value::Map(pairs) => {
+            1 + pairs
+                .iter()
+                .map(|(k, v)| node_count(k) + node_count(v))
+                .sum::<usize>()
+        }
+    }
 }
 
 impl TreeBuilder {
-    fn push_value(&mut self, node: Node, anchor: Option<String>) {
+    /// Counts a copy of `size` nodes made at `pos`, refusing it past the cap.
+    fn copy_budget(&mut self, size: usize, pos: Pos) -> Result<(), SyntaxError> {
+        self.copied = self.copied.saturating_add(size);
+        if self.copied > self.parsed.saturating_add(MAX_ALIAS_NODES) {
+            return Err(SyntaxError {
+                pos,
+                message: format!(
+                    "excessive aliasing: aliases expand to more than {MAX_ALIAS_NODES} nodes beyond the {} written (an alias bomb?)",
+                    self.parsed
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn push_value(&mut self, node: Node, anchor: Option<String>) -> Result<(), SyntaxError> {
         if let Some(a) = anchor {
-            self.anchors.insert(a, node.clone());
+            let size = node_count(&node);
+            self.copy_budget(size, node.pos)?;
+            self.anchors.insert(a, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -338,9 +414,23 @@ impl TreeBuilder {
                 Value::Scalar { .. } => {}
             },
         }
+        Ok(())
     }
 
-    fn on_event(&mut self, ev: EventData, pos: Pos) {
+    /// Opens a list or mapping, refusing nesting deeper than [`MAX_DEPTH`].
+    fn open(&mut self, value: Value, pos: Pos, anchor: Option<String>) -> Result<(), SyntaxError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(SyntaxError {
+                pos,
+                message: format!("lists and mappings nest more than {MAX_DEPTH} levels deep"),
+            });
+        }
+        self.parsed += 1;
+        self.stack.push((Node { pos, value }, None, anchor));
+        Ok(())
+    }
+
+    fn on_event(&mut self, ev: EventData, pos: Pos) -> Result<(), SyntaxError> {
         match ev {
             EventData::Scalar {
                 value,
@@ -348,6 +438,7 @@ impl TreeBuilder {
                 anchor,
                 ..
             } => {
+                self.parsed += 1;
                 let plain = style == ScalarStyle::Plain;
                 self.push_value(
                     Node {
@@ -355,45 +446,39 @@ impl TreeBuilder {
                         value: Value::Scalar { text: value, plain },
                     },
                     anchor,
-                );
+                )
             }
-            EventData::SequenceStart { anchor, .. } => self.stack.push((
-                Node {
-                    pos,
-                    value: Value::Seq(Vec::new()),
-                },
-                None,
-                anchor,
-            )),
-            EventData::MappingStart { anchor, .. } => self.stack.push((
-                Node {
-                    pos,
-                    value: Value::Map(Vec::new()),
-                },
-                None,
-                anchor,
-            )),
-            EventData::SequenceEnd | EventData::MappingEnd => {
-                if let Some((mut node, _, anchor)) = self.stack.pop() {
+            EventData::SequenceStart { anchor, .. } => {
+                self.open(Value::Seq(Vec::new()), pos, anchor)
+            }
+            EventData::MappingStart { anchor, .. } => {
+                self.open(Value::Map(Vec::new()), pos, anchor)
+            }
+            EventData::SequenceEnd | EventData::MappingEnd => match self.stack.pop() {
+                Some((mut node, _, anchor)) => {
                     apply_merge_keys(&mut node);
-                    self.push_value(node, anchor);
+                    self.push_value(node, anchor)
                 }
-            }
+                None => Ok(()),
+            },
             EventData::Alias { anchor } => {
-                let node = self.anchors.get(&anchor).cloned().unwrap_or(Node {
-                    pos,
-                    value: Value::Scalar {
-                        text: String::new(),
-                        plain: true,
-                    },
-                });
-                self.push_value(node, None);
+                let Some(&(_, size)) = self.anchors.get(&anchor) else {
+                    return Err(SyntaxError {
+                        pos,
+                        message: format!("unknown anchor `{anchor}` referenced"),
+                    });
+                };
+                // Counted before the copy is made, so a refused one costs nothing.
+                self.copy_budget(size, pos)?;
+                let node = self.anchors[&anchor].0.clone();
+                self.push_value(node, None)
             }
-            EventData::DocumentStart { .. } => self.anchors.clear(),
-            EventData::DocumentEnd { .. } => {
-                // An empty document yields no node; keep documents aligned.
+            EventData::DocumentStart { .. } => {
+                self.anchors.clear();
+                Ok(())
             }
-            _ => {}
+            // An empty document yields no node; keep documents aligned.
+            _ => Ok(()),
         }
     }
 }
@@ -1011,6 +1096,53 @@ mod tests {
             .contains("duplicate"));
         let e = parse_documents("a:\n  b: 1\n c: 2\n").unwrap_err();
         assert_eq!(e.pos.line, 3);
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_where_its_copies_pass_the_cap() {
+        // Nine levels of nine aliases: 9^9 = 387,420,489 strings. Sizes in
+        // nodes: a = 10, b = 1 + 9*10 = 91, c = 820, d = 7,381, e = 66,430,
+        // f = 597,871. Copies (one per anchor, nine per level of aliases):
+        // through line 5, 10 + 181 + 1,639 + 14,761 + 132,859 = 149,450;
+        // line 6's nine aliases to e add 597,870 (747,320), and keeping `f`
+        // as an anchor 597,871 more: 1,345,191, past 1,000,000 + the 22
+        // nodes written so far (root, six keys, six lists, nine `lol`). So the error is at f's list, line 6 column 4.
+        let mut text = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        let mut prev = 'a';
+        for c in "bcdefghi".chars() {
+            let refs = vec![format!("*{prev}"); 9].join(", ");
+            text.push_str(&format!("{c}: &{c} [{refs}]\n"));
+            prev = c;
+        }
+        let e = parse_documents(&text).unwrap_err();
+        assert_eq!(e.pos, Pos { line: 6, col: 4 }, "{e:?}");
+        assert!(e.message.contains("excessive aliasing"), "{}", e.message);
+        // The same shape three levels deep (9^3 = 729 strings) is fine.
+        let small = text.lines().take(3).collect::<Vec<_>>().join("\n");
+        assert!(parse_documents(&small).is_ok());
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_a_located_error_and_stops_early() {
+        // 100,000 `[` would take libyaml's scanner quadratic time; the parse
+        // stops at level 129: the root mapping is level 1, so the 128th `[`,
+        // at column 6 + 128 = 134 (after the six characters `name: `).
+        let text = format!("name: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = parse_documents(&text).unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 134 }, "{e:?}");
+        assert!(e.message.contains("128 levels"));
+        // 128 levels are allowed.
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_documents(&ok).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_anchor_and_control_characters_are_located() {
+        let e = parse_documents("a: 1\nb: *nowhere\n").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 2, col: 4 });
+        let e = parse_documents("a: 1\nb: x\u{0}y\n").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 2, col: 5 });
+        assert!(e.message.contains("U+0000"), "{}", e.message);
     }
 
     #[test]

@@ -15,10 +15,12 @@ use super::drain::DrainOptions;
 use super::objective::Objective;
 use super::spec::{ClusterSpec, Dur, NodePoolSpec, Qty, ScenarioSpec, TimelineSpec};
 use super::{Action, EtcdTarget, NodePlan, RolloutOp, Scenario, Step};
+use crate::api::limits::{too_many, MAX_NODES};
 use crate::api::manifest::{decode_object, load_manifests, node_at, parse_yaml, validate_dns_name};
 use crate::api::manifest::{FieldReport, LoadError};
 use crate::api::node::{NodeBody, NodeImage, Taint};
 use crate::api::quantity::Quantity;
+use crate::api::source::read_source;
 use crate::api::yaml::{closest, from_node, join_path, Node, Pos, Value};
 use crate::api::{Kind, Object};
 use crate::model::apiserver::ApiServerConfig;
@@ -36,10 +38,10 @@ pub const DEFAULT_DURATION: SimDuration = SimDuration::from_secs(600);
 /// Reads and loads the scenario at `path`.
 pub fn load_file(path: &Path) -> Result<Scenario, Vec<LoadError>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_source(path).map_err(|e| {
         vec![LoadError::new(
             &file,
-            None,
+            e.pos,
             "",
             format!("cannot read the scenario: {e}"),
         )]
@@ -164,7 +166,7 @@ impl Loader<'_> {
         let cluster = self.cluster(&spec.cluster);
         let objects = self.objects();
         let timeline = match &cluster {
-            Some(c) => self.timeline(&spec.timeline, &c.4 .1, c.0, duration),
+            Some(c) => self.timeline(&spec.timeline, &c.4 .1, c.0, duration, &objects),
             None => Vec::new(),
         };
         if !self.errors.is_empty() {
@@ -191,6 +193,14 @@ impl Loader<'_> {
             (s, _) => s,
         };
         let c = &spec.cluster.controller_manager;
+        if let Some(Dur(d)) = c.node_monitor_period {
+            self.at_least(
+                "cluster.controllerManager.nodeMonitorPeriod",
+                d,
+                SimDuration::from_secs(1),
+                "the node lifecycle controller compares Node heartbeat times, which have one-second resolution",
+            );
+        }
         let controller_manager = (c.enabled != Some(false)).then(|| {
             let mut cfg = crate::controllers::ControllerManagerConfig::default();
             if let Some(Dur(d)) = c.node_monitor_period {
@@ -249,6 +259,17 @@ impl Loader<'_> {
             warnings: self.warnings,
             objective,
         })
+    }
+
+    /// Whether `d` is at least `min`; if not, an error at `path` giving
+    /// the floor and `why`. Periods far below these make a run take hours
+    /// of wall time or exhaust memory for no behaviour a cluster can show.
+    fn at_least(&mut self, path: &str, d: SimDuration, min: SimDuration, why: &str) -> bool {
+        if d >= min {
+            return true;
+        }
+        self.error(path, format!("{d} is below the minimum of {min}: {why}"));
+        false
     }
 
     fn objective(&self, spec: Option<&super::spec::ObjectiveSpec>) -> Objective {
@@ -311,12 +332,12 @@ impl Loader<'_> {
         }
         let mut etcd = EtcdConfig::default();
         if let Some(Dur(h)) = c.etcd.heartbeat_interval {
-            if h.is_zero() {
-                self.error(
-                    "cluster.etcd.heartbeatInterval",
-                    "the heartbeat interval must be longer than zero",
-                );
-            } else {
+            if self.at_least(
+                "cluster.etcd.heartbeatInterval",
+                h,
+                SimDuration::from_millis(1),
+                "etcd's --heartbeat-interval is a whole number of milliseconds",
+            ) {
                 etcd.heartbeat_interval = h;
             }
         }
@@ -336,7 +357,16 @@ impl Loader<'_> {
                 ),
             );
         }
-        etcd.election_ticks = (election.nanos() / tick).max(1) as u32;
+        // etcd's maxElectionMs.
+        if election > SimDuration::from_secs(50) {
+            self.error(
+                "cluster.etcd.electionTimeout",
+                format!(
+                    "--election-timeout ({election}) is too long, and should be set less than 50s"
+                ),
+            );
+        }
+        etcd.election_ticks = (election.nanos() / tick).clamp(1, u64::from(u32::MAX)) as u32;
         let fsync_default = etcd.wal_fsync.clone();
         etcd.wal_fsync = self.latency("cluster.etcd.walFsync", &c.etcd.wal_fsync, fsync_default);
         if let Some(b) = c.etcd.pre_vote {
@@ -363,12 +393,12 @@ impl Loader<'_> {
             api.history_window = d;
         }
         if let Some(Dur(d)) = c.apiserver.bookmark_interval {
-            if d.is_zero() {
-                self.error(
-                    "cluster.apiserver.bookmarkInterval",
-                    "the bookmark interval must be longer than zero",
-                );
-            } else {
+            if self.at_least(
+                "cluster.apiserver.bookmarkInterval",
+                d,
+                SimDuration::from_secs(1),
+                "the watch cache sends bookmarks about once a minute; more often than every second only multiplies watch events",
+            ) {
                 api.bookmark_period = d;
             }
         }
@@ -423,12 +453,12 @@ impl Loader<'_> {
             ),
         ] {
             if let Some(Dur(d)) = value {
-                if d.is_zero() {
-                    self.error(
-                        &format!("cluster.kubelet.{field}"),
-                        "must be longer than zero",
-                    );
-                } else {
+                if self.at_least(
+                    &format!("cluster.kubelet.{field}"),
+                    d,
+                    SimDuration::from_secs(1),
+                    "Node heartbeat times have one-second resolution (metav1.Time)",
+                ) {
                     *slot = d;
                 }
             }
@@ -504,8 +534,22 @@ impl Loader<'_> {
     fn node_pools(&mut self, pools: &[NodePoolSpec], kubelet: &KubeletConfig) -> Vec<NodePlan> {
         let mut nodes = Vec::new();
         let mut seen = BTreeSet::new();
+        let mut total: u64 = 0;
         for (i, pool) in pools.iter().enumerate() {
             let at = format!("cluster.nodePools[{i}]");
+            total += u64::from(pool.count);
+            if total > MAX_NODES {
+                self.error(
+                    &format!("{at}.count"),
+                    too_many(
+                        "nodes in all pools",
+                        total as i64,
+                        MAX_NODES as i64,
+                        "kubesim simulates up to four times the 5,000 nodes Kubernetes is tested at",
+                    ),
+                );
+                return nodes;
+            }
             if let Err(why) = validate_dns_name(&pool.name, true) {
                 self.error(&format!("{at}.name"), format!("`{}`: {why}", pool.name));
                 continue;
@@ -661,16 +705,7 @@ impl Loader<'_> {
             Some(Ok(rel)) => {
                 let full: PathBuf = self.base.join(rel);
                 let shown = full.display().to_string();
-                let text = match std::fs::read_to_string(&full) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        self.error(
-                            &format!("{PATH}.include"),
-                            format!("cannot read `{shown}`: {e}"),
-                        );
-                        return None;
-                    }
-                };
+                let text = self.read_included(&format!("{PATH}.include"), &full)?;
                 let docs = match parse_yaml(&shown, &text) {
                     Ok(d) => d,
                     Err(mut e) => {
@@ -756,15 +791,9 @@ impl Loader<'_> {
     fn include(&mut self, path: &str, rel: &str) -> Vec<Object> {
         let full: PathBuf = self.base.join(rel);
         let shown = full.display().to_string();
-        match std::fs::read_to_string(&full) {
-            Err(e) => {
-                self.error(
-                    &format!("{path}.include"),
-                    format!("cannot read `{shown}`: {e}"),
-                );
-                Vec::new()
-            }
-            Ok(text) => match load_manifests(&shown, &text, &mut self.report) {
+        match self.read_included(&format!("{path}.include"), &full) {
+            None => Vec::new(),
+            Some(text) => match load_manifests(&shown, &text, &mut self.report) {
                 Ok(objs) => {
                     if objs.is_empty() {
                         self.warnings
@@ -777,6 +806,24 @@ impl Loader<'_> {
                     Vec::new()
                 }
             },
+        }
+    }
+
+    /// The text of an included file; an error is reported at `field`, or at
+    /// the place in the included file where its text stops being UTF-8.
+    fn read_included(&mut self, field: &str, full: &Path) -> Option<String> {
+        let shown = full.display().to_string();
+        match read_source(full) {
+            Ok(text) => Some(text),
+            Err(e) if e.pos.is_some() => {
+                self.errors
+                    .push(LoadError::new(&shown, e.pos, "", e.message));
+                None
+            }
+            Err(e) => {
+                self.error(field, format!("cannot read `{shown}`: {e}"));
+                None
+            }
         }
     }
 
@@ -841,7 +888,10 @@ impl Loader<'_> {
         nodes: &[NodePlan],
         etcd_members: u32,
         duration: SimDuration,
+        objects: &[Object],
     ) -> Vec<Step> {
+        // What exists by each entry, for checking patches against it.
+        let mut known: Vec<Arc<Object>> = objects.iter().cloned().map(Arc::new).collect();
         let node_names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
         let etcd_names: Vec<String> = (0..etcd_members).map(|i| format!("etcd-{i}")).collect();
         let mut steps = Vec::new();
@@ -852,6 +902,7 @@ impl Loader<'_> {
                 let node = node_at(self.doc, &format!("{at}.apply")).cloned();
                 if let Some(node) = node {
                     let objs = self.manifests_at(&format!("{at}.apply"), &node);
+                    known.extend(objs.iter().cloned().map(Arc::new));
                     actions.push((
                         "apply",
                         Action::Apply(objs.into_iter().map(Arc::new).collect()),
@@ -913,6 +964,12 @@ impl Loader<'_> {
                             ),
                         );
                     }
+                    if let Err((_, msg)) = crate::api::workload_validation::replicas(
+                        Some(&Json::from(s.replicas)),
+                        "replicas",
+                    ) {
+                        self.error(&format!("{at}.scale.replicas"), msg);
+                    }
                     actions.push((
                         "scale",
                         Action::Scale {
@@ -936,6 +993,13 @@ impl Loader<'_> {
                             &format!("{at}.patch.patch"),
                             "a merge patch is a mapping, such as {spec: {replicas: 3}}",
                         );
+                    } else {
+                        let target = known.iter().rev().find(|o| {
+                            o.kind == kind && o.meta.namespace == ns && o.meta.name == p.name
+                        });
+                        if let Some(target) = target.cloned() {
+                            self.check_patch(&format!("{at}.patch.patch"), &target, &patch);
+                        }
                     }
                     actions.push((
                         "patch",
@@ -1166,6 +1230,30 @@ impl Loader<'_> {
         // Stable: entries at the same instant keep their file order.
         steps.sort_by_key(|s| s.at);
         steps
+    }
+
+    /// Applies a timeline patch to the object the scenario created, and
+    /// checks the result as the apiserver would check the patched object
+    /// (it answers 422 Invalid at run time): the error points into the patch
+    /// at the field it names, else at the patch.
+    fn check_patch(&mut self, at: &str, target: &Object, patch: &Json) {
+        let Err(msg) = crate::model::apiserver::merge_patch(target, patch) else {
+            return;
+        };
+        // merge_patch reports `field: message; …`.
+        let field = msg.split(": ").next().unwrap_or("");
+        let inside = node_at(self.doc, at)
+            .and_then(|p| node_at(p, field))
+            .is_some();
+        let path = if inside && !field.is_empty() {
+            format!("{at}.{field}")
+        } else {
+            at.to_string()
+        };
+        self.error(
+            &path,
+            format!("the patched {} would be refused: {msg}", target.kind.name()),
+        );
     }
 
     fn object_ref(

@@ -229,7 +229,7 @@ impl LatencySpec {
         }
         let EmpiricalSpec { file } = self.empirical.as_ref().expect("one is given");
         let path = base_dir.join(file);
-        let text = std::fs::read_to_string(&path)
+        let text = crate::api::source::read_source(&path)
             .map_err(|e| format!("empirical: cannot read `{}`: {e}", path.display()))?;
         let samples =
             parse_samples_csv(&text).map_err(|e| format!("empirical: {}: {e}", path.display()))?;

@@ -7,4 +7,4 @@ pub mod request;
 mod server;
 pub mod strategy;
 
-pub use server::{ApiServer, ApiServerConfig};
+pub use server::{merge_patch, ApiServer, ApiServerConfig};
