@@ -218,3 +218,94 @@ timeline:
         );
     }
 }
+
+/// `crashEtcd: leader` while an election is under way used to fail ("no
+/// member leads at this instant"). It now waits for the election to finish
+/// and crashes the member that wins, saying how long it waited; when no
+/// member can win (no quorum is up), it gives up after ten election
+/// timeouts and says so, and the group recovers once members restart.
+#[test]
+fn crashing_the_leader_during_an_election_waits_for_the_new_leader() {
+    let s = scenario(
+        r#"
+name: crash-during-election
+duration: 90s
+cluster:
+  etcd: {members: 3}
+  nodePools:
+    - {name: n, count: 2, capacity: {cpu: "2", memory: 4Gi}}
+timeline:
+  - {at: 30s, crashEtcd: leader}
+  - {at: 30010ms, crashEtcd: leader}
+  - {at: 40s, crashEtcd: leader}
+  - {at: 60s, restartEtcd: crashed}
+"#,
+    );
+    for seed in 1..=5 {
+        let ran = run_full(&s, Some(seed));
+        let results: Vec<(f64, String)> = ran
+            .events(Some("kubectl"), "ActionResult")
+            .map(|r| (secs(r), r["result"].as_str().unwrap().to_string()))
+            .collect();
+        // Four actions; restartEtcd: crashed reports once per member (2).
+        assert_eq!(results.len(), 5, "seed {seed}: {results:?}");
+        assert_eq!(results[0], (30.0, "ok".to_string()), "seed {seed}");
+        // The second crash waited: a follower's randomized timeout in
+        // [1 s, 2 s) after the last heartbeat (≤ 100 ms before 30 s), a
+        // pre-vote and a vote: the new leader is elected after 30.9 s and,
+        // barring a split vote, before 32.2 s.
+        let elected = elected_after(&ran, 30.0).unwrap();
+        assert!(elected > 30.9 && elected < 34.3, "seed {seed}: {elected}");
+        let crashes: Vec<(f64, String)> = ran
+            .events(Some("kubectl"), "EtcdCrash")
+            .map(|r| (secs(r), r["target"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(crashes.len(), 2, "seed {seed}: {crashes:?}");
+        // The driver looks every millisecond: it crashes the winner within
+        // 1 ms of its election, a member other than the first leader.
+        let (at, ref second) = crashes[1];
+        assert!(at >= elected && at <= elected + 0.001, "seed {seed}: {at}");
+        assert_ne!(second, &crashes[0].1, "seed {seed}");
+        let new_leader = ran
+            .events(None, "RaftLeaderElected")
+            .find(|r| secs(r) == elected)
+            .unwrap()["component"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(second, &new_leader, "seed {seed}");
+        // It waited from 30.010 s to the crash, in whole milliseconds.
+        let waited_ms = ((at - 30.010) * 1000.0).round() as i64;
+        assert_eq!(
+            results[1],
+            (
+                at,
+                format!(
+                    "ok: waited {waited_ms} ms for the election to finish, \
+                     then crashed the new leader {second}"
+                )
+            ),
+            "seed {seed}"
+        );
+        // With two of three members down no leader can be elected: the
+        // third crash gives up ten election timeouts (10 s) after 40 s.
+        assert_eq!(
+            results[2],
+            (
+                50.0,
+                "failed: waited 10000 ms for the election to finish and no member was \
+                 elected (a quorum of members must be up to elect a leader); nothing crashed"
+                    .to_string()
+            ),
+            "seed {seed}"
+        );
+        assert_eq!(results[3], (60.0, "ok".to_string()), "seed {seed}");
+        assert_eq!(results[4], (60.0, "ok".to_string()), "seed {seed}");
+        // Recovery: both members restart at 60 s, a leader is elected and
+        // the kubelets' Lease renewals (every 10 s) commit again.
+        assert!(elected_after(&ran, 60.0).is_some(), "seed {seed}");
+        let last = ran.writes("Lease/").map(secs).last().unwrap();
+        assert!(last > 80.0, "seed {seed}: last lease write at {last}");
+        assert_eq!(ran.finished.engine.shared.etcd.divergent_applies(), 0);
+    }
+}

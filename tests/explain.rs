@@ -98,3 +98,90 @@ fn an_unschedulable_pod_shows_what_preemption_would_evict() {
     let (_, table, _) = kubesim(&["explain", snap]);
     assert!(table.contains("preemption: would evict default/report-0, default/report-1 on node-b"));
 }
+
+#[test]
+fn every_score_shows_its_weight_in_the_json_and_the_table() {
+    let (code, out, err) = kubesim(&["explain", SNAPSHOT, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let x: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let small2 = x["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "small-2")
+        .unwrap();
+    // The default profile's weights (upstream's getDefaultPlugins):
+    // TaintToleration 3, NodeAffinity 2, PodTopologySpread 2,
+    // InterPodAffinity 2, NodeResourcesFit 1, BalancedAllocation 1,
+    // ImageLocality 1.
+    for (plugin, weight) in [
+        ("TaintToleration", 3),
+        ("NodeAffinity", 2),
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
+        ("NodeResourcesFit", 1),
+        ("NodeResourcesBalancedAllocation", 1),
+        ("ImageLocality", 1),
+    ] {
+        let s = &small2["scores"][plugin];
+        assert_eq!(s["weight"], weight, "{plugin}");
+        assert_eq!(
+            s["weighted"].as_i64().unwrap(),
+            s["normalized"].as_i64().unwrap() * weight,
+            "{plugin}"
+        );
+    }
+    // The table spells each cell raw→normalized×weight=weighted: no taint
+    // to tolerate is raw 0, normalised to 100, × 3 = 300; the zone-b
+    // preference (weight 10) is raw 10, the best, so 100, × 2 = 200.
+    let (code, table, _) = kubesim(&["explain", SNAPSHOT]);
+    assert_eq!(code, 0);
+    let row = table.lines().find(|l| l.starts_with("small-2")).unwrap();
+    assert!(row.contains("0→100×3=300"), "{row}");
+    assert!(row.contains("10→100×2=200"), "{row}");
+    // Cells never run into each other: every cell is its own word.
+    assert_eq!(
+        row.split_whitespace().filter(|w| w.contains('×')).count(),
+        7
+    );
+}
+
+#[test]
+fn a_configured_weight_reaches_the_explanation() {
+    // NodeResourcesFit enabled again with weight 5 replaces its default 1
+    // (upstream's plugin-set merge keeps the default's position).
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.yaml");
+    let text = std::fs::read_to_string(SNAPSHOT).unwrap()
+        + "---\napiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n\
+           profiles:\n  - schedulerName: default-scheduler\n    plugins:\n      score:\n        \
+           enabled: [{name: NodeResourcesFit, weight: 5}]\n";
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = kubesim(&["explain", p.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let x: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let node = |name: &str| {
+        x["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    // small-2's fit is 25 (see above): 25 × 5 = 125; small-1's is 50 → 250.
+    assert_eq!(node("small-2")["scores"]["NodeResourcesFit"]["weight"], 5);
+    assert_eq!(
+        node("small-2")["scores"]["NodeResourcesFit"]["weighted"],
+        125
+    );
+    assert_eq!(
+        node("small-1")["scores"]["NodeResourcesFit"]["weighted"],
+        250
+    );
+    // Totals: small-1 450 - 50 + 250 = 650; small-2 625 - 25 + 125 = 725.
+    assert_eq!(node("small-1")["total"], 650);
+    assert_eq!(node("small-2")["total"], 725);
+    let (_, table, _) = kubesim(&["explain", p.to_str().unwrap()]);
+    assert!(table.contains("25→25×5=125"), "{table}");
+}

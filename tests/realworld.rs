@@ -72,16 +72,53 @@ fn every_documented_manifest_loads_into_a_scenario_and_runs() {
     assert!(s.objects.len() >= 66);
     let done = kubesim::scenario::run::run(&s, Default::default(), |_| {}).unwrap();
     // Every object was sent; those refused are refused by the apiserver for
-    // a stated reason: a namespace the manifests assume exists, or a
-    // PriorityClass (`high`) the Priority admission plugin cannot find.
+    // a stated reason: a namespace the manifests assume exists, a
+    // PriorityClass (`high`) the Priority admission plugin cannot find, or
+    // upstream's update validation: several manifests share a kind and
+    // name (StatefulSet `web` three times, Pod `nginx` five times,
+    // Deployment `nginx-deployment` twice with different selectors), and
+    // kubectl apply of a later one over the first changes fields the
+    // registry keeps immutable (podManagementPolicy, volumeClaimTemplates;
+    // a pod's affinity, nodeSelector, nodeName; a Deployment's selector),
+    // a 422 Invalid.
     assert_eq!(done.summary.actions.len(), s.objects.len());
+    let mut created = std::collections::BTreeSet::new();
+    let mut immutable_refusals = Vec::new();
     for a in &done.summary.actions {
+        if a.result.starts_with("ok: created") {
+            created.insert(a.action.clone());
+        }
+        let immutable = a.result.contains("Forbidden") || a.result.contains("field is immutable");
+        if a.result.contains("422 Invalid") && immutable {
+            assert!(
+                created.contains(&a.action),
+                "{a:?} refused before any create"
+            );
+            immutable_refusals.push(a.action.clone());
+            continue;
+        }
         assert!(
             a.result.starts_with("ok")
                 || a.result.contains("not found")
                 || a.result
                     .contains("no PriorityClass with name high was found"),
             "{a:?}"
+        );
+    }
+    // The two later `web` StatefulSets (Parallel pods; a storageClassName)
+    // and at least the `nginx` pod with required affinity are refused.
+    let sts = immutable_refusals
+        .iter()
+        .filter(|a| *a == "apply StatefulSet default/web")
+        .count();
+    assert_eq!(sts, 2, "{immutable_refusals:?}");
+    for want in [
+        "apply Pod default/nginx",
+        "apply Deployment default/nginx-deployment",
+    ] {
+        assert!(
+            immutable_refusals.iter().any(|a| a == want),
+            "{want}: {immutable_refusals:?}"
         );
     }
 }

@@ -124,4 +124,7 @@ pub enum Timer {
     DrainWake { drain: u32, pod: u32 },
     /// scenario driver: a drain's `--timeout` ran out.
     DrainTimeout { drain: u32 },
+    /// scenario driver: a `crashEtcd: leader` waiting out an election
+    /// looks for a leader again.
+    LeaderWait { wait: u32 },
 }

@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::build::Layout;
 use super::drain::{DrainRun, Stage as DrainStage, Step as DrainStep};
+use super::leader_wait::{self, LeaderWait};
 use super::{Action, EtcdTarget, RolloutOp, Scenario, Step};
 use crate::api::{Kind, Object};
 use crate::model::apiserver::request::{ApiRequest, ApiResponse, PatchOp, Verb};
@@ -83,6 +84,10 @@ pub struct ScenarioDriver {
     batches: BTreeMap<u64, ApplyBatch>,
     /// Every drain started, with the timeline index it came from.
     drains: Vec<(Option<u32>, DrainRun)>,
+    /// etcd's `--election-timeout`: what bounds a wait for a leader.
+    election_timeout: SimDuration,
+    /// Every `crashEtcd: leader` that found an election under way.
+    leader_waits: Vec<LeaderWait>,
 }
 
 impl ScenarioDriver {
@@ -116,6 +121,11 @@ impl ScenarioDriver {
             next_tag: 1,
             batches: BTreeMap::new(),
             drains: Vec::new(),
+            election_timeout: scenario
+                .etcd
+                .heartbeat_interval
+                .saturating_mul(scenario.etcd.election_ticks as u64),
+            leader_waits: Vec::new(),
         }
     }
 
@@ -450,25 +460,17 @@ impl ScenarioDriver {
                     EtcdTarget::Leader => ctx.shared.etcd_leader,
                 };
                 match id {
-                    None => self.outcome(
-                        ctx,
-                        step,
-                        &what,
-                        "failed: no member leads at this instant (an election is under way)".into(),
-                    ),
-                    Some(id) => {
-                        let member = self.member_name(id);
-                        let already = !ctx.is_alive(id);
-                        self.fault(ctx, step, &what, "EtcdCrash", &member, already);
-                        if !already {
-                            if ctx.shared.etcd_leader == Some(id) {
-                                ctx.shared.etcd_leader = None;
-                            }
-                            // The process exits: its sockets close.
-                            crate::model::network::close_connections(ctx, id, true);
-                            ctx.lifecycle(Lifecycle::Crash(id));
-                        }
+                    // No member leads: wait for the election to finish.
+                    None => {
+                        let w = LeaderWait::new(step, &what, ctx.now, self.election_timeout);
+                        self.leader_waits.push(w);
+                        let wait = (self.leader_waits.len() - 1) as u32;
+                        ctx.timer(
+                            leader_wait::POLL,
+                            Payload::Timer(Timer::LeaderWait { wait }),
+                        );
                     }
+                    Some(id) => self.crash_etcd(ctx, step, &what, id, None),
                 }
             }
             Action::RestartEtcd(which) => {
@@ -541,6 +543,56 @@ impl ScenarioDriver {
                 }
             }
         }
+    }
+
+    /// Crashes etcd member `id`; `result` replaces the plain "ok" (a crash
+    /// that waited for an election says how long).
+    fn crash_etcd(
+        &self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        step: Option<u32>,
+        what: &str,
+        id: ComponentId,
+        result: Option<String>,
+    ) {
+        let member = self.member_name(id);
+        let already = !ctx.is_alive(id);
+        match result {
+            Some(result) if !already => {
+                let line = self.line_of(step) as u64;
+                ctx.trace
+                    .record(TraceLevel::Faults, ctx.now, &self.name, "EtcdCrash", |r| {
+                        r.u64("line", line).str("target", &member);
+                    });
+                self.outcome(ctx, step, what, result);
+            }
+            _ => self.fault(ctx, step, what, "EtcdCrash", &member, already),
+        }
+        if !already {
+            if ctx.shared.etcd_leader == Some(id) {
+                ctx.shared.etcd_leader = None;
+            }
+            // The process exits: its sockets close.
+            crate::model::network::close_connections(ctx, id, true);
+            ctx.lifecycle(Lifecycle::Crash(id));
+        }
+    }
+
+    /// A waiting `crashEtcd: leader` looks again: crash the leader if one
+    /// was elected, give up at the deadline, or look again in a millisecond.
+    fn on_leader_wait(&mut self, ctx: &mut Ctx<'_, Payload, World>, wait: u32) {
+        let w = self.leader_waits[wait as usize].clone();
+        if let Some(id) = ctx.shared.etcd_leader {
+            let result = w.crashed(ctx.now, &self.member_name(id));
+            return self.crash_etcd(ctx, w.step, &w.what, id, Some(result));
+        }
+        if ctx.now >= w.deadline {
+            return self.outcome(ctx, w.step, &w.what, w.gave_up(ctx.now));
+        }
+        ctx.timer(
+            leader_wait::POLL,
+            Payload::Timer(Timer::LeaderWait { wait }),
+        );
     }
 
     fn member_name(&self, id: ComponentId) -> String {
@@ -858,6 +910,7 @@ impl Actor<Payload, World> for ScenarioDriver {
                 let steps = self.drains[drain as usize].1.on_timeout();
                 self.drain_steps(ctx, drain, steps);
             }
+            Payload::Timer(Timer::LeaderWait { wait }) => self.on_leader_wait(ctx, wait),
             Payload::Timer(Timer::ClientRelease) => self.client.on_release(ctx),
             Payload::Timer(Timer::ClientRetry { req }) => self.client.on_retry(ctx, req),
             Payload::Timer(Timer::ClientDeadline { req }) => {

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod drain;
 pub mod driver;
+pub mod leader_wait;
 pub mod load;
 pub mod objective;
 pub mod run;

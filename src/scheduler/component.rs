@@ -659,7 +659,7 @@ impl Scheduler {
         match &d.selected {
             Some(node) => {
                 let (evaluated, feasible) = (d.evaluated as u64, d.feasible as u64);
-                let ranking = d.ranking_text(&self.nodes);
+                let ranking = d.ranking_text();
                 ctx.trace
                     .record(TraceLevel::Events, ctx.now, &self.name, "Scheduled", |r| {
                         r.str("pod", &pod)

@@ -22,11 +22,24 @@ use crate::api::priority::admit_pod;
 use crate::api::{Kind, Object};
 use crate::sim::RngStream;
 
+/// One plugin's score on one node: `raw → normalized × weight = weighted`.
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct ScoreOut {
     pub raw: i64,
     pub normalized: i64,
+    /// The plugin's weight in the profile (upstream's `Plugin.Weight`).
+    pub weight: i64,
     pub weighted: i64,
+}
+
+impl ScoreOut {
+    /// The table's cell: `0→100×3=300`.
+    pub fn cell(&self) -> String {
+        format!(
+            "{}→{}×{}={}",
+            self.raw, self.normalized, self.weight, self.weighted
+        )
+    }
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -216,6 +229,7 @@ pub fn explain_snapshot(
                     let s = ScoreOut {
                         raw: s.raw,
                         normalized: s.normalized,
+                        weight: s.weight,
                         weighted: s.weighted,
                     };
                     (k.name().to_string(), s)
@@ -276,8 +290,22 @@ impl Explanation {
         let mut s = String::new();
         let _ = writeln!(s, "pod {} (profile {})", self.pod, self.profile);
         let _ = write!(s, "{:<24} {:<8}", "NODE", "FEASIBLE");
-        for (_, short) in &self.plugins {
-            let _ = write!(s, " {short:>12}");
+        // Each plugin's column is as wide as its widest cell.
+        let widths: Vec<usize> = self
+            .plugins
+            .iter()
+            .map(|(p, short)| {
+                self.nodes
+                    .iter()
+                    .filter_map(|n| n.scores.get(*p))
+                    .map(|sc| sc.cell().chars().count())
+                    .chain([short.len(), 12])
+                    .max()
+                    .unwrap_or(12)
+            })
+            .collect();
+        for ((_, short), w) in self.plugins.iter().zip(&widths) {
+            let _ = write!(s, " {short:>w$}");
         }
         let _ = writeln!(s, " {:>6}", "TOTAL");
         for n in &self.nodes {
@@ -288,13 +316,8 @@ impl Explanation {
                 if n.feasible { "yes" } else { "no" }
             );
             if n.feasible {
-                for (p, _) in &self.plugins {
-                    let sc = &n.scores[*p];
-                    let _ = write!(
-                        s,
-                        " {:>12}",
-                        format!("{}→{}×={}", sc.raw, sc.normalized, sc.weighted)
-                    );
+                for ((p, _), w) in self.plugins.iter().zip(&widths) {
+                    let _ = write!(s, " {:>w$}", n.scores[*p].cell());
                 }
                 let _ = writeln!(s, " {:>6}", n.total);
             } else {

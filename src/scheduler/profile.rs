@@ -79,17 +79,19 @@ pub struct Decision {
     /// `Diagnosis.UnschedulablePlugins`): only their queueing hints decide
     /// when the pod is worth retrying.
     pub rejectors: BTreeSet<FilterPlugin>,
-    /// The best-scoring feasible nodes (up to three) and their totals,
-    /// highest first: why the pod went where it did.
-    pub ranking: Vec<(usize, i64)>,
+    /// The best-scoring feasible nodes (up to three, by name) and their
+    /// totals, highest first: why the pod went where it did. Names, not
+    /// indices: the cycle's record is written after its latency, when a
+    /// Node that registered meanwhile has shifted the cache's indices.
+    pub ranking: Vec<(String, i64)>,
 }
 
 impl Decision {
     /// `node=total` for the ranking, as the trace shows it.
-    pub fn ranking_text(&self, nodes: &[NodeSnapshot]) -> String {
+    pub fn ranking_text(&self) -> String {
         self.ranking
             .iter()
-            .filter_map(|(i, t)| nodes.get(*i).map(|n| format!("{}={t}", n.name)))
+            .map(|(n, t)| format!("{n}={t}"))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -364,7 +366,10 @@ pub fn schedule(
         top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         top.truncate(2);
     }
-    d.ranking = std::iter::once((pick, best)).chain(top).collect();
+    d.ranking = std::iter::once((pick, best))
+        .chain(top)
+        .map(|(i, t)| (nodes[i].name.clone(), t))
+        .collect();
     (d, next)
 }
 
@@ -380,12 +385,13 @@ pub fn image_spread(nodes: &[NodeSnapshot]) -> BTreeMap<String, i64> {
     spread
 }
 
-/// One plugin's score for one node: as computed, after normalisation, and
-/// times the plugin's weight.
+/// One plugin's score for one node: as computed, after normalisation, the
+/// plugin's weight in the profile, and the product that enters the total.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PluginScore {
     pub raw: i64,
     pub normalized: i64,
+    pub weight: i64,
     pub weighted: i64,
 }
 
@@ -512,6 +518,7 @@ pub fn score_breakdown(
             per.push(PluginScore {
                 raw: raw[k],
                 normalized: norm[k],
+                weight,
                 weighted: norm[k] * weight,
             });
         }

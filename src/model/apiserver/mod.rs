@@ -3,6 +3,7 @@
 //! acknowledged or watched, and watches delivered over the network.
 
 mod eviction;
+pub mod immutable;
 pub mod request;
 mod server;
 pub mod strategy;

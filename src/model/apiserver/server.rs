@@ -523,6 +523,9 @@ impl ApiServer {
                     obj = merged;
                 } else {
                     super::strategy::prepare_for_update(&mut obj, &cur);
+                    if let Err(msg) = super::immutable::validate_update(&obj, &cur) {
+                        return self.finish(ctx, slot, Self::error(req.id, 422, "Invalid", msg));
+                    }
                     if obj.spec_differs(&cur) {
                         obj.meta.generation = cur.meta.generation + 1;
                     }
@@ -666,6 +669,13 @@ impl ApiServer {
                         }
                     }
                     None => {}
+                }
+                // A JSON or merge patch may reach any field: the registry's
+                // update validation refuses immutable ones.
+                if matches!(req.patch, Some(PatchOp::JsonPatch(_) | PatchOp::Merge(_))) {
+                    if let Err(msg) = super::immutable::validate_update(&obj, &cur) {
+                        return self.finish(ctx, slot, Self::error(req.id, 422, "Invalid", msg));
+                    }
                 }
                 if obj.spec_differs(&cur) {
                     obj.meta.generation = cur.meta.generation + 1;
