@@ -129,17 +129,18 @@ fn entry_of(crd: &CustomResourceDefinition) -> Result<CrdEntry, (String, String)
             ),
         );
     }
-    let namespaced =
-        match spec.scope.as_str() {
-            "Namespaced" => true,
-            "Cluster" => false,
-            other => return invalid(
+    let namespaced = match spec.scope.as_str() {
+        "Namespaced" => true,
+        "Cluster" => false,
+        other => {
+            return invalid(
                 "spec.scope",
                 format!(
                     "Unsupported value: \"{other}\": supported values: \"Cluster\", \"Namespaced\""
                 ),
-            ),
-        };
+            )
+        }
+    };
     if spec.versions.is_empty() {
         return invalid(
             "spec.versions",
