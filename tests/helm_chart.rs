@@ -322,3 +322,25 @@ fn custom_resources_survive_an_apiserver_restart() {
     assert_eq!(e.shared.stats.watch_gaps, 0);
     assert!(common::unseen_acks(&records).is_empty());
 }
+
+/// With its CRD deleted, a custom kind is no longer served: a create of a
+/// new SealedSecret is answered 404 as the apiserver answers a resource
+/// with no handler.
+#[test]
+fn a_custom_resource_is_refused_once_its_crd_is_deleted() {
+    let yaml = "name: helm-crd-gone\nduration: 60s\ncluster:\n  nodePools:\n    - {name: w, count: 1, capacity: {cpu: \"4\", memory: 16Gi}, labels: {kubernetes.io/os: linux}}\nobjects:\n  - {apiVersion: v1, kind: Namespace, metadata: {name: monitoring}}\n  - include: sealed-secrets-2.18.5.yaml\ntimeline:\n  - {at: 20s, delete: {kind: CustomResourceDefinition, name: sealedsecrets.bitnami.com}}\n  - at: 30s\n    apply:\n      apiVersion: bitnami.com/v1alpha1\n      kind: SealedSecret\n      metadata: {name: late, namespace: kube-system}\n      spec:\n        encryptedData: {k: AgB}\n";
+    let s = load_str("gone.yaml", yaml, &helm_dir()).unwrap_or_else(|e| panic!("{e:?}"));
+    let ran = run_full(&s, None);
+    let actions = &ran.finished.summary.actions;
+    // 22 installs, the delete and the late apply.
+    assert_eq!(actions.len(), 24);
+    assert!(actions[22].result.starts_with("ok"), "{:?}", actions[22]);
+    assert!(
+        actions[23]
+            .result
+            .contains("could not find the requested resource"),
+        "{:?}",
+        actions[23]
+    );
+    assert_eq!(ran.writes("SealedSecret/kube-system/late").count(), 0);
+}

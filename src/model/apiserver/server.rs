@@ -1,5 +1,6 @@
 //! The apiserver component.
 
+mod custom;
 mod namespace;
 mod storage;
 
@@ -426,6 +427,9 @@ impl ApiServer {
                 } else {
                     &body.meta.name
                 };
+                if let Some(r) = self.unserved_custom_kind(&req, obj.kind) {
+                    return self.finish(ctx, slot, r);
+                }
                 if let Some(r) = self.namespace_lifecycle(&req, obj.kind, &obj.meta.namespace, name)
                 {
                     return self.finish(ctx, slot, r);
