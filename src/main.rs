@@ -94,7 +94,7 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
-    /// Check scenario files without running them.
+    /// Check scenario, manifest or snapshot files without running them.
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -236,29 +236,22 @@ fn located(file: &str, e: &kubesim::api::source::SourceError) -> String {
 fn validate(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for f in files {
-        match load_file(f) {
+        match kubesim::scenario::validate::validate_file(f) {
             Err(errors) => {
-                for e in &errors {
-                    eprintln!("error: {e}");
-                }
+                print_errors(&errors);
                 failed = true;
             }
-            Ok(s) => {
-                let applies: usize = s.timeline.iter().filter(|st| st.action.is_some()).count();
+            Ok(v) => {
                 outln!(
-                    "{}: ok: scenario `{}`, {} nodes, {} etcd members, {} objects, {} timeline actions, {} of virtual time",
+                    "{}: ok: read as {}: {}",
                     f.display(),
-                    s.name,
-                    s.nodes.len(),
-                    s.etcd_members,
-                    s.objects.len(),
-                    applies,
-                    s.duration
+                    v.read_as.as_str(),
+                    v.summary
                 );
-                for line in s.report.lines() {
+                for line in &v.notes {
                     outln!("  note: {line}");
                 }
-                for w in &s.warnings {
+                for w in &v.warnings {
                     outln!("  warning: {w}");
                 }
             }

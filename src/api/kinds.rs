@@ -1,5 +1,11 @@
 //! The kinds kubesim reads, the API version each is served at, and what
 //! happens to older versions a user may still have lying around.
+//!
+//! Built-in kinds are listed with the scope the real API gives them; kinds
+//! no component acts on are still stored, watched, listed and versioned as
+//! the apiserver does. A CustomResourceDefinition adds a [`Kind::Custom`].
+
+pub use super::custom_kind::{CustomKind, CustomKindInfo};
 
 /// A kind kubesim accepts, at the version it stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -37,6 +43,31 @@ pub enum Kind {
     Ingress,
     NetworkPolicy,
     EndpointSlice,
+    PodTemplate,
+    IngressClass,
+    ServiceCIDR,
+    IPAddress,
+    ValidatingWebhookConfiguration,
+    MutatingWebhookConfiguration,
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
+    CustomResourceDefinition,
+    APIService,
+    RuntimeClass,
+    CSIDriver,
+    CSINode,
+    CSIStorageCapacity,
+    VolumeAttachment,
+    VolumeAttributesClass,
+    CertificateSigningRequest,
+    FlowSchema,
+    PriorityLevelConfiguration,
+    ResourceClaim,
+    ResourceClaimTemplate,
+    DeviceClass,
+    ResourceSlice,
+    /// A kind a CustomResourceDefinition serves.
+    Custom(CustomKind),
 }
 
 /// Static facts about a kind.
@@ -93,20 +124,89 @@ kinds! {
     Ingress, "networking.k8s.io/v1", true, false;
     NetworkPolicy, "networking.k8s.io/v1", true, false;
     EndpointSlice, "discovery.k8s.io/v1", true, false;
+    PodTemplate, "v1", true, false;
+    IngressClass, "networking.k8s.io/v1", false, false;
+    ServiceCIDR, "networking.k8s.io/v1", false, false;
+    IPAddress, "networking.k8s.io/v1", false, false;
+    ValidatingWebhookConfiguration, "admissionregistration.k8s.io/v1", false, false;
+    MutatingWebhookConfiguration, "admissionregistration.k8s.io/v1", false, false;
+    ValidatingAdmissionPolicy, "admissionregistration.k8s.io/v1", false, false;
+    ValidatingAdmissionPolicyBinding, "admissionregistration.k8s.io/v1", false, false;
+    CustomResourceDefinition, "apiextensions.k8s.io/v1", false, false;
+    APIService, "apiregistration.k8s.io/v1", false, false;
+    RuntimeClass, "node.k8s.io/v1", false, false;
+    CSIDriver, "storage.k8s.io/v1", false, false;
+    CSINode, "storage.k8s.io/v1", false, false;
+    CSIStorageCapacity, "storage.k8s.io/v1", true, false;
+    VolumeAttachment, "storage.k8s.io/v1", false, false;
+    VolumeAttributesClass, "storage.k8s.io/v1", false, false;
+    CertificateSigningRequest, "certificates.k8s.io/v1", false, false;
+    FlowSchema, "flowcontrol.apiserver.k8s.io/v1", false, false;
+    PriorityLevelConfiguration, "flowcontrol.apiserver.k8s.io/v1", false, false;
+    ResourceClaim, "resource.k8s.io/v1", true, false;
+    ResourceClaimTemplate, "resource.k8s.io/v1", true, false;
+    DeviceClass, "resource.k8s.io/v1", false, false;
+    ResourceSlice, "resource.k8s.io/v1", false, false;
 }
 
 impl Kind {
-    pub fn info(self) -> &'static KindInfo {
-        &KINDS[KINDS.iter().position(|k| k.kind == self).unwrap_or(0)]
+    /// The static facts of a built-in kind (`None` for a custom one).
+    pub fn builtin(self) -> Option<&'static KindInfo> {
+        KINDS.iter().find(|k| k.kind == self)
     }
     pub fn name(self) -> &'static str {
-        self.info().name
+        match self {
+            Kind::Custom(c) => &c.info().kind,
+            _ => self.builtin().map_or("", |k| k.name),
+        }
     }
     pub fn namespaced(self) -> bool {
-        self.info().namespaced
+        match self {
+            Kind::Custom(c) => c.info().namespaced,
+            _ => self.builtin().is_some_and(|k| k.namespaced),
+        }
     }
     pub fn api_version(self) -> &'static str {
-        self.info().api_version
+        match self {
+            Kind::Custom(c) => &c.info().api_version,
+            _ => self.builtin().map_or("", |k| k.api_version),
+        }
+    }
+    /// A number per built-in kind (its place in [`KINDS`]); every custom
+    /// kind shares the one after them. Reflectors derive stream ids from it.
+    pub fn ordinal(self) -> u64 {
+        KINDS
+            .iter()
+            .position(|k| k.kind == self)
+            .unwrap_or(KINDS.len()) as u64
+    }
+    /// Whether a component acts on objects of this kind.
+    pub fn simulated(self) -> bool {
+        self.builtin().is_some_and(|k| k.simulated)
+    }
+    /// The resource name, as URLs and error messages spell it (`endpoints`,
+    /// `networkpolicies`, a CRD's `spec.names.plural`).
+    pub fn plural(self) -> String {
+        if let Kind::Custom(c) = self {
+            return c.info().plural.clone();
+        }
+        let n = self.name().to_lowercase();
+        if self == Kind::Endpoints {
+            n
+        } else if n.ends_with('s') {
+            format!("{n}es")
+        } else if let Some(stem) = n.strip_suffix('y') {
+            format!("{stem}ies")
+        } else {
+            format!("{n}s")
+        }
+    }
+    /// `resource.group` as `schema.GroupResource.String()` writes it.
+    pub fn group_resource(self) -> String {
+        match self.api_version().split_once('/') {
+            Some((group, _)) => format!("{}.{group}", self.plural()),
+            None => self.plural(),
+        }
     }
     /// Finds a kind by its name (`Deployment`), case-sensitively as the API does.
     pub fn from_name(name: &str) -> Option<Kind> {

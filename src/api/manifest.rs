@@ -66,6 +66,16 @@ impl LoadError {
 pub struct FieldReport {
     pub converted: BTreeSet<String>,
     pub not_simulated: BTreeMap<String, BTreeSet<String>>,
+    /// Objects of kinds no component acts on, by kind: stored and watched
+    /// as the apiserver stores them.
+    pub stored: BTreeMap<String, usize>,
+    /// Custom resources by kind (with the version they are stored at).
+    pub custom: BTreeMap<String, (String, usize)>,
+    /// Unknown fields of custom resources pruned, by kind.
+    pub pruned: BTreeMap<String, BTreeSet<String>>,
+    /// The CustomResourceDefinitions read so far: what custom resources are
+    /// decoded against.
+    pub crds: super::crd::Registry,
 }
 
 impl FieldReport {
@@ -79,7 +89,43 @@ impl FieldReport {
                 list.join(", ")
             ));
         }
+        if !self.stored.is_empty() {
+            let list: Vec<String> = self
+                .stored
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            out.push(format!("stored, not simulated: {}", list.join(", ")));
+        }
+        for (kind, (version, n)) in &self.custom {
+            out.push(format!(
+                "{kind} ({version}): {n} custom resource{} stored; nothing reconciles them (their controller is not simulated)",
+                if *n == 1 { "" } else { "s" }
+            ));
+        }
+        for (kind, paths) in &self.pruned {
+            let list: Vec<&str> = paths.iter().map(String::as_str).collect();
+            out.push(format!(
+                "{kind}: unknown fields pruned, as the apiserver prunes them: {}",
+                list.join(", ")
+            ));
+        }
         out
+    }
+
+    /// Counts an object loaded of a kind no component acts on.
+    fn count(&mut self, o: &Object) {
+        match o.kind {
+            Kind::Custom(c) => {
+                let e = self
+                    .custom
+                    .entry(c.info().kind.clone())
+                    .or_insert_with(|| (c.info().api_version.clone(), 0));
+                e.1 += 1;
+            }
+            k if !k.simulated() => *self.stored.entry(k.name().to_string()).or_default() += 1,
+            _ => {}
+        }
     }
 }
 
@@ -102,6 +148,8 @@ pub fn load_manifests(
     report: &mut FieldReport,
 ) -> Result<Vec<Object>, Vec<LoadError>> {
     let docs = parse_yaml(file, text)?;
+    // CRDs first, as `helm install` applies `crds/` before the templates.
+    report.crds.scan(&docs);
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for doc in &docs {
@@ -182,6 +230,11 @@ pub fn decode_object(
             "a KubeSchedulerConfiguration configures kube-scheduler and is not an API object: put it under `cluster.scheduler.config` in a scenario (an explain snapshot may hold one)",
         )]);
     }
+    if Kind::from_name(kind_name).is_none() && kind_name != "PodSecurityPolicy" {
+        let o = super::custom_resource::decode(file, doc, api_version, kind_name, report)?;
+        report.count(&o);
+        return Ok(vec![o]);
+    }
     let (kind, converted_doc) = match resolve_version(api_version, kind_name) {
         VersionVerdict::Served(k) => (k, None),
         VersionVerdict::Converted {
@@ -215,47 +268,152 @@ pub fn decode_object(
     let doc = converted_doc.as_ref().unwrap_or(doc);
     let aliased = alias_fields(doc, report);
     let doc = aliased.as_ref().unwrap_or(doc);
-    let mut unknown = Vec::new();
-    let decoded = decode_typed(kind, api_version, doc, &mut unknown);
-    let mut errors: Vec<LoadError> = unknown
-        .iter()
-        .map(|u| {
-            let hint = u
-                .suggestion
-                .as_ref()
-                .map(|s| format!(" (did you mean \"{s}\"?)"))
-                .unwrap_or_default();
-            LoadError::new(
-                file,
-                Some(u.pos),
-                join_path(&u.path),
-                format!("unknown field \"{}\" in {kind_name}{hint}", u.field),
-            )
-        })
-        .collect();
-    let decoded = decoded.and_then(|o| {
-        super::workload_validation::check(&o).map_err(|(p, m)| Failure::Invalid(p, m))?;
-        Ok(o)
-    });
-    let object = match decoded {
-        Ok(o) => Some(o),
-        Err(Failure::Decode(e)) => {
-            errors.push(LoadError::new(file, e.pos, e.path_string(), e.message));
-            None
-        }
-        Err(Failure::Invalid(path, msg)) => {
-            let pos = node_at(doc, &path).map(|n| n.pos).or(Some(doc.pos));
-            errors.push(LoadError::new(file, pos, path, msg));
-            None
-        }
-    };
+    let (object, mut errors) = decode_all_errors(file, kind, api_version, kind_name, doc);
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.pos);
         return Err(errors);
     }
     let object = object.expect("decoded without errors");
+    if kind == Kind::CustomResourceDefinition {
+        register_crd(file, doc, report)?;
+    }
     note_unsimulated(kind, doc, report);
+    report.count(&object);
     Ok(vec![object])
+}
+
+/// The most rounds [`decode_all_errors`] takes over one document.
+const MAX_ROUNDS: usize = 16;
+
+/// Decodes `doc`, collecting every error it can in one pass: typed decoding
+/// and validation stop at the first bad field, so each round removes that
+/// field and decodes again, until the document decodes or a round reports
+/// a missing required value (which may only be the removal's doing).
+fn decode_all_errors(
+    file: &str,
+    kind: Kind,
+    api_version: &str,
+    kind_name: &str,
+    doc: &Node,
+) -> (Option<Object>, Vec<LoadError>) {
+    let mut errors: Vec<LoadError> = Vec::new();
+    let mut work: Option<Node> = None;
+    for round in 0..MAX_ROUNDS {
+        let cur = work.as_ref().unwrap_or(doc);
+        let mut unknown = Vec::new();
+        let decoded = decode_typed(kind, api_version, cur, &mut unknown).and_then(|o| {
+            super::workload_validation::check(&o).map_err(|(p, m)| Failure::Invalid(p, m))?;
+            Ok(o)
+        });
+        for u in &unknown {
+            let hint = u
+                .suggestion
+                .as_ref()
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
+            let e = LoadError::new(
+                file,
+                Some(u.pos),
+                join_path(&u.path),
+                format!("unknown field \"{}\" in {kind_name}{hint}", u.field),
+            );
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        }
+        let (path, e) = match decoded {
+            Ok(o) => return (errors.is_empty().then_some(o), errors),
+            Err(Failure::Decode(e)) => {
+                let path = e.path_string();
+                (path.clone(), LoadError::new(file, e.pos, path, e.message))
+            }
+            Err(Failure::Invalid(path, msg)) => {
+                let pos = node_at(cur, &path).map(|n| n.pos).or(Some(cur.pos));
+                (path.clone(), LoadError::new(file, pos, path, msg))
+            }
+        };
+        let maybe_ours = round > 0
+            && (e.message.contains("missing field") || e.message.starts_with("Required value"));
+        if maybe_ours || errors.iter().any(|x| x.field == e.field) {
+            break;
+        }
+        errors.push(e);
+        let mut next = cur.clone();
+        if path.is_empty() || !remove_at(&mut next, &path) {
+            break;
+        }
+        work = Some(next);
+    }
+    (None, errors)
+}
+
+/// Removes the field at `path` (as [`node_at`] reads it); false if absent
+/// or a list item.
+pub fn remove_at(doc: &mut Node, path: &str) -> bool {
+    let (parent, last) = match path.rfind('.') {
+        Some(i) if !path[i..].contains('[') => (&path[..i], &path[i + 1..]),
+        None if !path.contains('[') => ("", path),
+        _ => match path.rfind('[') {
+            Some(i) => (&path[..i], &path[i..]),
+            None => return false,
+        },
+    };
+    let Some(parent) = node_at_mut(doc, parent) else {
+        return false;
+    };
+    match (&mut parent.value, last.strip_prefix('[')) {
+        // A list item is not removed: later items' indices would shift.
+        (Value::Seq(_), Some(_)) => false,
+        (Value::Map(pairs), None) => {
+            let before = pairs.len();
+            pairs.retain(|(k, _)| k.as_str() != Some(last));
+            pairs.len() < before
+        }
+        _ => false,
+    }
+}
+
+fn node_at_mut<'a>(doc: &'a mut Node, path: &str) -> Option<&'a mut Node> {
+    let mut cur = doc;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, indices) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            cur = match &mut cur.value {
+                Value::Map(pairs) => pairs
+                    .iter_mut()
+                    .find(|(k, _)| k.as_str() == Some(key))
+                    .map(|(_, v)| v)?,
+                _ => return None,
+            };
+        }
+        for idx in indices.split('[').filter(|s| !s.is_empty()) {
+            let i: usize = idx.trim_end_matches(']').parse().ok()?;
+            cur = match &mut cur.value {
+                Value::Seq(items) => items.get_mut(i)?,
+                _ => return None,
+            };
+        }
+    }
+    Some(cur)
+}
+
+/// Registers a decoded CRD, or says what the apiserver's CRD validation
+/// would refuse, at its line.
+fn register_crd(file: &str, doc: &Node, report: &mut FieldReport) -> Result<(), Vec<LoadError>> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd: CustomResourceDefinition = from_node(doc, &mut Vec::new())
+        .map_err(|e| vec![LoadError::new(file, e.pos, e.path_string(), e.message)])?;
+    report
+        .crds
+        .register(&crd)
+        .map(|_| ())
+        .map_err(|(path, msg)| {
+            let pos = node_at(doc, &path).map(|n| n.pos).or(Some(doc.pos));
+            vec![LoadError::new(file, pos, path, msg)]
+        })
 }
 
 enum Failure {
@@ -674,7 +832,13 @@ fn decode_typed(
         Kind::Service => plain!(core::Service),
         Kind::Endpoints => plain!(core::Endpoints),
         Kind::ConfigMap => plain!(core::ConfigMap),
-        Kind::Secret => plain!(core::Secret),
+        Kind::Secret => {
+            let mut o = plain!(core::Secret);
+            if let Body::Json(m) = &mut o.body {
+                super::secret::merge_string_data(Arc::make_mut(m));
+            }
+            o
+        }
         Kind::ServiceAccount => plain!(core::ServiceAccount),
         Kind::PersistentVolumeClaim => plain!(core::PersistentVolumeClaim),
         Kind::PersistentVolume => plain!(core::PersistentVolume),
@@ -702,6 +866,50 @@ fn decode_typed(
         Kind::Ingress => plain!(k8s_openapi::api::networking::v1::Ingress),
         Kind::NetworkPolicy => plain!(k8s_openapi::api::networking::v1::NetworkPolicy),
         Kind::EndpointSlice => plain!(k8s_openapi::api::discovery::v1::EndpointSlice),
+        Kind::PodTemplate => plain!(core::PodTemplate),
+        Kind::IngressClass => plain!(k8s_openapi::api::networking::v1::IngressClass),
+        Kind::ServiceCIDR => plain!(k8s_openapi::api::networking::v1::ServiceCIDR),
+        Kind::IPAddress => plain!(k8s_openapi::api::networking::v1::IPAddress),
+        Kind::ValidatingWebhookConfiguration => {
+            plain!(k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration)
+        }
+        Kind::MutatingWebhookConfiguration => {
+            plain!(k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration)
+        }
+        Kind::ValidatingAdmissionPolicy => {
+            plain!(k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy)
+        }
+        Kind::ValidatingAdmissionPolicyBinding => {
+            plain!(k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding)
+        }
+        Kind::CustomResourceDefinition => plain!(
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition
+        ),
+        Kind::APIService => {
+            plain!(k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService)
+        }
+        Kind::RuntimeClass => plain!(k8s_openapi::api::node::v1::RuntimeClass),
+        Kind::CSIDriver => plain!(k8s_openapi::api::storage::v1::CSIDriver),
+        Kind::CSINode => plain!(k8s_openapi::api::storage::v1::CSINode),
+        Kind::CSIStorageCapacity => plain!(k8s_openapi::api::storage::v1::CSIStorageCapacity),
+        Kind::VolumeAttachment => plain!(k8s_openapi::api::storage::v1::VolumeAttachment),
+        Kind::VolumeAttributesClass => {
+            plain!(k8s_openapi::api::storage::v1::VolumeAttributesClass)
+        }
+        Kind::CertificateSigningRequest => {
+            plain!(k8s_openapi::api::certificates::v1::CertificateSigningRequest)
+        }
+        Kind::FlowSchema => plain!(k8s_openapi::api::flowcontrol::v1::FlowSchema),
+        Kind::PriorityLevelConfiguration => {
+            plain!(k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration)
+        }
+        Kind::ResourceClaim => plain!(k8s_openapi::api::resource::v1::ResourceClaim),
+        Kind::ResourceClaimTemplate => plain!(k8s_openapi::api::resource::v1::ResourceClaimTemplate),
+        Kind::DeviceClass => plain!(k8s_openapi::api::resource::v1::DeviceClass),
+        Kind::ResourceSlice => plain!(k8s_openapi::api::resource::v1::ResourceSlice),
+        Kind::Custom(_) => {
+            return Err(Failure::Invalid("kind".into(), "a custom kind is decoded against its CRD".into()))
+        }
     })
 }
 
@@ -714,31 +922,50 @@ fn plain_with<T: serde::Serialize>(
 }
 
 /// Paths of a Pod that the simulation reads; everything else is reported.
+/// The scheduler's plugins read the placement fields (NodeAffinity:
+/// `nodeSelector`, `affinity.nodeAffinity`; InterPodAffinity: pod
+/// (anti-)affinity; TaintToleration; PodTopologySpread; NodePorts: host
+/// ports; scheduling gates; profiles by `schedulerName`; preemption by
+/// `preemptionPolicy`), Priority admission reads `priorityClassName`, the
+/// DaemonSet controller `hostNetwork` (its extra tolerations), the
+/// Endpoints controller the container ports, and the kubelet's prober and
+/// killContainer the probes and the preStop hook.
 const POD_MODELLED: &[&str] = &[
     "apiVersion",
     "kind",
     "metadata",
     "spec.nodeName",
+    "spec.nodeSelector",
+    "spec.affinity",
+    "spec.tolerations",
+    "spec.topologySpreadConstraints",
+    "spec.schedulingGates",
+    "spec.schedulerName",
+    "spec.priorityClassName",
+    "spec.priority",
+    "spec.preemptionPolicy",
+    "spec.hostNetwork",
     "spec.restartPolicy",
     "spec.terminationGracePeriodSeconds",
-    "spec.priority",
     "spec.overhead",
     "spec.resources",
     "spec.containers[].name",
     "spec.containers[].image",
     "spec.containers[].resources",
-    "spec.containers[].readinessProbe.initialDelaySeconds",
-    "spec.containers[].readinessProbe.periodSeconds",
-    "spec.containers[].readinessProbe.timeoutSeconds",
-    "spec.containers[].readinessProbe.successThreshold",
-    "spec.containers[].readinessProbe.failureThreshold",
-    "spec.containers[].startupProbe.initialDelaySeconds",
-    "spec.containers[].startupProbe.periodSeconds",
-    "spec.containers[].startupProbe.failureThreshold",
+    "spec.containers[].ports",
+    "spec.containers[].readinessProbe",
+    "spec.containers[].livenessProbe",
+    "spec.containers[].startupProbe",
+    "spec.containers[].lifecycle.preStop",
     "spec.initContainers[].name",
     "spec.initContainers[].image",
     "spec.initContainers[].resources",
     "spec.initContainers[].restartPolicy",
+    "spec.initContainers[].ports",
+    "spec.initContainers[].readinessProbe",
+    "spec.initContainers[].livenessProbe",
+    "spec.initContainers[].startupProbe",
+    "spec.initContainers[].lifecycle.preStop",
 ];
 
 const NODE_MODELLED: &[&str] = &[
@@ -882,21 +1109,41 @@ fn note_unsimulated(kind: Kind, doc: &Node, report: &mut FieldReport) {
         Kind::HorizontalPodAutoscaler => HPA_MODELLED,
         Kind::Service => SERVICE_MODELLED,
         Kind::PodDisruptionBudget => PDB_MODELLED,
-        Kind::Namespace | Kind::Lease | Kind::Endpoints | Kind::ControllerRevision => &[""],
-        _ => {
-            report
-                .not_simulated
-                .entry(name)
-                .or_default()
-                .insert("(whole kind: stored and watched, no controller yet)".into());
-            return;
-        }
+        // Kinds no component acts on are counted as stored, not simulated.
+        _ => &[""],
     };
     let mut found = BTreeSet::new();
     walk_unmodelled(doc, String::new(), modelled, &mut found);
+    if let Some((path, template)) = pod_template(kind, doc) {
+        let mut inner = BTreeSet::new();
+        walk_unmodelled(template, String::new(), POD_MODELLED, &mut inner);
+        found.extend(inner.into_iter().map(|p| format!("{path}.{p}")));
+    }
     if !found.is_empty() {
         report.not_simulated.entry(name).or_default().extend(found);
     }
+}
+
+/// A workload's pod template and its path: what its controller copies into
+/// every pod, so its unmodelled fields are reported as a Pod's would be.
+fn pod_template(kind: Kind, doc: &Node) -> Option<(&'static str, &Node)> {
+    let path = match kind {
+        Kind::Deployment
+        | Kind::ReplicaSet
+        | Kind::StatefulSet
+        | Kind::DaemonSet
+        | Kind::Job
+        | Kind::ReplicationController
+        | Kind::PodTemplate => "spec.template",
+        Kind::CronJob => "spec.jobTemplate.spec.template",
+        _ => return None,
+    };
+    let at = if kind == Kind::PodTemplate {
+        "template"
+    } else {
+        path
+    };
+    node_at(doc, at).map(|n| (at, n))
 }
 
 fn walk_unmodelled(node: &Node, path: String, modelled: &[&str], out: &mut BTreeSet<String>) {
@@ -1001,13 +1248,130 @@ mod tests {
         let mut report = FieldReport::default();
         load_manifests(
             "p.yaml",
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: v, emptyDir: {}}]\n  containers:\n  - name: a\n    image: x\n    ports: [{containerPort: 80}]\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: v, emptyDir: {}}]\n  containers:\n  - name: a\n    image: x\n    env: [{name: A, value: b}]\n    ports: [{containerPort: 80}]\n",
             &mut report,
         )
         .unwrap();
         let pod = &report.not_simulated["Pod"];
         assert!(pod.contains("spec.volumes"), "{pod:?}");
-        assert!(pod.contains("spec.containers[].ports"), "{pod:?}");
-        assert!(!pod.iter().any(|p| p.contains("image")));
+        assert!(pod.contains("spec.containers[].env"), "{pod:?}");
+        // Container ports are read (the Endpoints controller resolves named
+        // target ports, NodePorts reads host ports): not reported.
+        assert!(!pod
+            .iter()
+            .any(|p| p.contains("image") || p.contains("ports")));
+    }
+
+    /// The fields the scheduler honours were once listed as not simulated.
+    #[test]
+    fn placement_fields_the_scheduler_honours_are_not_reported() {
+        let mut report = FieldReport::default();
+        load_manifests(
+            "p.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  nodeSelector: {disk: ssd}\n  tolerations: [{key: k, operator: Exists}]\n  affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 1, podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: {a: b}}}}]}}\n  priorityClassName: system-cluster-critical\n  schedulingGates: [{name: g}]\n  topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]\n  containers:\n  - {name: a, image: x, livenessProbe: {httpGet: {path: /, port: 80}}}\n",
+            &mut report,
+        )
+        .unwrap();
+        // Every field above is read by a plugin, admission or the prober.
+        assert!(
+            !report.not_simulated.contains_key("Pod"),
+            "{:?}",
+            report.not_simulated
+        );
+    }
+
+    #[test]
+    fn pod_templates_of_every_workload_are_reported_as_pods_are() {
+        let pod = "metadata: {labels: {a: b}}\n      spec:\n        containers: [{name: c, image: x, env: [{name: A, value: b}]}]\n        volumes: [{name: v, emptyDir: {}}]";
+        let mut text = String::new();
+        for (kind, api) in [
+            ("Deployment", "apps/v1"),
+            ("ReplicaSet", "apps/v1"),
+            ("StatefulSet", "apps/v1"),
+            ("DaemonSet", "apps/v1"),
+        ] {
+            text.push_str(&format!("---\napiVersion: {api}\nkind: {kind}\nmetadata: {{name: w}}\nspec:\n  selector: {{matchLabels: {{a: b}}}}\n  template:\n      {pod}\n"));
+        }
+        text.push_str(&format!("---\napiVersion: batch/v1\nkind: Job\nmetadata: {{name: j}}\nspec:\n  template:\n      {}\n", pod.replace("volumes", "restartPolicy: Never\n        volumes")));
+        text.push_str(&format!("---\napiVersion: batch/v1\nkind: CronJob\nmetadata: {{name: c}}\nspec:\n  schedule: '* * * * *'\n  jobTemplate:\n    spec:\n      template:\n          {}\n", pod.replace("\n      ", "\n          ").replace("volumes", "restartPolicy: Never\n            volumes")));
+        let mut report = FieldReport::default();
+        load_manifests("w.yaml", &text, &mut report).unwrap();
+        for kind in [
+            "Deployment",
+            "ReplicaSet",
+            "StatefulSet",
+            "DaemonSet",
+            "Job",
+        ] {
+            let paths = &report.not_simulated[kind];
+            assert!(
+                paths.contains("spec.template.spec.volumes"),
+                "{kind}: {paths:?}"
+            );
+            assert!(
+                paths.contains("spec.template.spec.containers[].env"),
+                "{kind}: {paths:?}"
+            );
+        }
+        let cron = &report.not_simulated["CronJob"];
+        assert!(
+            cron.contains("spec.jobTemplate.spec.template.spec.containers[].env"),
+            "{cron:?}"
+        );
+    }
+
+    /// Typed decoding stops at the first bad field; the document's other
+    /// errors still come back in the same pass.
+    #[test]
+    fn one_document_reports_every_bad_field() {
+        let errs = load(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  replicas: three\n  minReadySeconds: soon\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: x, resources: {requests: {cpu: 2 cores}}}]\n",
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        // Three independent errors at lines 5, 6 and 11: all three, in line order.
+        assert_eq!(
+            fields,
+            vec![
+                "spec.replicas",
+                "spec.minReadySeconds",
+                "spec.template.spec.containers[0].resources.requests.cpu"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_custom_resource_needs_its_crd_and_follows_its_schema() {
+        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: Widget, plural: widgets}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec: {type: object, properties: {size: {type: integer, maximum: 5}}}\n";
+        let cr = "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 3, colour: red}\n";
+        // The CR first, then its CRD: CRDs are read before any CR.
+        let mut report = FieldReport::default();
+        let objs = load_manifests("c.yaml", &format!("{cr}---\n{crd}"), &mut report).unwrap();
+        let w = objs.iter().find(|o| o.kind.name() == "Widget").unwrap();
+        assert_eq!(
+            w.meta.namespace, "default",
+            "Namespaced: defaulted as a built-in's"
+        );
+        assert_eq!(
+            w.to_json()["spec"],
+            serde_json::json!({"size": 3}),
+            "colour pruned"
+        );
+        assert!(report.pruned["Widget"].contains("spec.colour"));
+        assert_eq!(report.custom["Widget"], ("example.com/v1".to_string(), 1));
+        assert_eq!(report.stored["CustomResourceDefinition"], 1);
+        // Without the CRD: kubectl's error, at the kind's line (3).
+        let errs = load(cr).unwrap_err();
+        assert_eq!(errs[0].pos.unwrap().line, 3);
+        assert!(errs[0]
+            .message
+            .starts_with("no matches for kind \"Widget\" in version \"example.com/v1\""));
+        // A schema violation, at its line: 16 lines of CRD, `---`, then the
+        // CR, whose `spec` is line 21.
+        let errs = load(&format!("{crd}{}", cr.replace("size: 3", "size: 9"))).unwrap_err();
+        assert_eq!(
+            (errs[0].field.as_str(), errs[0].pos.unwrap().line),
+            ("spec.size", 21)
+        );
     }
 }

@@ -1,5 +1,8 @@
 //! Kubernetes objects: reading real manifests strictly, and the compact
 //! internal types the simulation works with.
+pub mod crd;
+pub mod custom_kind;
+pub mod custom_resource;
 pub mod default_tolerations;
 pub mod disruption_budget;
 pub mod int_or_percent;
@@ -15,6 +18,8 @@ pub mod pod;
 pub mod priority;
 pub mod quantity;
 pub mod resources;
+pub mod schema;
+pub mod secret;
 pub mod selector;
 pub mod source;
 pub mod workload_validation;

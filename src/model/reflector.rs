@@ -41,7 +41,7 @@ pub struct Reflector {
 
 impl Reflector {
     pub fn new(kind: Kind, list_tag: u64) -> Self {
-        let base = (kind as u64 + 1) << 40;
+        let base = (kind.ordinal() + 1) << 40;
         Reflector {
             kind,
             list_tag,

@@ -92,23 +92,17 @@ pub struct ScenarioDriver {
 
 impl ScenarioDriver {
     pub fn new(scenario: &Scenario, layout: &Layout) -> Self {
-        // Namespaces first, then the rest in file order, as `kubectl apply -f`
-        // on a directory would need them.
-        let mut initial: Vec<Arc<Object>> = scenario
-            .objects
-            .iter()
-            .filter(|o| o.kind == Kind::Namespace)
+        // Namespaces first, then CustomResourceDefinitions (as `helm
+        // install` applies `crds/` before the templates), then the rest in
+        // file order, as `kubectl apply -f` on a directory would need them.
+        let first = |o: &&Object| o.kind == Kind::Namespace;
+        let crd = |o: &&Object| o.kind == Kind::CustomResourceDefinition;
+        let initial: Vec<Arc<Object>> = (scenario.objects.iter().filter(first))
+            .chain(scenario.objects.iter().filter(crd))
+            .chain(scenario.objects.iter().filter(|o| !first(o) && !crd(o)))
             .cloned()
             .map(Arc::new)
             .collect();
-        initial.extend(
-            scenario
-                .objects
-                .iter()
-                .filter(|o| o.kind != Kind::Namespace)
-                .cloned()
-                .map(Arc::new),
-        );
         ScenarioDriver {
             name: "kubectl".into(),
             client: ApiClient::new(layout.apiserver, KUBECTL, REQUEST_TIMEOUT),

@@ -125,6 +125,9 @@ impl Loader<'_> {
     fn load(mut self) -> Result<Scenario, Vec<LoadError>> {
         let mut unknown = Vec::new();
         let spec: Result<ScenarioSpec, _> = from_node(self.doc, &mut unknown);
+        if spec.is_err() {
+            return Err(self.spec_errors(unknown));
+        }
         for u in unknown {
             let hint = u
                 .suggestion
@@ -270,6 +273,51 @@ impl Loader<'_> {
         }
         self.error(path, format!("{d} is below the minimum of {min}: {why}"));
         false
+    }
+
+    /// Every error of a scenario whose spec does not decode, in one pass:
+    /// serde stops at the first bad field, so each round drops that field
+    /// and decodes again; the objects are still decoded for their errors.
+    fn spec_errors(mut self, first_unknown: Vec<crate::api::yaml::UnknownField>) -> Vec<LoadError> {
+        let mut work = self.doc.clone();
+        let mut unknown = first_unknown;
+        for round in 0..16 {
+            for u in unknown.drain(..) {
+                let hint = u
+                    .suggestion
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                let e = LoadError::new(
+                    self.file,
+                    Some(u.pos),
+                    join_path(&u.path),
+                    format!("unknown field `{}`{hint}", u.field),
+                );
+                if !self.errors.contains(&e) {
+                    self.errors.push(e);
+                }
+            }
+            let Err(e) = from_node::<ScenarioSpec>(&work, &mut unknown) else {
+                break;
+            };
+            let path = e.path_string();
+            let maybe_ours = round > 0 && e.message.contains("missing field");
+            if maybe_ours
+                || self
+                    .errors
+                    .iter()
+                    .any(|x| x.field == path && x.pos == e.pos)
+            {
+                break;
+            }
+            self.errors
+                .push(LoadError::new(self.file, e.pos, path.clone(), e.message));
+            if path.is_empty() || !crate::api::manifest::remove_at(&mut work, &path) {
+                break;
+            }
+        }
+        self.objects();
+        self.finish_errors()
     }
 
     fn objective(&self, spec: Option<&super::spec::ObjectiveSpec>) -> Objective {
@@ -754,11 +802,34 @@ impl Loader<'_> {
                 return Vec::new();
             }
         };
+        self.scan_crds(items);
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             out.extend(self.manifests_at(&format!("objects[{i}]"), item));
         }
         out
+    }
+
+    /// Registers every CRD among `objects:` and its includes before any
+    /// object is decoded, so a custom resource may come before its CRD
+    /// (the decoding pass reports whatever does not read).
+    fn scan_crds(&mut self, items: &[Node]) {
+        for item in items {
+            match include_of(item) {
+                Some(Ok(rel)) => {
+                    let full = self.base.join(rel);
+                    let shown = full.display().to_string();
+                    if let Ok(docs) = std::fs::read_to_string(&full)
+                        .map_err(|_| ())
+                        .and_then(|t| parse_yaml(&shown, &t).map_err(|_| ()))
+                    {
+                        self.report.crds.scan(&docs);
+                    }
+                }
+                Some(Err(_)) => {}
+                None => self.report.crds.scan(std::slice::from_ref(item)),
+            }
+        }
     }
 
     /// One manifest, a `List`, or `{include: path}` at `path`.

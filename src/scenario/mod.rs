@@ -11,6 +11,7 @@ pub mod objective;
 pub mod run;
 pub mod spec;
 pub mod sweep;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;

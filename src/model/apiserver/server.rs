@@ -1,5 +1,6 @@
 //! The apiserver component.
 
+mod custom;
 mod namespace;
 mod storage;
 
@@ -426,6 +427,9 @@ impl ApiServer {
                 } else {
                     &body.meta.name
                 };
+                if let Some(r) = self.unserved_custom_kind(&req, obj.kind) {
+                    return self.finish(ctx, slot, r);
+                }
                 if let Some(r) = self.namespace_lifecycle(&req, obj.kind, &obj.meta.namespace, name)
                 {
                     return self.finish(ctx, slot, r);
@@ -1378,16 +1382,7 @@ fn filtered_event(
 }
 
 fn plural(kind: Kind) -> String {
-    let n = kind.name().to_lowercase();
-    if kind == Kind::Endpoints {
-        n
-    } else if n.ends_with('s') {
-        format!("{n}es")
-    } else if let Some(stem) = n.strip_suffix('y') {
-        format!("{stem}ies")
-    } else {
-        format!("{n}s")
-    }
+    kind.plural()
 }
 
 /// Copies the status of `from` onto `to` (the status subresource).
@@ -1471,16 +1466,21 @@ pub fn merge_patch(cur: &Object, patch: &serde_json::Value) -> Result<Object, St
 
 /// Decodes a patched object's JSON, keeping what a patch cannot change.
 fn read_back(cur: &Object, json: serde_json::Value) -> Result<Object, String> {
-    let node = crate::api::yaml::Node::from_json(&json, Default::default());
-    let mut report = crate::api::manifest::FieldReport::default();
-    let mut objs =
-        crate::api::manifest::decode_object("patch", &node, &mut report).map_err(|errs| {
-            errs.iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
-    let mut obj = objs.pop().ok_or("patch produced no object")?;
+    let mut obj = if let Kind::Custom(_) = cur.kind {
+        // No CRD registry here: the stored object's kind stands.
+        crate::api::custom_resource::from_json(cur.kind, &json)?
+    } else {
+        let node = crate::api::yaml::Node::from_json(&json, Default::default());
+        let mut report = crate::api::manifest::FieldReport::default();
+        let mut objs =
+            crate::api::manifest::decode_object("patch", &node, &mut report).map_err(|errs| {
+                errs.iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        objs.pop().ok_or("patch produced no object")?
+    };
     obj.meta.uid = cur.meta.uid.clone();
     obj.meta.creation = cur.meta.creation;
     obj.meta.generation = cur.meta.generation;

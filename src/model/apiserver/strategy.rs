@@ -17,6 +17,9 @@ use crate::api::{Kind, Object};
 
 /// Kinds whose status only the status subresource writes.
 fn has_status_subresource(kind: Kind) -> bool {
+    if let Kind::Custom(c) = kind {
+        return c.info().status_subresource;
+    }
     matches!(
         kind,
         Kind::Pod

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use super::{plural, ApiServer};
+use super::ApiServer;
 use crate::api::namespace::{NamespaceBody, NamespacePhase, FINALIZER_KUBERNETES};
 use crate::api::object::Body;
 use crate::api::{Kind, Object, ObjectKey};
@@ -27,10 +27,7 @@ const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
 
 /// `resource.group` as `schema.GroupResource.String()` writes it.
 fn group_resource(kind: Kind) -> String {
-    match kind.api_version().split_once('/') {
-        Some((group, _)) => format!("{}.{group}", plural(kind)),
-        None => plural(kind),
-    }
+    kind.group_resource()
 }
 
 /// `apierrors.NewForbidden`'s 403.
