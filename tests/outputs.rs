@@ -293,3 +293,192 @@ fn the_summary_is_what_the_trace_holds() {
         check_summary_against_trace(path);
     }
 }
+
+fn kubesim_ok(args: &[&str]) -> String {
+    let (code, stdout, stderr) = common::kubesim(args);
+    assert_eq!(code, 0, "{args:?}: {stderr}");
+    stdout
+}
+
+fn digest_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("digest: "))
+        .expect("a digest line")
+        .to_string()
+}
+
+#[test]
+fn a_run_directory_reruns_to_the_same_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let first = kubesim_ok(&[
+        "run",
+        "scenarios/three-node.yaml",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    // three-node includes manifests/web-pods.yaml: both are in the copy,
+    // in the same layout, and the copy is what `rerun` names.
+    let copy = a.join("scenario/three-node.yaml");
+    assert!(a.join("scenario/manifests/web-pods.yaml").is_file());
+    assert!(
+        first.contains(&format!("rerun    kubesim run {}", copy.display())),
+        "{first}"
+    );
+    // The original may move or change: the copy alone runs the same.
+    let again = kubesim_ok(&["run", copy.to_str().unwrap(), "--out", b.to_str().unwrap()]);
+    assert_eq!(digest_of(&first), digest_of(&again));
+}
+
+#[test]
+fn no_report_removes_the_report_of_an_earlier_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let d = dir.to_str().unwrap();
+    kubesim_ok(&[
+        "run",
+        "scenarios/three-node.yaml",
+        "--out",
+        d,
+        "--until",
+        "30s",
+    ]);
+    let report = [
+        "report.html",
+        "timeseries.csv",
+        "trace.perfetto.json",
+        "charts",
+    ];
+    for f in report {
+        assert!(dir.join(f).exists(), "{f} written");
+    }
+    kubesim_ok(&[
+        "run",
+        "scenarios/three-node.yaml",
+        "--out",
+        d,
+        "--until",
+        "20s",
+        "--no-report",
+    ]);
+    for f in report {
+        assert!(
+            !dir.join(f).exists(),
+            "{f} of the 30 s run left beside the 20 s run"
+        );
+    }
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["simulated_s"], 20.0);
+}
+
+#[test]
+fn until_says_which_timeline_actions_it_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let d = dir.to_str().unwrap();
+    let out = kubesim_ok(&[
+        "run",
+        "scenarios/three-node.yaml",
+        "--out",
+        d,
+        "--until",
+        "90s",
+    ]);
+    // three-node's timeline: actions at 3m (line 58) and 4m (line 60) lie
+    // past 90 s; everything before is issued.
+    assert!(
+        out.contains("until    the run ended at 1m30s: 2 timeline actions not reached"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  at 3m00s (line 58): delete Pod shop/web-2"),
+        "{out}"
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let cut = summary["not_reached"].as_array().unwrap();
+    let lines: Vec<u64> = cut.iter().map(|a| a["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, vec![58, 60]);
+    assert_eq!(cut[1]["at_s"], 240.0);
+    // The whole run reaches everything: no such list.
+    kubesim_ok(&[
+        "run",
+        "scenarios/three-node.yaml",
+        "--out",
+        d,
+        "--no-report",
+    ]);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(summary.get("not_reached").is_none());
+}
+
+#[test]
+fn report_refuses_bad_input_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    kubesim_ok(&[
+        "run",
+        "scenarios/three-node.yaml",
+        "--out",
+        good.to_str().unwrap(),
+        "--until",
+        "20s",
+        "--no-report",
+    ]);
+    let trace = std::fs::read_to_string(good.join("trace.jsonl")).unwrap();
+    let without_end: String = trace
+        .lines()
+        .take(trace.lines().count() - 1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let cut_mid_line = &trace[..trace.len() - 10];
+    // (case, trace.jsonl or None for no file, what stderr says)
+    let cases: [(&str, Option<&str>, &str); 5] = [
+        ("no trace", None, "trace.jsonl: No such file"),
+        ("empty", Some(""), "is empty"),
+        (
+            "garbage",
+            Some("hello\nworld\n"),
+            "line 1 is not a kubesim trace record",
+        ),
+        (
+            "cut mid-line",
+            Some(cut_mid_line),
+            "cut off: its last line is incomplete",
+        ),
+        ("no RunEnd", Some(&without_end), "without the RunEnd record"),
+    ];
+    for (case, text, says) in cases {
+        let dir = tmp.path().join(case.replace(' ', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Some(t) = text {
+            std::fs::write(dir.join("trace.jsonl"), t).unwrap();
+        }
+        let (code, _, stderr) = common::kubesim(&["report", dir.to_str().unwrap()]);
+        assert_eq!(code, 2, "{case}: {stderr}");
+        assert!(stderr.contains(says), "{case}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+        assert!(!dir.join("report.html").exists(), "{case}: nothing written");
+    }
+    let missing = tmp.path().join("nowhere");
+    let (code, _, stderr) = common::kubesim(&["report", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no such run directory"), "{stderr}");
+    // The whole trace reports.
+    kubesim_ok(&["report", good.to_str().unwrap()]);
+    assert!(good.join("report.html").is_file());
+}
+
+#[test]
+fn run_help_lists_every_trace_level() {
+    let help = kubesim_ok(&["run", "--help"]);
+    for level in ["full:", "spans:", "events:", "faults:"] {
+        assert!(
+            help.contains(&format!("- {level}")),
+            "{level} missing:\n{help}"
+        );
+    }
+}

@@ -46,6 +46,19 @@ pub struct Summary {
     /// The cluster coming up, reported apart from the run.
     #[serde(default)]
     pub bootstrap: BootstrapSummary,
+    /// Timeline actions after the run's end (`--until` shorter than the
+    /// timeline): never issued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_reached: Vec<NotReached>,
+}
+
+/// A timeline action the run ended before.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct NotReached {
+    pub at_s: f64,
+    /// Line of the timeline entry in the scenario file.
+    pub line: u32,
+    pub action: String,
 }
 
 /// Until etcd has a leader and every node present from the start is
@@ -181,6 +194,7 @@ pub struct RunFacts<'a> {
     pub network_retransmitted: u64,
     pub report: &'a FieldReport,
     pub warnings: &'a [String],
+    pub not_reached: Vec<NotReached>,
 }
 
 impl Summary {
@@ -314,6 +328,7 @@ impl Summary {
                 warnings: facts.warnings.to_vec(),
             },
             bootstrap: bootstrap_summary(&stats.bootstrap),
+            not_reached: facts.not_reached,
         }
     }
 
@@ -436,6 +451,24 @@ impl Summary {
         }
         if failed.len() > 5 {
             let _ = writeln!(s, "  … {} more in summary.json", failed.len() - 5);
+        }
+        if !self.not_reached.is_empty() {
+            let _ = writeln!(
+                s,
+                "until    the run ended at {}: {} timeline action{} not reached",
+                human_secs(self.simulated_s),
+                self.not_reached.len(),
+                if self.not_reached.len() == 1 { "" } else { "s" }
+            );
+            for a in &self.not_reached {
+                let _ = writeln!(
+                    s,
+                    "  at {} (line {}): {}",
+                    human_secs(a.at_s),
+                    a.line,
+                    a.action
+                );
+            }
         }
         for w in &self.loading.warnings {
             let _ = writeln!(s, "warning: {w}");

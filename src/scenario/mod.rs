@@ -8,6 +8,7 @@ pub mod driver;
 pub mod load;
 pub mod objective;
 pub mod run;
+pub mod sources;
 pub mod spec;
 pub mod sweep;
 
