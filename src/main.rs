@@ -49,13 +49,12 @@ enum Command {
         /// Where to write trace.jsonl and summary.json [default: runs/<scenario file name>].
         #[arg(long)]
         out: Option<PathBuf>,
-        /// full: every committed write with its object; events: writes without
-        /// objects and component events; faults: elections, crashes, partitions.
-        /// [default: the scenario's `traceLevel`, else full]
-        #[arg(long, value_parser = level_arg)]
-        trace_level: Option<TraceLevel>,
+        /// What the trace keeps [default: the scenario's `traceLevel`, else full]
+        #[arg(long, value_enum)]
+        trace_level: Option<LevelArg>,
         /// Skip the charts, report.html, trace.perfetto.json and
-        /// timeseries.csv (trace and summary only).
+        /// timeseries.csv (trace and summary only); those of an earlier run
+        /// in the same directory are removed.
         #[arg(long)]
         no_report: bool,
         /// Print, as the run goes, what a person watching would read:
@@ -67,7 +66,8 @@ enum Command {
     /// Rebuild a saved run's charts, timeseries.csv, trace.perfetto.json and
     /// report.html from its trace.
     Report {
-        /// A run directory holding trace.jsonl.
+        /// A run directory holding trace.jsonl (exit 2 when it is missing,
+        /// empty, cut off or not a kubesim trace).
         dir: PathBuf,
     },
     /// Run a scenario over a range of settings, in parallel, and name the
@@ -135,8 +135,28 @@ fn duration_arg(s: &str) -> Result<SimDuration, String> {
     Ok(d)
 }
 
-fn level_arg(s: &str) -> Result<TraceLevel, String> {
-    s.parse()
+/// `--trace-level`, each level keeping everything of the ones below it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LevelArg {
+    /// Every committed write with its full object, and everything below.
+    Full,
+    /// Every apiserver Request and etcd Commit span, and everything below.
+    Spans,
+    /// Writes without objects, pod lifecycle, Events, scheduling, rollout status.
+    Events,
+    /// Timeline actions, faults, elections, the bootstrap's end and RunEnd.
+    Faults,
+}
+
+impl From<LevelArg> for TraceLevel {
+    fn from(l: LevelArg) -> Self {
+        match l {
+            LevelArg::Full => TraceLevel::Full,
+            LevelArg::Spans => TraceLevel::Spans,
+            LevelArg::Events => TraceLevel::Events,
+            LevelArg::Faults => TraceLevel::Faults,
+        }
+    }
 }
 
 fn print_errors(errors: &[LoadError]) {
@@ -179,7 +199,7 @@ fn main() -> ExitCode {
             seed,
             until,
             out,
-            trace_level,
+            trace_level.map(TraceLevel::from),
             Outputs {
                 report: !no_report,
                 narrate,
@@ -302,6 +322,17 @@ fn run_cmd(
         );
         return ExitCode::from(1);
     }
+    // With every file it reads, laid out as they were, so the directory
+    // alone reruns it; and no report of an earlier run left beside this one.
+    let rerun = match kubesim::scenario::sources::copy_into(path, &out.join("scenario"))
+        .and_then(|copy| kubesim::report::output::remove_report(&out).map(|_| copy))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let trace_path = out.join("trace.jsonl");
     let file = match File::create(&trace_path) {
         Ok(f) => f,
@@ -403,6 +434,12 @@ fn run_cmd(
         trace_path.display(),
         summary_path.display()
     );
+    outln!(
+        "rerun    kubesim run {}{}",
+        rerun.display(),
+        seed.map_or(String::new(), |s| format!(" --seed {s}"))
+            + &until.map_or(String::new(), |u| format!(" --until {u}"))
+    );
     if let Some(live) = live {
         let started = Instant::now();
         match live.finish(&out) {
@@ -439,7 +476,8 @@ fn report_cmd(dir: &Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            let bad_input = matches!(e, kubesim::report::output::ReportError::Input(_));
+            ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }
 }

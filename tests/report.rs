@@ -127,8 +127,12 @@ fn the_series_say_what_the_rollout_did() {
 #[test]
 fn report_of_a_missing_run_is_a_clear_error() {
     let (code, _, stderr) = kubesim(&["report", "no/such/run"]);
-    assert_eq!(code, 1);
-    assert!(stderr.contains("no/such/run/trace.jsonl"), "{stderr}");
+    // Bad input, as every other command answers it (issue 15): exit 2.
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no/such/run: no such run directory"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"));
 }
 

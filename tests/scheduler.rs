@@ -46,7 +46,10 @@ fn pods_land_where_the_default_profile_puts_them() {
         let pod = store.get(k).unwrap().as_pod().unwrap();
         assert!(pod.node_name.is_some(), "{k} bound");
     }
-    assert!(ran.finished.summary.scheduling.count >= 5);
+    // web-1 is created during the bootstrap (before etcd's first leader),
+    // so its binding is counted on the bootstrap's line, apart.
+    let s = &ran.finished.summary;
+    assert!(s.scheduling.count + s.bootstrap.scheduling.count >= 5);
 }
 
 #[test]

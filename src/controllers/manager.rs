@@ -3,21 +3,17 @@
 //! each controller's clientset separately, so each has its own QPS budget).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use serde_json::json;
 
 use super::cache::Cache;
 use super::controller::{Controller, RecordedEvent, SyncCtx, TraceNote};
+use super::event_recorder::{EventCorrelator, EventNames};
 use super::workqueue::WorkQueue;
-use crate::api::object::{Body, Meta};
 use crate::api::{Kind, Object};
-use crate::model::apiserver::request::{ApiRequest, ApiResponse, EventType, Verb};
+use crate::model::apiserver::request::{ApiRequest, ApiResponse, EventType};
 use crate::model::client::{ApiClient, Dispatch, RateLimit, CONTROLLER_MANAGER};
 use crate::model::msg::{Message, Payload, Timer};
 use crate::model::reflector::{Delivery, Reflector};
 use crate::model::world::World;
-use crate::sim::time::EPOCH_UNIX_SECS;
 use crate::sim::{Actor, ComponentId, Ctx, SimDuration, SimTime, TraceLevel};
 
 /// The kinds the shared informers watch.
@@ -68,6 +64,10 @@ pub struct ControllerManager {
     requests: BTreeMap<u64, (u64, ApiRequest)>,
     next_tag: u64,
     started: bool,
+    /// Each controller's event correlator (upstream each builds its own
+    /// broadcaster), and the Event names given at the current instant.
+    recorders: Vec<EventCorrelator>,
+    event_names: EventNames,
 }
 
 impl ControllerManager {
@@ -123,6 +123,8 @@ impl ControllerManager {
             requests: BTreeMap::new(),
             next_tag: 1,
             started: false,
+            recorders: (0..n).map(|_| EventCorrelator::default()).collect(),
+            event_names: EventNames::default(),
         }
     }
 
@@ -241,10 +243,11 @@ impl ControllerManager {
         }
         for ev in out.events {
             record_event(ctx, &self.name, source, &ev);
-            let mut req = ApiRequest::new(Verb::Create, Kind::Event, &ev.object.meta.namespace, "");
-            req.body = Some(Arc::new(event_object(&ev, source, ctx.now)));
-            // Events are fire-and-forget: tag 0 is never looked up.
-            self.clients[ci].request(ctx, req, 0);
+            let recorder = &mut self.recorders[ci];
+            if let Some(req) = recorder.record(&mut self.event_names, &ev, source, ctx.now) {
+                // Events are fire-and-forget: tag 0 is never looked up.
+                self.clients[ci].request(ctx, req, 0);
+            }
         }
         for req in out.requests {
             let tag = self.next_tag;
@@ -432,49 +435,6 @@ fn record_event(ctx: &mut Ctx<'_, Payload, World>, me: &str, source: &str, ev: &
                 .str("message", &ev.message)
                 .str("source", source);
         });
-}
-
-/// The core/v1 Event the recorder posts, named as client-go names it
-/// (`<object>.<unix nanos in hex>`).
-pub fn event_object(ev: &RecordedEvent, source: &str, now: SimTime) -> Object {
-    let o = &ev.object;
-    let unix_nanos = EPOCH_UNIX_SECS as u128 * 1_000_000_000 + now.nanos() as u128;
-    let ns = if o.meta.namespace.is_empty() {
-        "default".to_string()
-    } else {
-        o.meta.namespace.clone()
-    };
-    let body = json!({
-        "involvedObject": {
-            "apiVersion": o.kind.api_version(),
-            "kind": o.kind.name(),
-            "namespace": o.meta.namespace,
-            "name": o.meta.name,
-            "uid": o.meta.uid,
-            "resourceVersion": o.meta.resource_version.to_string(),
-        },
-        "reason": ev.reason,
-        "message": ev.message,
-        "type": ev.type_,
-        "source": {"component": source},
-        "firstTimestamp": now.rfc3339(),
-        "lastTimestamp": now.rfc3339(),
-        "count": 1,
-        "reportingComponent": source,
-    });
-    let map = match body {
-        serde_json::Value::Object(m) => m,
-        _ => unreachable!("built as an object"),
-    };
-    Object {
-        kind: Kind::Event,
-        meta: Meta {
-            name: format!("{}.{:x}", o.meta.name, unix_nanos),
-            namespace: ns,
-            ..Default::default()
-        },
-        body: Body::Json(Arc::new(map)),
-    }
 }
 
 impl Actor<Payload, World> for ControllerManager {

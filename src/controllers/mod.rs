@@ -9,6 +9,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
+pub mod event_recorder;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod history;

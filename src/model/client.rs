@@ -92,7 +92,6 @@ struct Outstanding {
     sent: SimTime,
     /// The current attempt's deadline; older deadline timers are ignored.
     deadline: SimTime,
-    label: &'static str,
     /// Kept to resend after a 429.
     req: ApiRequest,
     retries: u32,
@@ -170,7 +169,6 @@ impl ApiClient {
         let id = self.next_id;
         self.next_id += 1;
         req.id = id;
-        let label = req.verb.as_str();
         if req.verb == Verb::Watch {
             self.watches
                 .retain(|w| !(w.kind == req.kind && w.node_filter == req.node_filter));
@@ -187,7 +185,6 @@ impl ApiClient {
                 tag,
                 sent: ctx.now,
                 deadline: SimTime::MAX,
-                label,
                 req,
                 retries: 0,
             },
@@ -273,12 +270,6 @@ impl ApiClient {
             return None;
         }
         let o = self.inflight.remove(&resp.id)?;
-        ctx.shared
-            .stats
-            .api_latency
-            .entry(o.label.to_string())
-            .or_default()
-            .record(ctx.now.since(o.sent));
         Some(o.tag)
     }
 

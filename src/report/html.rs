@@ -172,6 +172,26 @@ fn summary_section(out: &mut String, s: &Summary) {
         ),
         None,
     );
+    let b = &s.bootstrap;
+    let at = |t: Option<f64>| t.map_or("never".to_string(), |t| format!("{t:.2} s"));
+    figure(
+        out,
+        &format!(
+            "bootstrap (apart from the figures above): etcd leader / {} nodes Ready",
+            b.nodes
+        ),
+        match b.nodes {
+            0 => at(b.etcd_leader_s),
+            _ => format!("{} / {}", at(b.etcd_leader_s), at(b.nodes_ready_s)),
+        },
+        Some(b.end_s.is_some()),
+    );
+    figure(
+        out,
+        "bootstrap etcd commit p99",
+        format!("{:.1} ms (n={})", b.etcd_commit.p99_ms, b.etcd_commit.count),
+        None,
+    );
     figure(
         out,
         "etcd leader changes",

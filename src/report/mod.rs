@@ -1,11 +1,13 @@
 //! What a run leaves behind: measurements, the summary, and the charts and
 //! time series read back from its trace.
+pub mod bootstrap;
 pub mod charts;
 pub mod html;
 pub mod live;
 pub mod narrate;
 pub mod output;
 pub mod perfetto;
+pub mod pod_milestones;
 pub mod series;
 pub mod spans;
 pub mod stats;

@@ -167,8 +167,102 @@ fn open_trace(trace: &Path) -> Result<std::io::BufReader<std::fs::File>, String>
     Ok(std::io::BufReader::with_capacity(1 << 20, file))
 }
 
+/// The report files a run writes beside its trace and summary.
+const REPORT_FILES: [&str; 3] = ["report.html", "timeseries.csv", "trace.perfetto.json"];
+
+/// Removes the report files of an earlier run in `dir`, so a run with
+/// `--no-report` (or one whose charts differ) leaves none that are not its own.
+pub fn remove_report(dir: &Path) -> Result<(), String> {
+    let gone = |r: std::io::Result<()>, p: &Path| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("removing {}: {e}", p.display()))
+        }
+        _ => Ok(()),
+    };
+    for f in REPORT_FILES {
+        let p = dir.join(f);
+        gone(std::fs::remove_file(&p), &p)?;
+    }
+    let charts = dir.join("charts");
+    gone(std::fs::remove_dir_all(&charts), &charts)
+}
+
+/// Why `kubesim report` could not run: bad input (exit 2) or a failure
+/// writing the outputs (exit 1).
+#[derive(Debug)]
+pub enum ReportError {
+    Input(String),
+    Io(String),
+}
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportError::Input(m) | ReportError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Checks that `dir/trace.jsonl` is a whole kubesim trace before anything is
+/// written: it exists, is not empty, every line is complete, and it ends
+/// with the `RunEnd` record every run writes last (a trace without it was
+/// cut off: the run was killed, or the file truncated).
+pub fn check_trace(dir: &Path) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    if !dir.is_dir() {
+        return Err(format!("{}: no such run directory", dir.display()));
+    }
+    let trace = dir.join("trace.jsonl");
+    let shown = trace.display();
+    let mut file = std::fs::File::open(&trace).map_err(|e| format!("{shown}: {e}"))?;
+    let len = file.metadata().map_err(|e| format!("{shown}: {e}"))?.len();
+    if len == 0 {
+        return Err(format!("{shown} is empty: the run wrote no trace"));
+    }
+    let is_record = |l: &str| {
+        serde_json::from_str::<serde_json::Value>(l)
+            .is_ok_and(|v| v["t"].is_u64() && v["event"].is_string())
+    };
+    let mut first = String::new();
+    std::io::BufReader::new(&mut file)
+        .take(1 << 24)
+        .read_line(&mut first)
+        .map_err(|e| format!("{shown}: line 1: {e}"))?;
+    if !is_record(first.trim_end()) {
+        return Err(format!("{shown}: line 1 is not a kubesim trace record"));
+    }
+    // The last record is short (RunEnd): the file's tail is enough.
+    let from = len.saturating_sub(1 << 16);
+    let mut tail = Vec::new();
+    file.seek(SeekFrom::Start(from))
+        .and_then(|_| file.read_to_end(&mut tail))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let tail = String::from_utf8_lossy(&tail);
+    let last = tail
+        .trim_end_matches('\n')
+        .rsplit('\n')
+        .next()
+        .unwrap_or("");
+    if !tail.ends_with('\n') || !is_record(last) {
+        return Err(format!(
+            "{shown}: cut off: its last line is incomplete (the run was interrupted or the file truncated)"
+        ));
+    }
+    if event_name(last) != Some("RunEnd") {
+        return Err(format!(
+            "{shown}: cut off: it ends without the RunEnd record every run writes last"
+        ));
+    }
+    Ok(())
+}
+
 /// Reads `dir/trace.jsonl` and writes every report file of the run.
-pub fn write_report(dir: &Path) -> Result<Written, String> {
+pub fn write_report(dir: &Path) -> Result<Written, ReportError> {
+    check_trace(dir).map_err(ReportError::Input)?;
+    write_report_unchecked(dir).map_err(ReportError::Io)
+}
+
+fn write_report_unchecked(dir: &Path) -> Result<Written, String> {
     let trace = dir.join("trace.jsonl");
     let title = run_files(dir)?.title;
     let perfetto_path = dir.join("trace.perfetto.json");

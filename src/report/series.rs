@@ -301,7 +301,12 @@ impl SeriesReader {
         }
         let (kind, rest) = key.split_once('/').unwrap_or((key, ""));
         match kind {
-            "Pod" => self.pod(t, rest, obj, deleted),
+            // A pod's clock starts at its creationTimestamp, which its
+            // create's record carries to the nanosecond.
+            "Pod" => {
+                let created = rec["created"].as_u64().map_or(t, |ns| ns as f64 / 1e9);
+                self.pod(t, created, rest, obj, deleted)
+            }
             "Node" if !deleted => {
                 let alloc = &obj["status"]["allocatable"];
                 let n = self.out.nodes.entry(rest.to_string()).or_default();
@@ -382,7 +387,7 @@ impl SeriesReader {
         }
     }
 
-    fn pod(&mut self, t: f64, key: &str, obj: &Json, deleted: bool) {
+    fn pod(&mut self, t: f64, created: f64, key: &str, obj: &Json, deleted: bool) {
         let old = self.pods.get(key).cloned();
         let phase = match obj["status"]["phase"].as_str().unwrap_or("Pending") {
             "Running" => 2,
@@ -397,7 +402,7 @@ impl SeriesReader {
             node: obj["spec"]["nodeName"].as_str().map(str::to_string),
             cpu_m,
             memory,
-            created: old.as_ref().map_or(t, |o| o.created),
+            created: old.as_ref().map_or(created, |o| o.created),
             bound: old.as_ref().is_some_and(|o| o.bound),
             running: old.as_ref().is_some_and(|o| o.running),
             ready: old.as_ref().is_some_and(|o| o.ready),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sim::SimDuration;
+use crate::sim::{SimDuration, SimTime};
 
 /// Samples of a latency, kept exactly for percentiles.
 #[derive(Default, Clone, Debug)]
@@ -23,6 +23,11 @@ impl Samples {
 
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// Adds every sample of `other`.
+    pub fn extend(&mut self, other: &Samples) {
+        self.values.extend_from_slice(&other.values);
     }
 
     /// Nearest-rank percentiles in milliseconds.
@@ -50,7 +55,7 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct LatencySummary {
     pub count: usize,
     pub p50_ms: f64,
@@ -59,23 +64,39 @@ pub struct LatencySummary {
     pub max_ms: f64,
 }
 
+/// The latencies a run measures, each sample attributed by when it began
+/// (a proposal's arrival, a request's admission, a pod's creation) to the
+/// bootstrap or to the run after it (see [`super::bootstrap`]).
+#[derive(Default)]
+pub struct Latencies {
+    /// etcd: proposal arrival to commit and apply on the member that took
+    /// it, per committed proposal: exactly the trace's `Commit` span.
+    pub etcd_commit: Samples,
+    /// Per verb: the apiserver's admission to answer, exactly the trace's
+    /// `Request` span (upstream's `apiserver_request_duration_seconds`).
+    pub api_latency: BTreeMap<String, Samples>,
+    /// Pod creation to the first committed write with a node, Running, and
+    /// Ready=True (the trace's `Write` records; see [`super::pod_milestones`]).
+    pub pod_scheduling: Samples,
+    pub pod_created_to_running: Samples,
+    pub pod_created_to_ready: Samples,
+}
+
 /// Everything a run measures.
 #[derive(Default)]
 pub struct Stats {
     pub wal_fsync: Samples,
-    /// apiserver → etcd → apiserver, per successful proposal.
-    pub etcd_commit: Samples,
     pub etcd_timeouts: u64,
     pub leader_changes: u64,
-    /// Per `verb kind`: client-observed request latency.
-    pub api_latency: BTreeMap<String, Samples>,
-    /// Per HTTP status code.
+    /// Per HTTP status code, every answer (bootstrap included).
     pub api_codes: BTreeMap<u16, u64>,
     pub api_throttled: u64,
-    /// Pod creation to its binding to a node (set by the scheduler).
-    pub pod_scheduling: Samples,
-    pub pod_created_to_running: Samples,
-    pub pod_created_to_ready: Samples,
+    /// Latencies of what began after the bootstrap ended.
+    pub run: Latencies,
+    /// When the cluster came up, and the latencies of what began before.
+    pub bootstrap: super::bootstrap::Bootstrap,
+    /// Which pods have been seen bound, Running and Ready.
+    pub pods: super::pod_milestones::PodMilestones,
     pub watch_relists: u64,
     /// Watch streams resumed from their last revision after they ended.
     pub watch_restarts: u64,
@@ -85,6 +106,17 @@ pub struct Stats {
     pub watch_events_sent: u64,
     /// What the scenario driver did and what came of it, in order.
     pub actions: Vec<ActionOutcome>,
+}
+
+impl Stats {
+    /// The latencies a sample that began at `start` belongs to.
+    pub fn latencies(&mut self, start: SimTime) -> &mut Latencies {
+        if self.bootstrap.during(start) {
+            &mut self.bootstrap.latencies
+        } else {
+            &mut self.run
+        }
+    }
 }
 
 /// One timeline action (or one object of an apply) and its result.

@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{ActionOutcome, LatencySummary, Stats};
+use super::bootstrap::Bootstrap;
+use super::stats::{ActionOutcome, LatencySummary, Samples, Stats};
 use crate::api::manifest::FieldReport;
 use crate::api::object::Body;
 use crate::model::etcd::EtcdStore;
@@ -33,7 +34,8 @@ pub struct Summary {
     /// Objects in etcd at the end, per kind.
     pub objects: BTreeMap<String, u64>,
     pub pod_startup: PodStartup,
-    /// Pod creation to binding (count 0 when nothing was bound by a scheduler).
+    /// Pod creation to binding (count 0 when nothing was bound by a
+    /// scheduler), for pods created after the bootstrap.
     pub scheduling: LatencySummary,
     pub etcd: EtcdSummary,
     pub apiserver: ApiSummary,
@@ -41,6 +43,40 @@ pub struct Summary {
     pub network: NetworkSummary,
     pub actions: Vec<ActionOutcome>,
     pub loading: LoadingSummary,
+    /// The cluster coming up, reported apart from the run.
+    #[serde(default)]
+    pub bootstrap: BootstrapSummary,
+    /// Timeline actions after the run's end (`--until` shorter than the
+    /// timeline): never issued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_reached: Vec<NotReached>,
+}
+
+/// A timeline action the run ended before.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct NotReached {
+    pub at_s: f64,
+    /// Line of the timeline entry in the scenario file.
+    pub line: u32,
+    pub action: String,
+}
+
+/// Until etcd has a leader and every node present from the start is
+/// Ready (see [`super::bootstrap`]); the latencies of what began before.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct BootstrapSummary {
+    /// Seconds; `None` when it never happened within the run.
+    pub etcd_leader_s: Option<f64>,
+    /// The nodes present from the start, and when the last became Ready.
+    pub nodes: u64,
+    pub nodes_ready_s: Option<f64>,
+    pub end_s: Option<f64>,
+    pub etcd_commit: LatencySummary,
+    /// The apiserver's latency over every verb.
+    pub api: LatencySummary,
+    /// Pods created during the bootstrap.
+    pub pod_startup: PodStartup,
+    pub scheduling: LatencySummary,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -83,7 +119,7 @@ pub struct PodCounts {
     pub terminating: u64,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct PodStartup {
     pub created_to_running: LatencySummary,
     pub created_to_ready: LatencySummary,
@@ -96,7 +132,9 @@ pub struct EtcdSummary {
     pub leader_changes: u64,
     /// Proposals that hit etcd's request timeout.
     pub request_timeouts: u64,
-    /// apiserver → etcd → apiserver per committed write.
+    /// Proposal arrival to commit and apply on the member that took it,
+    /// per committed proposal that arrived after the bootstrap: the trace's
+    /// `Commit` spans (`t - start`).
     pub commit: LatencySummary,
     pub wal_fsync: LatencySummary,
 }
@@ -104,7 +142,8 @@ pub struct EtcdSummary {
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct ApiSummary {
     pub requests_by_code: BTreeMap<u16, u64>,
-    /// Client-observed latency per verb.
+    /// Admission to answer per verb, for requests admitted after the
+    /// bootstrap and not answered 429: the trace's `Request` spans.
     pub latency_by_verb: BTreeMap<String, LatencySummary>,
 }
 
@@ -155,6 +194,7 @@ pub struct RunFacts<'a> {
     pub network_retransmitted: u64,
     pub report: &'a FieldReport,
     pub warnings: &'a [String],
+    pub not_reached: Vec<NotReached>,
 }
 
 impl Summary {
@@ -249,21 +289,22 @@ impl Summary {
             utilisation: used,
             objects,
             pod_startup: PodStartup {
-                created_to_running: stats.pod_created_to_running.summary(),
-                created_to_ready: stats.pod_created_to_ready.summary(),
+                created_to_running: stats.run.pod_created_to_running.summary(),
+                created_to_ready: stats.run.pod_created_to_ready.summary(),
             },
-            scheduling: stats.pod_scheduling.summary(),
+            scheduling: stats.run.pod_scheduling.summary(),
             etcd: EtcdSummary {
                 members: facts.etcd_members,
                 revision: store.revision(),
                 leader_changes: stats.leader_changes,
                 request_timeouts: stats.etcd_timeouts,
-                commit: stats.etcd_commit.summary(),
+                commit: stats.run.etcd_commit.summary(),
                 wal_fsync: stats.wal_fsync.summary(),
             },
             apiserver: ApiSummary {
                 requests_by_code: stats.api_codes.clone(),
                 latency_by_verb: stats
+                    .run
                     .api_latency
                     .iter()
                     .map(|(k, v)| (k.clone(), v.summary()))
@@ -286,6 +327,8 @@ impl Summary {
                 not_simulated,
                 warnings: facts.warnings.to_vec(),
             },
+            bootstrap: bootstrap_summary(&stats.bootstrap),
+            not_reached: facts.not_reached,
         }
     }
 
@@ -373,6 +416,7 @@ impl Summary {
             self.etcd.revision
         );
         let _ = writeln!(s, "         commit {}", lat(&self.etcd.commit));
+        let _ = writeln!(s, "{}", self.bootstrap.line(&lat));
         let total: u64 = self.apiserver.requests_by_code.values().sum();
         let codes: Vec<String> = self
             .apiserver
@@ -408,6 +452,24 @@ impl Summary {
         if failed.len() > 5 {
             let _ = writeln!(s, "  … {} more in summary.json", failed.len() - 5);
         }
+        if !self.not_reached.is_empty() {
+            let _ = writeln!(
+                s,
+                "until    the run ended at {}: {} timeline action{} not reached",
+                human_secs(self.simulated_s),
+                self.not_reached.len(),
+                if self.not_reached.len() == 1 { "" } else { "s" }
+            );
+            for a in &self.not_reached {
+                let _ = writeln!(
+                    s,
+                    "  at {} (line {}): {}",
+                    human_secs(a.at_s),
+                    a.line,
+                    a.action
+                );
+            }
+        }
         for w in &self.loading.warnings {
             let _ = writeln!(s, "warning: {w}");
         }
@@ -417,6 +479,63 @@ impl Summary {
             self.trace_records, self.events
         );
         s
+    }
+}
+
+impl BootstrapSummary {
+    /// `bootstrap etcd leader at 1.10s, 3/3 nodes Ready at 2.40s; commit …`
+    fn line(&self, lat: &dyn Fn(&LatencySummary) -> String) -> String {
+        let at = |t: Option<f64>| t.map_or("never".to_string(), |t| format!("at {t:.2}s"));
+        let mut s = format!("boot     etcd leader {}", at(self.etcd_leader_s));
+        if self.nodes > 0 {
+            let ready = if self.nodes_ready_s.is_some() {
+                self.nodes
+            } else {
+                0
+            };
+            let _ = write!(
+                s,
+                ", {ready}/{} nodes Ready {}",
+                self.nodes,
+                at(self.nodes_ready_s)
+            );
+        }
+        let _ = write!(s, "; commit {}", lat(&self.etcd_commit));
+        let pods = &self.pod_startup.created_to_running;
+        if pods.count > 0 || self.scheduling.count > 0 {
+            let _ = write!(
+                s,
+                "; pods created then: created→bound {}, created→Running {}",
+                lat(&self.scheduling),
+                lat(pods)
+            );
+        }
+        if self.end_s.is_none() {
+            s.push_str(" (the bootstrap did not finish: every figure above is of it)");
+        }
+        s
+    }
+}
+
+fn bootstrap_summary(b: &Bootstrap) -> BootstrapSummary {
+    let secs = |t: Option<SimTime>| t.map(|t| t.0 as f64 / 1e9);
+    let l = &b.latencies;
+    let mut api = Samples::default();
+    for s in l.api_latency.values() {
+        api.extend(s);
+    }
+    BootstrapSummary {
+        etcd_leader_s: secs(b.leader_at),
+        nodes: b.nodes() as u64,
+        nodes_ready_s: secs(b.nodes_ready_at),
+        end_s: secs(b.end),
+        etcd_commit: l.etcd_commit.summary(),
+        api: api.summary(),
+        pod_startup: PodStartup {
+            created_to_running: l.pod_created_to_running.summary(),
+            created_to_ready: l.pod_created_to_ready.summary(),
+        },
+        scheduling: l.pod_scheduling.summary(),
     }
 }
 

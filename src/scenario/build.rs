@@ -16,6 +16,7 @@ use crate::model::kubelet::Kubelet;
 use crate::model::msg::Payload;
 use crate::model::network::{self, Network};
 use crate::model::world::World;
+use crate::report::bootstrap::Bootstrap;
 use crate::scheduler::component::Scheduler;
 use crate::sim::{ComponentId, Engine, SimTime, Trace, TraceLevel};
 
@@ -85,6 +86,9 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
     }
     let world = World::new(Network::new(scenario.link.clone()), store);
     let mut e: Engine<Payload, World> = Engine::new(seed, world, trace);
+    // The nodes a real cluster would have before anyone applies to it.
+    let present = scenario.nodes.iter().filter(|n| n.join_at.is_none());
+    e.shared.stats.bootstrap = Bootstrap::new(present.map(|n| n.name.clone()));
     let etcd_cfg = Arc::new(scenario.etcd.clone());
     let members: Vec<ComponentId> = (0..scenario.etcd_members).collect();
     for i in 0..scenario.etcd_members {

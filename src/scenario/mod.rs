@@ -9,6 +9,7 @@ pub mod leader_wait;
 pub mod load;
 pub mod objective;
 pub mod run;
+pub mod sources;
 pub mod spec;
 pub mod sweep;
 pub mod validate;

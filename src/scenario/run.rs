@@ -6,7 +6,7 @@ use super::build::{build, Layout};
 use super::Scenario;
 use crate::model::msg::Payload;
 use crate::model::world::World;
-use crate::report::summary::{RunFacts, Summary};
+use crate::report::summary::{NotReached, RunFacts, Summary};
 use crate::sim::{Engine, SimDuration, SimTime, Trace, TraceLevel, TraceObserver, TraceSink};
 
 /// How to run: overrides of the scenario's own settings.
@@ -37,6 +37,23 @@ pub struct Finished {
     pub summary: Summary,
     pub engine: Engine<Payload, World>,
     pub layout: Layout,
+}
+
+/// The timeline actions after `end`: the engine runs events at or before
+/// it, so these were never issued.
+fn not_reached(scenario: &Scenario, end: SimTime) -> Vec<NotReached> {
+    scenario
+        .timeline
+        .iter()
+        .filter(|s| s.at > end)
+        .filter_map(|s| {
+            Some(NotReached {
+                at_s: s.at.0 as f64 / 1e9,
+                line: s.line,
+                action: s.action.as_ref()?.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Runs `scenario`; `progress` is called now and then with virtual time.
@@ -91,6 +108,7 @@ pub fn run(
         network_retransmitted: engine.shared.net.retransmitted,
         report: &scenario.report,
         warnings: &scenario.warnings,
+        not_reached: not_reached(scenario, until),
     };
     let summary = Summary::new(facts, &engine.shared.stats, &engine.shared.etcd);
     Ok(Finished {

@@ -344,6 +344,10 @@ impl EtcdMember {
                 r.u64("term", t);
             },
         );
+        ctx.shared
+            .stats
+            .bootstrap
+            .leader_elected(ctx.trace, ctx.now);
         // A no-op entry in the new term lets earlier entries commit.
         self.append_local(
             ctx,
@@ -458,6 +462,9 @@ impl EtcdMember {
                     None
                 };
                 if let Some((_, arrived)) = answered {
+                    // The summary's commit latency is this span, sample for sample.
+                    let took = ctx.now.since(arrived);
+                    ctx.shared.stats.latencies(arrived).etcd_commit.record(took);
                     if ctx.trace.enabled(TraceLevel::Spans) {
                         let key = p.txn.key.to_string();
                         ctx.trace
@@ -792,8 +799,13 @@ impl EtcdMember {
                 break;
             }
             self.deadlines.pop_front();
-            if let Some((client, _)) = self.pending.remove(&req) {
+            if let Some((client, arrived)) = self.pending.remove(&req) {
                 ctx.shared.stats.etcd_timeouts += 1;
+                let name = &self.name;
+                ctx.trace
+                    .record(TraceLevel::Spans, ctx.now, name, "ProposalTimeout", |r| {
+                        r.u64("start", arrived.0);
+                    });
                 send(
                     ctx,
                     client,

@@ -148,8 +148,6 @@ struct PodRuntime {
     deleted_sent: bool,
     /// The pod is done and deleted; its DELETE waits for the final status.
     delete_pending: bool,
-    ever_ready: bool,
-    first_start: bool,
 }
 
 pub struct Kubelet {
@@ -395,10 +393,6 @@ impl Kubelet {
             acked_rv: 0,
             deleted_sent: false,
             delete_pending: false,
-            // A pod that ran before (on this node before a reboot) is not
-            // starting up: its startup latency was measured the first time.
-            ever_ready: pod.status.start_time.is_some(),
-            first_start: pod.status.start_time.is_none(),
         });
         self.admit(ctx, slot);
     }

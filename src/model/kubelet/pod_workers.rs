@@ -271,7 +271,6 @@ impl Kubelet {
         let now = ctx.now;
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
-        let mut first_run = false;
         let mut to_start = Vec::new();
         for (i, c) in spec.containers.iter().enumerate() {
             if rt.started[i].is_some() || rt.kills[i].is_some() {
@@ -291,7 +290,6 @@ impl Kubelet {
                 }
             }
             to_start.push(i);
-            first_run |= rt.restarts[i] == 0 && st.last_state.is_none();
             let last = std::mem::replace(&mut st.state, ContainerState::Running { started: now });
             let restarted = matches!(last, ContainerState::Terminated { .. })
                 || matches!(st.last_state, Some(ContainerState::Terminated { .. }));
@@ -314,14 +312,6 @@ impl Kubelet {
             self.start_probes(ctx, slot, i, now);
         }
         let rt = self.pods[slot as usize].as_mut().expect("slot");
-        if first_run && rt.first_start {
-            rt.first_start = false;
-            let created = rt.obj.meta.creation;
-            ctx.shared
-                .stats
-                .pod_created_to_running
-                .record(now.since(created));
-        }
         let key = rt.key.clone();
         self.refresh_pod_phase(ctx, slot);
         self.trace(ctx, "ContainersStarted", &key, "");
@@ -412,7 +402,6 @@ impl Kubelet {
         let all_done = statuses
             .iter()
             .all(|s| matches!(s.state, ContainerState::Terminated { .. }));
-        let was_ready = rt.status.is_ready();
         rt.status.set_condition(
             "ContainersReady",
             all_ready,
@@ -425,15 +414,6 @@ impl Kubelet {
             now,
             (!all_ready).then_some("ContainersNotReady"),
         );
-        if all_ready && !was_ready && !rt.ever_ready {
-            // Startup latency counts the first time only, not each recovery.
-            rt.ever_ready = true;
-            let created = rt.obj.meta.creation;
-            ctx.shared
-                .stats
-                .pod_created_to_ready
-                .record(now.since(created));
-        }
         let restartable = statuses
             .iter()
             .any(|s| should_restart(spec.restart_policy, &s.state))
