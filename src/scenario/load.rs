@@ -819,7 +819,10 @@ impl Loader<'_> {
                 Some(Ok(rel)) => {
                     let full = self.base.join(rel);
                     let shown = full.display().to_string();
-                    if let Ok(docs) = std::fs::read_to_string(&full)
+                    // Through `read_source`: an include of a FIFO or a
+                    // device must not block or fill memory here either; the
+                    // decoding pass reports why it could not be read.
+                    if let Ok(docs) = read_source(&full)
                         .map_err(|_| ())
                         .and_then(|t| parse_yaml(&shown, &t).map_err(|_| ()))
                     {

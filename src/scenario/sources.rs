@@ -44,7 +44,7 @@ pub fn files_of(scenario: &Path) -> Result<Vec<PathBuf>, String> {
     let mut todo = vec![root.clone()];
     seen.insert(root);
     while let Some(file) = todo.pop() {
-        let Ok(text) = std::fs::read_to_string(&file) else {
+        let Ok(text) = crate::api::source::read_source(&file) else {
             continue; // not text (a samples file read elsewhere): nothing to follow
         };
         let mut refs = Vec::new();

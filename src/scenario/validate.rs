@@ -60,10 +60,10 @@ pub fn classify(docs: &[Node]) -> ReadAs {
 /// Validates the file at `path`.
 pub fn validate_file(path: &Path) -> Result<Validated, Vec<LoadError>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::api::source::read_source(path).map_err(|e| {
         vec![LoadError::new(
             &file,
-            None,
+            e.pos,
             "",
             format!("cannot read the file: {e}"),
         )]
