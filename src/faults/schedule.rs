@@ -255,3 +255,102 @@ fn pick_one<'a, T>(items: &[&'a T], pick: u64) -> Option<&'a T> {
     let i = ((pick as u128 * items.len() as u128) >> 64) as usize;
     Some(items[i])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(kinds: Vec<KindProfile>, cap: u32, members: u32, quorum_loss: bool) -> FaultProfile {
+        FaultProfile {
+            from: SimTime(60_000_000_000),
+            until: SimTime(420_000_000_000),
+            max_concurrent: cap,
+            allow_quorum_loss: quorum_loss,
+            etcd_members: members,
+            kinds,
+        }
+    }
+
+    fn etcd_crash(members: u32) -> KindProfile {
+        KindProfile {
+            kind: FaultKind::EtcdCrash,
+            mean_time_between: SimDuration::from_secs(5),
+            min: SimDuration::from_secs(30),
+            max: SimDuration::from_secs(60),
+            targets: (0..members).map(|i| format!("etcd-{i}")).collect(),
+        }
+    }
+
+    /// Most etcd members down at one instant over the schedule.
+    fn most_etcd_down(s: &Schedule) -> usize {
+        s.faults
+            .iter()
+            .map(|f| {
+                s.faults
+                    .iter()
+                    .filter(|g| g.start <= f.start && f.start < g.end)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn exponential_gaps_have_the_mean_asked_for() {
+        let mut rng = RngStream::derive(7, "t");
+        let mean = SimDuration::from_secs(60);
+        let n = 20_000;
+        let total: u64 = (0..n).map(|_| exponential_ticks(&mut rng, mean)).sum();
+        let avg_s = total as f64 / n as f64 / 1000.0;
+        // The standard error of the mean of 20,000 exponentials with mean
+        // 60 s is 60/√20000 = 0.42 s; 2 s is almost five of them.
+        assert!((avg_s - 60.0).abs() < 2.0, "average gap {avg_s} s");
+    }
+
+    #[test]
+    fn etcd_crashes_keep_quorum_unless_allowed() {
+        // A crash every 5 s on average, each 30–60 s: without the quorum
+        // rule two or three of three members would be down at once.
+        for seed in 1..=20 {
+            let keep = draw(&profile(vec![etcd_crash(3)], 10, 3, false), seed);
+            // 3 members tolerate (3 - 1)/2 = 1 down.
+            assert_eq!(most_etcd_down(&keep), 1, "seed {seed}: {keep:?}");
+            let five = draw(&profile(vec![etcd_crash(5)], 10, 5, false), seed);
+            // 5 members tolerate 2 down.
+            assert_eq!(most_etcd_down(&five), 2, "seed {seed}");
+            let lose = draw(&profile(vec![etcd_crash(3)], 10, 3, true), seed);
+            assert_eq!(
+                most_etcd_down(&lose),
+                3,
+                "seed {seed}: allowQuorumLoss lets all three go"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_stay_in_range_unless_clipped_at_until() {
+        let p = profile(vec![etcd_crash(5)], 10, 5, true);
+        for seed in 1..=20 {
+            for f in draw(&p, seed).faults {
+                let d = f.duration();
+                let clipped = f.end == p.until;
+                assert!(d <= SimDuration::from_secs(60), "{f}");
+                assert!(clipped || d >= SimDuration::from_secs(30), "{f}");
+                // Whole milliseconds, so the repro writes them exactly.
+                assert_eq!(f.start.nanos() % TICK_NS, 0);
+                assert_eq!(f.end.nanos() % TICK_NS, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn picks_are_in_bounds_and_reach_both_ends() {
+        let items = ["a", "b", "c"];
+        let refs: Vec<&&str> = items.iter().collect();
+        assert_eq!(pick_one(&refs, 0), Some(&"a"));
+        assert_eq!(pick_one(&refs, u64::MAX), Some(&"c"));
+        // 2⁶⁴/3 ≈ 6.1e18 is where the second third starts.
+        assert_eq!(pick_one(&refs, 6_200_000_000_000_000_000), Some(&"b"));
+        assert_eq!(pick_one::<&str>(&[], 5), None);
+    }
+}
