@@ -1,5 +1,6 @@
 pub mod api;
 pub mod controllers;
+pub mod faults;
 pub mod model;
 pub mod report;
 pub mod scenario;

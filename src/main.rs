@@ -62,6 +62,11 @@ enum Command {
         /// Service endpoints and injected faults, with virtual timestamps.
         #[arg(long)]
         narrate: bool,
+        /// For a scenario with `faults:`: write it to FILE with the faults
+        /// this seed drew as explicit timeline entries and no `faults:`
+        /// section; running FILE with the same seed is the same run.
+        #[arg(long, value_name = "FILE")]
+        write_repro: Option<PathBuf>,
     },
     /// Rebuild a saved run's charts, timeseries.csv, trace.perfetto.json and
     /// report.html from its trace.
@@ -194,6 +199,7 @@ fn main() -> ExitCode {
             trace_level,
             no_report,
             narrate,
+            write_repro,
         } => run_cmd(
             &scenario,
             seed,
@@ -203,6 +209,7 @@ fn main() -> ExitCode {
             Outputs {
                 report: !no_report,
                 narrate,
+                write_repro,
             },
         ),
         Command::Report { dir } => report_cmd(&dir),
@@ -288,6 +295,47 @@ fn validate(files: &[PathBuf]) -> ExitCode {
 struct Outputs {
     report: bool,
     narrate: bool,
+    write_repro: Option<PathBuf>,
+}
+
+/// The run directory's `scenario.yaml` becomes the repro (its lines are the
+/// trace's), and `--write-repro` gets a copy with includes resolved from
+/// its own directory.
+fn write_repros(
+    m: &kubesim::faults::repro::Materialized,
+    out: &Path,
+    extra: Option<&Path>,
+) -> Result<(), String> {
+    let mut targets = vec![out.join("scenario.yaml")];
+    targets.extend(extra.map(Path::to_path_buf));
+    for file in targets {
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        let text = m
+            .repro_for(&dir)
+            .map_err(|e| format!("writing {}: {e}", file.display()))?;
+        std::fs::write(&file, text).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes the repro, exactly the text the run ran, beside the run
+/// directory's copy of the scenario; returns its path for the `rerun` line.
+fn write_repro_copy(
+    m: &kubesim::faults::repro::Materialized,
+    copy: &Path,
+) -> Result<PathBuf, String> {
+    let stem = copy
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scenario".into());
+    let file = copy.with_file_name(format!("{stem}.repro.yaml"));
+    let text = m.repro_as_run()?;
+    std::fs::write(&file, text).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    Ok(file)
 }
 
 fn run_cmd(
@@ -301,6 +349,28 @@ fn run_cmd(
     let scenario = match load(path) {
         Ok(s) => s,
         Err(code) => return code,
+    };
+    // Drawn faults run as their repro, so the trace's lines point into it.
+    let faulted = match kubesim::faults::repro::materialize(path, &scenario, seed) {
+        Ok(m) => m,
+        Err(errors) => {
+            print_errors(&errors);
+            return ExitCode::from(2);
+        }
+    };
+    if faulted.is_none() && outputs.write_repro.is_some() {
+        eprintln!(
+            "error: --write-repro: {} has no `faults:` section to write out",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let (scenario, faulted) = match faulted {
+        Some(mut m) => {
+            let s = std::mem::replace(&mut m.scenario, scenario);
+            (s, Some(m))
+        }
+        None => (scenario, None),
     };
     let out = out.unwrap_or_else(|| {
         let stem = path
@@ -332,6 +402,21 @@ fn run_cmd(
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
+    };
+    // A faulted run reruns from its repro: the drawn faults written out as
+    // timeline entries beside the copied scenario (includes as written, so
+    // they resolve to the copies), with the seed inside it.
+    let rerun = match &faulted {
+        Some(m) => match write_repros(m, &out, outputs.write_repro.as_deref())
+            .and_then(|_| write_repro_copy(m, &rerun))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => rerun,
     };
     let trace_path = out.join("trace.jsonl");
     let file = match File::create(&trace_path) {
@@ -423,6 +508,14 @@ fn run_cmd(
         return ExitCode::from(1);
     }
     out!("{}", summary.render());
+    if let Some(m) = &faulted {
+        outln!(
+            "faults   {} drawn from seed {} ({} skipped: cap, busy target or quorum)",
+            m.schedule.faults.len(),
+            m.seed,
+            m.schedule.skipped
+        );
+    }
     outln!(
         "wall     {:.2}s, {:.0} events/s, {:.0}× real time",
         wall,

@@ -169,7 +169,8 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
         watcher,
         driver: 0,
     };
-    let driver = ScenarioDriver::new(scenario, &layout);
+    let driver =
+        ScenarioDriver::new(scenario, &layout).with_steps(crate::faults::timeline(scenario, seed));
     layout.driver = e.add(Box::new(driver));
     e.shared.net.add_endpoint(layout.driver, seed, "kubectl");
     (e, layout)

@@ -123,6 +123,13 @@ impl ScenarioDriver {
         }
     }
 
+    /// Plays `steps` instead of the scenario's own timeline (the timeline
+    /// with the faults drawn from the seed merged in).
+    pub fn with_steps(mut self, steps: Vec<Step>) -> Self {
+        self.steps = steps;
+        self
+    }
+
     fn line_of(&self, step: Option<u32>) -> u32 {
         step.map(|i| self.steps[i as usize].line).unwrap_or(0)
     }

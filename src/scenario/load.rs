@@ -172,6 +172,10 @@ impl Loader<'_> {
             Some(c) => self.timeline(&spec.timeline, &c.4 .1, c.0, duration, &objects),
             None => Vec::new(),
         };
+        let faults = match (&spec.faults, &cluster) {
+            (Some(f), Some(c)) => self.faults(f, &spec, &c.4 .1, c.0, duration),
+            _ => None,
+        };
         if !self.errors.is_empty() {
             return Err(self.finish_errors());
         }
@@ -261,7 +265,33 @@ impl Loader<'_> {
             report: self.report,
             warnings: self.warnings,
             objective,
+            faults,
         })
+    }
+
+    /// `faults:` checked against the cluster (see [`crate::faults::profile`]).
+    fn faults(
+        &mut self,
+        f: &crate::faults::profile::FaultsSpec,
+        spec: &ScenarioSpec,
+        nodes: &[NodePlan],
+        etcd_members: u32,
+        duration: SimDuration,
+    ) -> Option<crate::faults::FaultProfile> {
+        let mut components = vec!["kube-apiserver"];
+        if spec.cluster.scheduler.enabled != Some(false) {
+            components.push("kube-scheduler");
+        }
+        if spec.cluster.controller_manager.enabled != Some(false) {
+            components.push("kube-controller-manager");
+        }
+        let cluster = crate::faults::profile::Cluster {
+            nodes,
+            etcd_members,
+            components: &components,
+            duration,
+        };
+        crate::faults::profile::resolve(f, &cluster, &mut |path, msg| self.error(path, msg))
     }
 
     /// Whether `d` is at least `min`; if not, an error at `path` giving

@@ -65,6 +65,9 @@ pub struct Scenario {
     pub warnings: Vec<String>,
     /// What the run should achieve (for sweeps).
     pub objective: objective::Objective,
+    /// Faults to draw from the run's seed (`faults:`), merged into the
+    /// timeline the driver plays ([`crate::faults::timeline`]).
+    pub faults: Option<crate::faults::FaultProfile>,
 }
 
 /// One node to start: its name, pool, labels and the Node its kubelet registers.

@@ -141,6 +141,8 @@ pub struct ScenarioSpec {
     pub load: Vec<LoadSpec>,
     /// What "enough" means: the bar `kubesim sweep` looks for.
     pub objective: Option<ObjectiveSpec>,
+    /// Faults drawn from the run's seed; see [`crate::faults::profile`].
+    pub faults: Option<crate::faults::profile::FaultsSpec>,
 }
 
 /// `objective:`: every clause optional; see [`crate::scenario::objective`].

@@ -1,0 +1,401 @@
+//! The `faults:` section of a scenario: which faults a run draws from its
+//! seed, how often, for how long, against what, and inside which window.
+//!
+//! The section is decoded by the same strict, position-marked deserializer
+//! as the rest of the file (an unknown field is an error at its line and
+//! column), then checked against the cluster the scenario builds: every
+//! named pool, node, etcd member and component must exist, and every fault
+//! must be able to heal by `window.until`, so a liveness check can follow.
+
+use serde::Deserialize;
+
+use crate::scenario::spec::Dur;
+use crate::scenario::NodePlan;
+use crate::sim::{SimDuration, SimTime};
+
+/// `faults:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultsSpec {
+    /// Every fault starts at or after `from` and is healed by `until`.
+    pub window: WindowSpec,
+    /// Faults active at one instant, across kinds (default 1).
+    pub max_concurrent: Option<u32>,
+    /// Let etcd crashes take down a majority of the members (default false:
+    /// a crash that would lose quorum is not drawn).
+    pub allow_quorum_loss: Option<bool>,
+    /// A node's machine dies, then boots again.
+    pub node_crash: Option<NodeCrashSpec>,
+    /// An etcd member's process exits, then restarts.
+    pub etcd_crash: Option<EtcdCrashSpec>,
+    /// Whichever etcd member leads at that instant exits, then restarts.
+    pub etcd_leader_kill: Option<KindSpec>,
+    /// One component is cut off from every other, then the network heals.
+    pub partition: Option<PartitionSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowSpec {
+    pub from: Dur,
+    pub until: Dur,
+}
+
+/// How long one fault lasts: uniform in `[min, max]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DurationRangeSpec {
+    pub min: Dur,
+    pub max: Dur,
+}
+
+/// A kind without targets of its own.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindSpec {
+    /// The mean of the exponential time between two faults' starts.
+    pub mean_time_between: Dur,
+    pub duration: DurationRangeSpec,
+}
+
+/// `nodeCrash:`; `pools` are node pools whose nodes may crash.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeCrashSpec {
+    pub mean_time_between: Dur,
+    pub duration: DurationRangeSpec,
+    pub pools: Vec<String>,
+}
+
+/// `etcdCrash:`; `members` are `etcd-0`…, absent for every member.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdCrashSpec {
+    pub mean_time_between: Dur,
+    pub duration: DurationRangeSpec,
+    pub members: Option<Vec<String>>,
+}
+
+/// `partition:`; `targets` are node pools (each of their nodes is a
+/// candidate), nodes, etcd members or control-plane components.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionSpec {
+    pub mean_time_between: Dur,
+    pub duration: DurationRangeSpec,
+    pub targets: Vec<String>,
+}
+
+/// The fault kinds, in the fixed order the schedule merges them in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    NodeCrash,
+    EtcdCrash,
+    EtcdLeaderKill,
+    Partition,
+}
+
+impl FaultKind {
+    /// The field name in `faults:`, also the name of the kind's RNG stream.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::NodeCrash => "nodeCrash",
+            FaultKind::EtcdCrash => "etcdCrash",
+            FaultKind::EtcdLeaderKill => "etcdLeaderKill",
+            FaultKind::Partition => "partition",
+        }
+    }
+}
+
+/// One kind, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KindProfile {
+    pub kind: FaultKind,
+    pub mean_time_between: SimDuration,
+    pub min: SimDuration,
+    pub max: SimDuration,
+    /// Node names, `etcd-N`, or component names; empty for the leader kill.
+    pub targets: Vec<String>,
+}
+
+/// `faults:` resolved against the cluster, every default filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultProfile {
+    pub from: SimTime,
+    pub until: SimTime,
+    pub max_concurrent: u32,
+    pub allow_quorum_loss: bool,
+    pub etcd_members: u32,
+    /// In [`FaultKind`] order.
+    pub kinds: Vec<KindProfile>,
+}
+
+/// What the profile's names are checked against.
+pub struct Cluster<'a> {
+    pub nodes: &'a [NodePlan],
+    pub etcd_members: u32,
+    /// Control-plane components that run: kube-apiserver, and the
+    /// scheduler and controller-manager when enabled.
+    pub components: &'a [&'a str],
+    pub duration: SimDuration,
+}
+
+/// Faults closer together than this are not a profile anyone means; the
+/// floor also bounds how many faults a window can draw.
+pub const MIN_MEAN_TIME_BETWEEN: SimDuration = SimDuration::from_secs(1);
+
+/// Resolves and checks `spec`; each problem goes to `error(path, message)`
+/// with a field path under `faults`. `None` when anything was wrong.
+pub fn resolve(
+    spec: &FaultsSpec,
+    cluster: &Cluster<'_>,
+    error: &mut dyn FnMut(&str, String),
+) -> Option<FaultProfile> {
+    let mut ok = true;
+    let mut fail = |path: &str, msg: String| {
+        ok = false;
+        error(path, msg);
+    };
+    let (from, until) = (spec.window.from.0, spec.window.until.0);
+    if from >= until {
+        fail(
+            "faults.window",
+            format!("the window's `from` ({from}) must come before its `until` ({until})"),
+        );
+    }
+    if until > cluster.duration {
+        fail(
+            "faults.window.until",
+            format!(
+                "the window ends at {until}, after the run ({}): every fault must heal inside the run",
+                cluster.duration
+            ),
+        );
+    }
+    let max_concurrent = spec.max_concurrent.unwrap_or(1);
+    if max_concurrent == 0 {
+        fail(
+            "faults.maxConcurrent",
+            "at least 1: with 0 no fault could ever start".into(),
+        );
+    }
+    let allow_quorum_loss = spec.allow_quorum_loss.unwrap_or(false);
+    let mut kinds = Vec::new();
+    if let Some(k) = &spec.node_crash {
+        let targets = pool_nodes(&k.pools, "faults.nodeCrash.pools", cluster, from, &mut fail);
+        kinds.push(kind(
+            FaultKind::NodeCrash,
+            k.mean_time_between,
+            &k.duration,
+            targets,
+            &mut fail,
+        ));
+    }
+    if let Some(k) = &spec.etcd_crash {
+        let targets = etcd_targets(k.members.as_deref(), cluster, &mut fail);
+        kinds.push(kind(
+            FaultKind::EtcdCrash,
+            k.mean_time_between,
+            &k.duration,
+            targets,
+            &mut fail,
+        ));
+    }
+    if let Some(k) = &spec.etcd_leader_kill {
+        kinds.push(kind(
+            FaultKind::EtcdLeaderKill,
+            k.mean_time_between,
+            &k.duration,
+            Vec::new(),
+            &mut fail,
+        ));
+    }
+    if let Some(k) = &spec.partition {
+        let targets = partition_targets(&k.targets, cluster, from, &mut fail);
+        kinds.push(kind(
+            FaultKind::Partition,
+            k.mean_time_between,
+            &k.duration,
+            targets,
+            &mut fail,
+        ));
+    }
+    let etcd_kind = spec.etcd_crash.is_some() || spec.etcd_leader_kill.is_some();
+    if etcd_kind && cluster.etcd_members == 1 && !allow_quorum_loss {
+        fail(
+            "faults",
+            "with one etcd member every etcd crash loses quorum: add members or set `allowQuorumLoss: true`".into(),
+        );
+    }
+    if kinds.is_empty() {
+        fail(
+            "faults",
+            "name at least one fault kind: nodeCrash, etcdCrash, etcdLeaderKill or partition"
+                .into(),
+        );
+    }
+    ok.then(|| FaultProfile {
+        from: SimTime(from.nanos()),
+        until: SimTime(until.nanos()),
+        max_concurrent,
+        allow_quorum_loss,
+        etcd_members: cluster.etcd_members,
+        kinds,
+    })
+}
+
+fn kind(
+    kind: FaultKind,
+    mean: Dur,
+    duration: &DurationRangeSpec,
+    targets: Vec<String>,
+    fail: &mut dyn FnMut(&str, String),
+) -> KindProfile {
+    let at = format!("faults.{}", kind.name());
+    if mean.0 < MIN_MEAN_TIME_BETWEEN {
+        fail(
+            &format!("{at}.meanTimeBetween"),
+            format!("{} is below the minimum of {MIN_MEAN_TIME_BETWEEN}", mean.0),
+        );
+    }
+    let (min, max) = (duration.min.0, duration.max.0);
+    if min.is_zero() {
+        fail(
+            &format!("{at}.duration.min"),
+            "a fault lasts longer than zero".into(),
+        );
+    }
+    if min > max {
+        fail(
+            &format!("{at}.duration"),
+            format!("min ({min}) is above max ({max})"),
+        );
+    }
+    KindProfile {
+        kind,
+        mean_time_between: mean.0,
+        min,
+        max,
+        targets,
+    }
+}
+
+/// Every node of the named pools. A pool that joins after the window
+/// opens is refused: restarting a node that never booted would make it
+/// join early.
+fn pool_nodes(
+    pools: &[String],
+    path: &str,
+    cluster: &Cluster<'_>,
+    from: SimDuration,
+    fail: &mut dyn FnMut(&str, String),
+) -> Vec<String> {
+    if pools.is_empty() {
+        fail(path, "name at least one node pool".into());
+    }
+    let mut out = Vec::new();
+    for (i, pool) in pools.iter().enumerate() {
+        let nodes: Vec<&NodePlan> = cluster.nodes.iter().filter(|n| &n.pool == pool).collect();
+        if nodes.is_empty() {
+            fail(
+                &format!("{path}[{i}]"),
+                unknown("node pool", pool, &pool_names(cluster)),
+            );
+            continue;
+        }
+        if nodes
+            .iter()
+            .any(|n| n.join_at.is_some_and(|t| t.nanos() > from.nanos()))
+        {
+            fail(
+                &format!("{path}[{i}]"),
+                format!("pool `{pool}` joins after the fault window opens; start the window after its joinAt"),
+            );
+        }
+        out.extend(nodes.iter().map(|n| n.name.clone()));
+    }
+    out
+}
+
+fn etcd_targets(
+    members: Option<&[String]>,
+    cluster: &Cluster<'_>,
+    fail: &mut dyn FnMut(&str, String),
+) -> Vec<String> {
+    let all: Vec<String> = (0..cluster.etcd_members)
+        .map(|i| format!("etcd-{i}"))
+        .collect();
+    let Some(members) = members else { return all };
+    if members.is_empty() {
+        fail(
+            "faults.etcdCrash.members",
+            "name at least one member, or leave the field out for all".into(),
+        );
+    }
+    let names: Vec<&str> = all.iter().map(String::as_str).collect();
+    for (i, m) in members.iter().enumerate() {
+        if !all.contains(m) {
+            fail(
+                &format!("faults.etcdCrash.members[{i}]"),
+                unknown("etcd member", m, &names),
+            );
+        }
+    }
+    members.to_vec()
+}
+
+fn partition_targets(
+    targets: &[String],
+    cluster: &Cluster<'_>,
+    from: SimDuration,
+    fail: &mut dyn FnMut(&str, String),
+) -> Vec<String> {
+    const PATH: &str = "faults.partition.targets";
+    if targets.is_empty() {
+        fail(
+            PATH,
+            "name at least one pool, node, etcd member or component".into(),
+        );
+    }
+    let pools = pool_names(cluster);
+    let mut out = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let single = cluster.nodes.iter().any(|n| &n.name == t)
+            || cluster.components.contains(&t.as_str())
+            || (0..cluster.etcd_members).any(|m| *t == format!("etcd-{m}"));
+        if single {
+            out.push(t.clone());
+        } else if pools.contains(&t.as_str()) {
+            let one = std::slice::from_ref(t);
+            out.extend(pool_nodes(
+                one,
+                &format!("{PATH}[{i}]"),
+                cluster,
+                from,
+                fail,
+            ));
+        } else {
+            let mut known = pools.clone();
+            known.extend(cluster.components.iter().copied());
+            fail(
+                &format!("{PATH}[{i}]"),
+                unknown("pool, node or component", t, &known),
+            );
+        }
+    }
+    out.dedup();
+    out
+}
+
+fn pool_names<'a>(cluster: &Cluster<'a>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = cluster.nodes.iter().map(|n| n.pool.as_str()).collect();
+    names.dedup();
+    names
+}
+
+fn unknown(what: &str, name: &str, known: &[&str]) -> String {
+    let hint = crate::api::yaml::closest(name, known)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    format!("unknown {what} `{name}`{hint}")
+}
