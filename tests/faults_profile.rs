@@ -178,6 +178,50 @@ fn the_repro_reruns_to_the_same_digest() {
     assert_eq!(digests.len(), 20);
 }
 
+/// The run directory alone reruns a faulted run: its `rerun` line names the
+/// repro written beside the copied scenario, and that copy, moved anywhere,
+/// gives the same digest (the seed is inside the repro).
+#[test]
+fn a_faulted_run_directory_reruns_from_its_own_repro() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let (code, stdout, stderr) = kubesim(&[
+        "run",
+        EXAMPLE,
+        "--seed",
+        "5",
+        "--no-report",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let repro = out.join("scenario/fuzz-failover.repro.yaml");
+    assert!(
+        stdout.contains(&format!("rerun    kubesim run {}", repro.display())),
+        "{stdout}"
+    );
+    // Move the whole directory: nothing in it may point back at the original.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&out, &moved).unwrap();
+    let again = dir.path().join("again");
+    let (code2, stdout2, stderr2) = kubesim(&[
+        "run",
+        moved
+            .join("scenario/fuzz-failover.repro.yaml")
+            .to_str()
+            .unwrap(),
+        "--no-report",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code2, 0, "{stderr2}");
+    assert!(
+        !stdout2.contains("drawn from seed"),
+        "the repro has no faults: left"
+    );
+    assert_eq!(digest(&stdout), digest(&stdout2));
+}
+
 #[test]
 fn a_repro_written_elsewhere_still_finds_its_includes() {
     let dir = tempfile::tempdir().unwrap();
