@@ -383,8 +383,12 @@ fn run_cmd(
         eprintln!("error: cannot create {}: {e}", out.display());
         return ExitCode::from(1);
     }
-    // The scenario as run, for report.html and for whoever reads the run later.
-    if let Err(e) = std::fs::copy(path, out.join("scenario.yaml")) {
+    // The scenario as run, for report.html and for whoever reads the run
+    // later (not onto itself: a copy onto the same file empties it).
+    let as_run = out.join("scenario.yaml");
+    let same =
+        std::fs::canonicalize(path).ok() == std::fs::canonicalize(&as_run).ok() && as_run.exists();
+    if let Err(e) = (!same).then(|| std::fs::copy(path, &as_run)).transpose() {
         eprintln!(
             "error: copying {} into {}: {e}",
             path.display(),

@@ -309,3 +309,57 @@ timeline:
         assert_eq!(ran.finished.engine.shared.etcd.divergent_applies(), 0);
     }
 }
+
+/// A restart heals the crashes before it, so it also ends a `crashEtcd:
+/// leader` still waiting for the election: without this, the wait crashed
+/// the member elected after the heal and nothing restarted it (a drawn
+/// leader kill heals by `restartEtcd: crashed` at its end and must leave
+/// every member up).
+#[test]
+fn a_restart_during_a_leader_wait_ends_the_wait_and_every_member_stays_up() {
+    let s = scenario(
+        r#"
+name: restart-during-election
+duration: 60s
+cluster:
+  etcd: {members: 3}
+  nodePools:
+    - {name: n, count: 2, capacity: {cpu: "2", memory: 4Gi}}
+timeline:
+  - {at: 30s, crashEtcd: leader}
+  - {at: 30010ms, crashEtcd: leader}
+  - {at: 30200ms, restartEtcd: crashed}
+"#,
+    );
+    for seed in 1..=5 {
+        let ran = run_full(&s, Some(seed));
+        let results: Vec<(f64, String)> = ran
+            .events(Some("kubectl"), "ActionResult")
+            .map(|r| (secs(r), r["result"].as_str().unwrap().to_string()))
+            .collect();
+        // No follower's election timeout (≥ 1 s after the last heartbeat,
+        // which was ≤ 100 ms before 30 s) has fired by 30.2 s, so the second
+        // crash is still waiting when the restart (line 11) comes: it gives
+        // up after 190 ms; then the restart of the one crashed member.
+        assert_eq!(
+            results,
+            vec![
+                (30.0, "ok".to_string()),
+                (
+                    30.2,
+                    "failed: waited 190 ms for the election to finish, then the restartEtcd \
+                     at line 11 came first; nothing crashed"
+                        .to_string()
+                ),
+                (30.2, "ok".to_string()),
+            ],
+            "seed {seed}"
+        );
+        let crashes = ran.events(Some("kubectl"), "EtcdCrash").count();
+        assert_eq!(crashes, 1, "seed {seed}");
+        // Every member ends up, a leader is elected and Leases commit again.
+        assert!(elected_after(&ran, 30.0).is_some(), "seed {seed}");
+        let last = ran.writes("Lease/").map(secs).last().unwrap();
+        assert!(last > 50.0, "seed {seed}: last lease write at {last}");
+    }
+}

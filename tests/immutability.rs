@@ -162,3 +162,25 @@ fn the_narration_shows_the_refusal_as_kubectl_prints_it() {
         line.text
     );
 }
+
+/// `validate` warns of the refusals to come, at the patch's line, without
+/// refusing the scenario: the 422 is what the run is meant to show.
+#[test]
+fn load_warns_of_each_patch_the_apiserver_will_refuse() {
+    let s = scenario(SCENARIO);
+    let refused: Vec<&String> = s
+        .warnings
+        .iter()
+        .filter(|w| w.contains("will refuse this patch"))
+        .collect();
+    // Lines counted from the scenario text's first (empty) line: the pod's
+    // port (39), the Deployment's selector (42), the Job's template (43),
+    // the Service's clusterIP (44) and the pod's restartPolicy twice (48,
+    // 50); the deadline (41) and the image are allowed.
+    let lines: Vec<&str> = refused
+        .iter()
+        .map(|w| w.split(':').nth(1).unwrap())
+        .collect();
+    assert_eq!(lines, ["39", "42", "43", "44", "48", "50"], "{refused:#?}");
+    assert!(refused[1].contains("field is immutable"), "{}", refused[1]);
+}

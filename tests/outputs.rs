@@ -329,6 +329,12 @@ fn a_run_directory_reruns_to_the_same_digest() {
     // The original may move or change: the copy alone runs the same.
     let again = kubesim_ok(&["run", copy.to_str().unwrap(), "--out", b.to_str().unwrap()]);
     assert_eq!(digest_of(&first), digest_of(&again));
+    // The `rerun` line into the same directory (kubesim's default `--out`
+    // when run from where the first run was): the copy it runs is kept, not
+    // cleared before it is read.
+    let in_place = kubesim_ok(&["run", copy.to_str().unwrap(), "--out", a.to_str().unwrap()]);
+    assert_eq!(digest_of(&first), digest_of(&in_place));
+    assert!(copy.is_file() && a.join("scenario/manifests/web-pods.yaml").is_file());
 }
 
 #[test]
@@ -435,8 +441,21 @@ fn report_refuses_bad_input_with_exit_2() {
         .map(|l| format!("{l}\n"))
         .collect();
     let cut_mid_line = &trace[..trace.len() - 10];
+    // A record in the middle replaced by a broken one (line 5 of many).
+    let corrupt_inside: String = trace
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 4 {
+                "{\"t\":1,\"garbage\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
     // (case, trace.jsonl or None for no file, what stderr says)
-    let cases: [(&str, Option<&str>, &str); 5] = [
+    let cases: [(&str, Option<&str>, &str); 6] = [
+        ("corrupt inside", Some(&corrupt_inside), "not JSON"),
         ("no trace", None, "trace.jsonl: No such file"),
         ("empty", Some(""), "is empty"),
         (
@@ -463,6 +482,11 @@ fn report_refuses_bad_input_with_exit_2() {
         assert!(!stderr.contains("panicked"), "{case}: {stderr}");
         assert!(!dir.join("report.html").exists(), "{case}: nothing written");
     }
+    // The trace file named instead of its directory: said so, exit 2.
+    let (code, _, stderr) =
+        common::kubesim(&["report", good.join("trace.jsonl").to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("takes the run directory"), "{stderr}");
     let missing = tmp.path().join("nowhere");
     let (code, _, stderr) = common::kubesim(&["report", missing.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");

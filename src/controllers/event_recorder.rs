@@ -105,30 +105,34 @@ pub struct EventCorrelator {
     logged: Lru<Logged>,
 }
 
-/// The names given at one instant, shared by every controller of a process
-/// so no two of its Events at that instant share a name.
+/// The last name given per object, shared by every controller of a process
+/// so no two of its Events share a name: upstream names an Event by the
+/// wall clock's nanoseconds, which never repeat; virtual time does, so a
+/// name already given moves on a nanosecond, past the last one given.
 #[derive(Default)]
 pub struct EventNames {
-    at: SimTime,
-    taken: BTreeSet<(String, String)>,
+    last: BTreeMap<(String, String), u128>,
 }
 
+/// Entries kept before the stale ones (all behind the clock) are dropped.
+const NAMES_KEPT: usize = 4096;
+
 impl EventNames {
-    /// `<object>.<hex unix nanos>`, moved on a nanosecond per name already
-    /// given in `namespace` at `now`.
+    /// `<object>.<hex unix nanos>`: the instant's nanoseconds, or one past
+    /// the last name given for this object in `namespace` if that is later.
     fn unique(&mut self, namespace: &str, object: &str, now: SimTime) -> String {
-        if self.at != now {
-            self.at = now;
-            self.taken.clear();
+        let now_ns = EPOCH_UNIX_SECS as u128 * 1_000_000_000 + now.nanos() as u128;
+        if self.last.len() >= NAMES_KEPT {
+            // A name behind the clock can no longer collide with a new one.
+            self.last.retain(|_, n| *n >= now_ns);
         }
-        let mut nanos = EPOCH_UNIX_SECS as u128 * 1_000_000_000 + now.nanos() as u128;
-        loop {
-            let name = format!("{object}.{nanos:x}");
-            if self.taken.insert((namespace.to_string(), name.clone())) {
-                return name;
-            }
-            nanos += 1;
-        }
+        let last = self
+            .last
+            .entry((namespace.to_string(), object.to_string()))
+            .or_insert(0);
+        let nanos = if *last >= now_ns { *last + 1 } else { now_ns };
+        *last = nanos;
+        format!("{object}.{nanos:x}")
     }
 }
 
@@ -373,10 +377,18 @@ mod tests {
         let nanos: u128 = 1_735_689_605_000_000_000;
         assert_eq!(created_name(&a), format!("web-1.{nanos:x}"));
         assert_eq!(created_name(&b), format!("web-1.{:x}", nanos + 1));
-        // The next instant starts from its own nanoseconds again.
+        // One nanosecond later the instant's own name is b's: it moves on
+        // past b (nanos + 2) rather than collide with it.
         let later = t.after(SimDuration::from_nanos(1));
         let c3 = c.record(&mut names, &pod_event("Started", "c"), "x", later);
-        assert_eq!(created_name(&c3.unwrap()), format!("web-1.{:x}", nanos + 1));
+        assert_eq!(created_name(&c3.unwrap()), format!("web-1.{:x}", nanos + 2));
+        // A second later nothing is in the way: the instant's own name.
+        let much_later = t.after(SimDuration::from_secs(1));
+        let c4 = c.record(&mut names, &pod_event("Pulled", "d"), "x", much_later);
+        assert_eq!(
+            created_name(&c4.unwrap()),
+            format!("web-1.{:x}", nanos + 1_000_000_000)
+        );
     }
 
     #[test]

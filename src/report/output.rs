@@ -209,6 +209,12 @@ impl std::fmt::Display for ReportError {
 /// cut off: the run was killed, or the file truncated).
 pub fn check_trace(dir: &Path) -> Result<(), String> {
     use std::io::{Read, Seek, SeekFrom};
+    if dir.is_file() {
+        return Err(format!(
+            "{}: a file; `kubesim report` takes the run directory that holds trace.jsonl",
+            dir.display()
+        ));
+    }
     if !dir.is_dir() {
         return Err(format!("{}: no such run directory", dir.display()));
     }
@@ -259,12 +265,12 @@ pub fn check_trace(dir: &Path) -> Result<(), String> {
 /// Reads `dir/trace.jsonl` and writes every report file of the run.
 pub fn write_report(dir: &Path) -> Result<Written, ReportError> {
     check_trace(dir).map_err(ReportError::Input)?;
-    write_report_unchecked(dir).map_err(ReportError::Io)
+    write_report_unchecked(dir)
 }
 
-fn write_report_unchecked(dir: &Path) -> Result<Written, String> {
+fn write_report_unchecked(dir: &Path) -> Result<Written, ReportError> {
     let trace = dir.join("trace.jsonl");
-    let title = run_files(dir)?.title;
+    let title = run_files(dir).map_err(ReportError::Io)?.title;
     let perfetto_path = dir.join("trace.perfetto.json");
     // Two passes over the trace on two threads: the Perfetto export (the
     // larger share of the work on a long run) beside the series, the
@@ -286,9 +292,13 @@ fn write_report_unchecked(dir: &Path) -> Result<Written, String> {
         let exported = exporter
             .join()
             .unwrap_or_else(|_| Err("the Perfetto export failed".into()));
-        Ok::<_, String>((reading?, exported?))
+        // A line the readers cannot read is bad input (exit 2), found before
+        // the export's failure on the same line; the export's own errors are
+        // the writing's.
+        let reading = reading.map_err(ReportError::Input)?;
+        Ok::<_, ReportError>((reading, exported.map_err(ReportError::Io)?))
     })?;
-    write_outputs(dir, &reading, perfetto_events)
+    write_outputs(dir, &reading, perfetto_events).map_err(ReportError::Io)
 }
 
 /// Finishes a one-pass reading that also fed the Perfetto export (the live

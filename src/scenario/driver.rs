@@ -475,6 +475,7 @@ impl ScenarioDriver {
                 }
             }
             Action::RestartEtcd(which) => {
+                self.end_leader_waits(ctx, step);
                 let targets: Vec<u32> = match which {
                     Some(i) => vec![i],
                     None => (0..self.etcd.len() as u32)
@@ -581,13 +582,33 @@ impl ScenarioDriver {
 
     /// A waiting `crashEtcd: leader` looks again: crash the leader if one
     /// was elected, give up at the deadline, or look again in a millisecond.
+    /// A restart heals the crashes before it: a `crashEtcd: leader` still
+    /// waiting for an election gives up rather than crash a member after
+    /// its heal.
+    fn end_leader_waits(&mut self, ctx: &mut Ctx<'_, Payload, World>, restart: Option<u32>) {
+        let line = self.line_of(restart);
+        for i in 0..self.leader_waits.len() {
+            if self.leader_waits[i].done {
+                continue;
+            }
+            self.leader_waits[i].done = true;
+            let w = self.leader_waits[i].clone();
+            self.outcome(ctx, w.step, &w.what, w.overtaken(ctx.now, line));
+        }
+    }
+
     fn on_leader_wait(&mut self, ctx: &mut Ctx<'_, Payload, World>, wait: u32) {
         let w = self.leader_waits[wait as usize].clone();
+        if w.done {
+            return;
+        }
         if let Some(id) = ctx.shared.etcd_leader {
+            self.leader_waits[wait as usize].done = true;
             let result = w.crashed(ctx.now, &self.member_name(id));
             return self.crash_etcd(ctx, w.step, &w.what, id, Some(result));
         }
         if ctx.now >= w.deadline {
+            self.leader_waits[wait as usize].done = true;
             return self.outcome(ctx, w.step, &w.what, w.gave_up(ctx.now));
         }
         ctx.timer(

@@ -4,7 +4,10 @@
 //! for the election to finish, checking every millisecond of virtual time,
 //! and crashes whichever member wins; if none wins within ten election
 //! timeouts (a quorum is down, so none can), the action fails and says why.
-//! Either way the action's `ActionResult` says how long it waited.
+//! Either way the action's `ActionResult` says how long it waited. A
+//! `restartEtcd` that comes first ends the wait (nothing crashed): the
+//! restart is the fault's heal, and a crash after its heal would never be
+//! healed.
 
 use crate::sim::{SimDuration, SimTime};
 
@@ -26,6 +29,8 @@ pub struct LeaderWait {
     pub since: SimTime,
     /// When the driver gives up.
     pub deadline: SimTime,
+    /// Crashed, given up or overtaken by a restart: later polls do nothing.
+    pub done: bool,
 }
 
 impl LeaderWait {
@@ -36,6 +41,7 @@ impl LeaderWait {
             what: what.to_string(),
             since: now,
             deadline: now.after(election.saturating_mul(TIMEOUTS)),
+            done: false,
         }
     }
 
@@ -52,6 +58,18 @@ impl LeaderWait {
         format!(
             "failed: waited {} for the election to finish and no member was elected \
              (a quorum of members must be up to elect a leader); nothing crashed",
+            millis(now.since(self.since))
+        )
+    }
+}
+
+impl LeaderWait {
+    /// The result when a `restartEtcd` (the fault's heal) came before any
+    /// member was elected.
+    pub fn overtaken(&self, now: SimTime, restart_line: u32) -> String {
+        format!(
+            "failed: waited {} for the election to finish, then the restartEtcd at line \
+             {restart_line} came first; nothing crashed",
             millis(now.since(self.since))
         )
     }

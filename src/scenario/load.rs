@@ -1341,8 +1341,24 @@ impl Loader<'_> {
     /// (it answers 422 Invalid at run time): the error points into the patch
     /// at the field it names, else at the patch.
     fn check_patch(&mut self, at: &str, target: &Object, patch: &Json) {
-        let Err(msg) = crate::model::apiserver::merge_patch(target, patch) else {
-            return;
+        let msg = match crate::model::apiserver::merge_patch(target, patch) {
+            // A patch of an immutable field (a Deployment's selector) is a
+            // legal action the apiserver answers with a 422 at run time, as
+            // kubectl shows it (a lesson may want exactly that): a warning
+            // here, not an error.
+            Ok(patched) => {
+                let refused = crate::model::apiserver::immutable::validate_update(&patched, target);
+                if let Err(msg) = refused {
+                    let line = self.pos(at).map_or(0, |p| p.line);
+                    self.warnings.push(format!(
+                        "{}:{line}: {at}: the apiserver will refuse this patch of the object as \
+                         applied (422 Invalid): {msg}",
+                        self.file
+                    ));
+                }
+                return;
+            }
+            Err(msg) => msg,
         };
         // merge_patch reports `field: message; …`.
         let field = msg.split(": ").next().unwrap_or("");

@@ -19,7 +19,11 @@ fn references(node: &Node, under_empirical: bool, out: &mut Vec<String>) {
         Value::Map(pairs) => {
             for (k, v) in pairs {
                 let key = k.as_str().unwrap_or("");
-                let names_file = key == "include" || (under_empirical && key == "file");
+                // The loader's rule: `{include: path}` is an entry of its
+                // own (see `include_of`); an `include` key among others, as
+                // in a ConfigMap's data, is just data.
+                let names_file =
+                    (key == "include" && pairs.len() == 1) || (under_empirical && key == "file");
                 match v.as_str() {
                     Some(path) if names_file => out.push(path.to_string()),
                     _ => references(v, key == "empirical", out),
@@ -52,8 +56,15 @@ pub fn files_of(scenario: &Path) -> Result<Vec<PathBuf>, String> {
             references(&doc, false, &mut refs);
         }
         for r in refs {
-            // The loader resolves every path against the scenario's directory.
-            let full = canon(&base.join(&r))?;
+            // The loader resolves every path against the scenario's directory
+            // and has already read each one it uses; a reference it did not
+            // use (a string that only looks like one) is not copied.
+            let Ok(full) = canon(&base.join(&r)) else {
+                continue;
+            };
+            if !full.is_file() {
+                continue;
+            }
             if seen.insert(full.clone()) {
                 out.push(full.clone());
                 todo.push(full);
@@ -79,6 +90,13 @@ fn common_dir(files: &[PathBuf]) -> PathBuf {
 /// Copies the scenario and every file it reads under `into`, keeping their
 /// relative layout; returns the copied scenario's path.
 pub fn copy_into(scenario: &Path, into: &Path) -> Result<PathBuf, String> {
+    // Rerunning the copy itself (the `rerun` line, from the same place):
+    // it already is the copy, and clearing `into` would delete it.
+    if let (Ok(s), Ok(i)) = (std::fs::canonicalize(scenario), std::fs::canonicalize(into)) {
+        if s.starts_with(&i) {
+            return Ok(scenario.to_path_buf());
+        }
+    }
     let files = files_of(scenario)?;
     let root = common_dir(&files);
     if into.exists() {
@@ -131,5 +149,41 @@ mod tests {
         assert_eq!(copy, out.join("s/x.yaml"));
         assert!(out.join("s/m/a.yaml").is_file());
         assert!(out.join("shared/l.csv").is_file());
+    }
+
+    #[test]
+    fn an_include_key_inside_data_is_not_a_file_and_does_not_stop_the_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        // A ConfigMap whose data has an `include` key among others, and one
+        // whose only key is `include` naming nothing on disk: neither is a
+        // file the loader reads, so the copy holds just the scenario.
+        std::fs::write(
+            d.join("x.yaml"),
+            "name: x\nobjects:\n  - {apiVersion: v1, kind: ConfigMap, metadata: {name: a}, data: {include: a.txt, other: b}}\n  - {apiVersion: v1, kind: ConfigMap, metadata: {name: b}, data: {include: missing.txt}}\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("a.txt"), "not a manifest\n").unwrap();
+        let files = files_of(&d.join("x.yaml")).unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+    }
+
+    #[test]
+    fn rerunning_the_copy_into_its_own_directory_keeps_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("m")).unwrap();
+        std::fs::write(
+            d.join("x.yaml"),
+            "name: x\nobjects:\n  - include: m/a.yaml\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("m/a.yaml"), "kind: Pod\n").unwrap();
+        let out = d.join("run/scenario");
+        let copy = copy_into(&d.join("x.yaml"), &out).unwrap();
+        // The copy run into the same directory is left as it is.
+        let again = copy_into(&copy, &out).unwrap();
+        assert_eq!(again, copy);
+        assert!(copy.is_file() && out.join("m/a.yaml").is_file());
     }
 }

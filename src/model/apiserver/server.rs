@@ -368,11 +368,8 @@ impl ApiServer {
                 req.id,
                 404,
                 "NotFound",
-                format!(
-                    "{} \"{}\" not found",
-                    req.kind.name().to_lowercase(),
-                    req.name
-                ),
+                // apierrors.NewNotFound: the group-qualified resource.
+                format!("{} \"{}\" not found", req.kind.group_resource(), req.name),
             )
         };
         match req.verb {
@@ -1048,7 +1045,7 @@ impl ApiServer {
                     (_, None) if f.req.verb != Verb::Create => {
                         let msg = format!(
                             "{} \"{}\" not found",
-                            f.req.kind.name().to_lowercase(),
+                            f.req.kind.group_resource(),
                             f.req.name
                         );
                         self.finish(ctx, slot, Self::error(id, 404, "NotFound", msg))
