@@ -500,10 +500,17 @@ fn run_cmd(
     let wall = started.elapsed().as_secs_f64();
     // Dropping the run's engine drops its trace, whose observer hands the
     // last lines to the report thread.
-    let summary = {
+    let mut summary = {
         let f = finished;
         f.summary
     };
+    summary.faults = faulted
+        .as_ref()
+        .map(|m| kubesim::report::summary::FaultsDrawn {
+            seed: m.seed,
+            drawn: m.schedule.faults.len(),
+            skipped: m.schedule.skipped as usize,
+        });
     let summary = &summary;
     let summary_path = out.join("summary.json");
     let json = serde_json::to_string_pretty(summary).expect("summary serialises");
@@ -512,13 +519,8 @@ fn run_cmd(
         return ExitCode::from(1);
     }
     out!("{}", summary.render());
-    if let Some(m) = &faulted {
-        outln!(
-            "faults   {} drawn from seed {} ({} skipped: cap, busy target or quorum)",
-            m.schedule.faults.len(),
-            m.seed,
-            m.schedule.skipped
-        );
+    if let Some(f) = &summary.faults {
+        outln!("{}", f.line());
     }
     outln!(
         "wall     {:.2}s, {:.0} events/s, {:.0}× real time",

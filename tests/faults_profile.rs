@@ -200,6 +200,19 @@ fn a_faulted_run_directory_reruns_from_its_own_repro() {
         stdout.contains(&format!("rerun    kubesim run {}", repro.display())),
         "{stdout}"
     );
+    // summary.json says what the text summary's `faults` line says.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let f = &summary["faults"];
+    assert_eq!(f["seed"], 5);
+    let line = format!(
+        "faults   {} drawn from seed 5 ({} skipped",
+        f["drawn"], f["skipped"]
+    );
+    assert!(
+        f["drawn"].as_u64().unwrap() > 0 && stdout.contains(&line),
+        "{stdout}"
+    );
     // Move the whole directory: nothing in it may point back at the original.
     let moved = dir.path().join("moved");
     std::fs::rename(&out, &moved).unwrap();

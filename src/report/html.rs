@@ -225,7 +225,7 @@ fn summary_section(out: &mut String, s: &Summary) {
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                clock((a.at_s * 1e9) as u64),
+                clock((a.at_s * 1e9).round() as u64),
                 a.line,
                 escape(&a.action),
                 escape(&a.result)

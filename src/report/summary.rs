@@ -50,6 +50,29 @@ pub struct Summary {
     /// timeline): never issued.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_reached: Vec<NotReached>,
+    /// Faults drawn from the seed (`faults:`), when the scenario has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<FaultsDrawn>,
+}
+
+/// What a scenario's `faults:` section drew for the run's seed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct FaultsDrawn {
+    pub seed: u64,
+    /// Faults played (each a step and its heal).
+    pub drawn: usize,
+    /// Draws not played: over the cap, a busy target, or quorum.
+    pub skipped: usize,
+}
+
+impl FaultsDrawn {
+    /// The summary's `faults` line.
+    pub fn line(&self) -> String {
+        format!(
+            "faults   {} drawn from seed {} ({} skipped: cap, busy target or quorum)",
+            self.drawn, self.seed, self.skipped
+        )
+    }
 }
 
 /// A timeline action the run ended before.
@@ -329,6 +352,7 @@ impl Summary {
             },
             bootstrap: bootstrap_summary(&stats.bootstrap),
             not_reached: facts.not_reached,
+            faults: None,
         }
     }
 
