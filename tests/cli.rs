@@ -63,6 +63,18 @@ fn broken() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["objects[0].include", "nowhere.yaml"],
         ),
         (
+            // BASE is 5 lines; `objects:` line 6, the entry on line 7 (the
+            // error points at the entry's value, column 14).
+            "misspelt include",
+            format!("{BASE}objects:\n  - incldue: nowhere.yaml\n"),
+            vec!["bad.yaml:7:14", "objects[0].incldue", "did you mean `include`"],
+        ),
+        (
+            "a tab for indentation",
+            format!("{BASE}objects:\n\t- include: x.yaml\n"),
+            vec!["bad.yaml:7:", "indented with a tab"],
+        ),
+        (
             "refused API version",
             format!("{BASE}objects:\n  - {{apiVersion: extensions/v1beta1, kind: Ingress, metadata: {{name: i}}}}\n"),
             vec!["bad.yaml:7:", "apiVersion", "refused"],

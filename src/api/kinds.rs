@@ -87,6 +87,22 @@ macro_rules! kinds {
         pub const KINDS: &[KindInfo] = &[
             $( KindInfo { kind: Kind::$k, name: stringify!($k), api_version: $v, namespaced: $ns, simulated: $sim }, )*
         ];
+
+        /// Each built-in kind's place in [`KINDS`], so a lookup is a
+        /// `match` rather than a scan (every write's key names its kind).
+        #[allow(clippy::enum_variant_names)]
+        #[repr(usize)]
+        enum Place { $( $k, )* }
+
+        impl Kind {
+            /// The kind's place in [`KINDS`]; `None` for a custom kind.
+            fn place(self) -> Option<usize> {
+                match self {
+                    $( Kind::$k => Some(Place::$k as usize), )*
+                    Kind::Custom(_) => None,
+                }
+            }
+        }
     };
 }
 
@@ -152,7 +168,7 @@ kinds! {
 impl Kind {
     /// The static facts of a built-in kind (`None` for a custom one).
     pub fn builtin(self) -> Option<&'static KindInfo> {
-        KINDS.iter().find(|k| k.kind == self)
+        self.place().map(|i| &KINDS[i])
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -175,10 +191,7 @@ impl Kind {
     /// A number per built-in kind (its place in [`KINDS`]); every custom
     /// kind shares the one after them. Reflectors derive stream ids from it.
     pub fn ordinal(self) -> u64 {
-        KINDS
-            .iter()
-            .position(|k| k.kind == self)
-            .unwrap_or(KINDS.len()) as u64
+        self.place().unwrap_or(KINDS.len()) as u64
     }
     /// Whether a component acts on objects of this kind.
     pub fn simulated(self) -> bool {
@@ -298,6 +311,15 @@ pub fn resolve_version(api_version: &str, kind: &str) -> VersionVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_builtin_kind_finds_its_own_entry() {
+        // The `match` lookup agrees with the table, entry by entry.
+        for (i, info) in KINDS.iter().enumerate() {
+            assert_eq!(info.kind.builtin().map(|k| k.name), Some(info.name));
+            assert_eq!(info.kind.ordinal(), i as u64);
+        }
+    }
 
     #[test]
     fn old_versions_are_converted_or_refused() {

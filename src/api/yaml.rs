@@ -241,7 +241,8 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
     // so such a panic becomes a syntax error at the end of the text.
     quiet_panics_install();
     QUIET.with(|q| q.set(true));
-    let parsed = std::panic::catch_unwind(|| parse_documents_inner(text));
+    let parsed = std::panic::catch_unwind(|| parse_documents_inner(text))
+        .map(|r| r.map_err(|e| with_tab_hint(text, e)));
     QUIET.with(|q| q.set(false));
     parsed.unwrap_or_else(|_| {
         let line = text.lines().count().max(1) as u32;
@@ -255,6 +256,22 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
             message: "unexpected end of input inside a scalar or escape sequence".into(),
         })
     })
+}
+
+/// libyaml says only "found character that cannot start any token" for a
+/// tab where indentation belongs; the most common cause by far, so the
+/// error says so when the line it points at is indented with a tab.
+fn with_tab_hint(text: &str, mut e: SyntaxError) -> SyntaxError {
+    let line = text
+        .lines()
+        .nth(e.pos.line.saturating_sub(1) as usize)
+        .unwrap_or("");
+    let indent = &line[..line.len() - line.trim_start().len()];
+    if indent.contains('\t') && !e.message.contains("tab") {
+        e.message
+            .push_str(" (this line is indented with a tab: YAML indents with spaces only)");
+    }
+    e
 }
 
 /// The first character YAML does not allow in a stream (C0 controls other
@@ -1038,6 +1055,15 @@ impl<'n> de::VariantAccess<'n> for NodeDe<'n, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tab_in_indentation_is_named() {
+        let e = parse_documents("a:\n\tb: 1\n").unwrap_err();
+        assert_eq!(e.pos.line, 2, "{e:?}");
+        assert!(e.message.contains("indented with a tab"), "{}", e.message);
+        // A tab inside a value is fine and gets no hint.
+        assert!(parse_documents("a: \"x\ty\"\n").is_ok());
+    }
 
     #[test]
     fn merge_keys_fill_in_what_the_mapping_does_not_say() {

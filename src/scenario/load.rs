@@ -876,6 +876,13 @@ impl Loader<'_> {
                 }
             };
         }
+        if let Some(typo) = misspelt_include(item) {
+            self.error(
+                &format!("{path}.{typo}"),
+                format!("unknown field `{typo}` (did you mean `include`?)"),
+            );
+            return Vec::new();
+        }
         match decode_object(self.file, item, &mut self.report) {
             Ok(objs) => objs,
             Err(errs) => {
@@ -1477,6 +1484,20 @@ fn already_reported_for(errors: &[LoadError], at: &str) -> bool {
 }
 
 /// `Some(Ok(path))` for `{include: path}`, `Some(Err(..))` for a malformed one.
+/// The key of a one-key entry that is neither a manifest nor an include but
+/// reads as a misspelt `include:` (`incldue: x.yaml`): without this the
+/// error would be the manifest's missing `apiVersion`.
+fn misspelt_include(item: &Node) -> Option<&str> {
+    let Value::Map(pairs) = &item.value else {
+        return None;
+    };
+    let [(key, _)] = pairs.as_slice() else {
+        return None;
+    };
+    let key = key.as_str()?;
+    (key != "include" && closest(key, &["include"]).is_some()).then_some(key)
+}
+
 fn include_of(item: &Node) -> Option<Result<&str, String>> {
     let Value::Map(pairs) = &item.value else {
         return None;
