@@ -70,6 +70,12 @@ fn broken() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["bad.yaml:7:14", "objects[0].incldue", "did you mean `include`"],
         ),
         (
+            // Four fields: refused at create, as ValidateCronJobSpec does.
+            "unparseable cron schedule",
+            format!("{BASE}objects:\n  - {{apiVersion: batch/v1, kind: CronJob, metadata: {{name: c}}, spec: {{schedule: \"*/1 * * *\", jobTemplate: {{spec: {{template: {{spec: {{restartPolicy: Never, containers: [{{name: c, image: x}}]}}}}}}}}}}}}\n"),
+            vec!["bad.yaml:7:", "objects[0].spec.schedule", "Invalid value: \"*/1 * * *\""],
+        ),
+        (
             "a tab for indentation",
             format!("{BASE}objects:\n\t- include: x.yaml\n"),
             vec!["bad.yaml:7:", "indented with a tab"],

@@ -809,6 +809,16 @@ fn decode_typed(
                 .and_then(|s| s.job_template.spec.as_ref())
                 .map(|s| &s.template);
             template_check(t, "spec.jobTemplate.spec.template.")?;
+            // ValidateCronJobSpec's validateScheduleFormat: refused at create,
+            // not left to the controller's UnparseableSchedule Event.
+            if let Some(s) = &d.spec {
+                crate::controllers::cronjob::schedule::Schedule::parse(&s.schedule).map_err(|e| {
+                    Failure::Invalid(
+                        "spec.schedule".into(),
+                        format!("Invalid value: {:?}: {e}", s.schedule),
+                    )
+                })?;
+            }
             if let Some(s) = d.spec.as_ref().and_then(|s| s.job_template.spec.as_ref()) {
                 super::job_validation::check(s, "spec.jobTemplate.spec.")
                     .map_err(|(p, m)| Failure::Invalid(p, m))?;
