@@ -181,33 +181,40 @@ fn object(
         path.pop();
     }
     required(schema, node, path, out);
-    let n = m.len() as u64;
-    let p = join_path(path);
+    let bounds = ("maxProperties", "minProperties", "properties");
+    count_bounds(schema, bounds, m.len() as u64, node, path, out);
+    Json::Object(m)
+}
+
+/// `maxProperties`/`minProperties` or `maxItems`/`minItems`: `n` members
+/// against the schema's bounds, with the apiserver's messages (`what` names
+/// the members in the lower bound's message; the upper says "items" for both,
+/// as upstream's `TooMany` does).
+fn count_bounds(
+    schema: &Json,
+    (max_key, min_key, what): (&str, &str, &str),
+    n: u64,
+    node: &Node,
+    path: &[String],
+    out: &mut Checked,
+) {
     if let Some(max) = schema
-        .get("maxProperties")
+        .get(max_key)
         .and_then(Json::as_u64)
         .filter(|&x| n > x)
     {
-        error(
-            out,
-            path,
-            node,
-            format!("Too many: {n}: must have at most {max} items"),
-        );
+        let msg = format!("Too many: {n}: must have at most {max} items");
+        error(out, path, node, msg);
     }
     if let Some(min) = schema
-        .get("minProperties")
+        .get(min_key)
         .and_then(Json::as_u64)
         .filter(|&x| n < x)
     {
-        error(
-            out,
-            path,
-            node,
-            format!("Invalid value: {n}: {p} in body should have at least {min} properties"),
-        );
+        let p = join_path(path);
+        let msg = format!("Invalid value: {n}: {p} in body should have at least {min} {what}");
+        error(out, path, node, msg);
     }
-    Json::Object(m)
 }
 
 fn array(
@@ -227,32 +234,8 @@ fn array(
         }
         path.pop();
     }
-    let n = items.len() as u64;
-    let p = join_path(path);
-    if let Some(max) = schema
-        .get("maxItems")
-        .and_then(Json::as_u64)
-        .filter(|&x| n > x)
-    {
-        error(
-            out,
-            path,
-            node,
-            format!("Too many: {n}: must have at most {max} items"),
-        );
-    }
-    if let Some(min) = schema
-        .get("minItems")
-        .and_then(Json::as_u64)
-        .filter(|&x| n < x)
-    {
-        error(
-            out,
-            path,
-            node,
-            format!("Invalid value: {n}: {p} in body should have at least {min} items"),
-        );
-    }
+    let bounds = ("maxItems", "minItems", "items");
+    count_bounds(schema, bounds, items.len() as u64, node, path, out);
     Json::Array(a)
 }
 
