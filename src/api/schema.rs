@@ -374,6 +374,33 @@ properties:
 "#;
 
     #[test]
+    fn item_and_property_counts_are_bounded_with_upstreams_messages() {
+        let schema = "type: object\nproperties:\n  tags: {type: array, minItems: 2, maxItems: 3, items: {type: string}}\n  labels: {type: object, minProperties: 2, maxProperties: 3, additionalProperties: {type: string}}\n";
+        let few = run(schema, "tags: [a]\nlabels: {a: b}\n");
+        let msgs: Vec<&str> = few.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "Invalid value: 1: tags in body should have at least 2 items",
+                "Invalid value: 1: labels in body should have at least 2 properties",
+            ]
+        );
+        let many = run(
+            schema,
+            "tags: [a, b, c, d]\nlabels: {a: b, c: d, e: f, g: h}\n",
+        );
+        let msgs: Vec<&str> = many.errors.iter().map(|e| e.message.as_str()).collect();
+        // upstream's TooMany says "items" for properties too.
+        assert_eq!(
+            msgs,
+            [
+                "Too many: 4: must have at most 3 items",
+                "Too many: 4: must have at most 3 items"
+            ]
+        );
+    }
+
+    #[test]
     fn a_valid_resource_is_kept_and_unknown_fields_are_pruned() {
         let c = run(
             SCHEMA,
