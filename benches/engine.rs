@@ -40,6 +40,15 @@ struct Tick {
     _gen: u64,
 }
 
+impl kubesim::sim::EventTag for Tick {
+    fn tag(&self) -> u64 {
+        self._gen
+    }
+    fn kind(&self) -> &'static str {
+        "Tick"
+    }
+}
+
 fn prefill_queue(pending: usize) -> (EventQueue<Tick>, XorShift) {
     let mut q = EventQueue::new();
     let mut r = XorShift(0x9E37_79B9_7F4A_7C15);

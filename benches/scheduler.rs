@@ -152,7 +152,7 @@ fn queue_with_many_pending(c: &mut Criterion) {
                 until: None,
                 trace_level: TraceLevel::Faults,
                 sink: TraceSink::Discard,
-                observer: None,
+                ..RunOptions::default()
             };
             run(&s, opts, |_| {}).expect("runs")
         });

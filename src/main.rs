@@ -479,6 +479,7 @@ fn run_cmd(
         trace_level: level,
         sink: TraceSink::Writer(Box::new(BufWriter::with_capacity(1 << 20, file))),
         observer,
+        ..RunOptions::default()
     };
     let mut shown = false;
     let finished = run(&scenario, opts, |t: SimTime| {
@@ -555,6 +556,7 @@ fn run_cmd(
             }
         }
     }
+    outln!("trace digest: {}", summary.trace_digest);
     outln!("digest: {}", summary.digest);
     ExitCode::SUCCESS
 }

@@ -150,11 +150,18 @@ fn run_prints_a_summary_and_digest_and_writes_outputs() {
     let digest = digest_line
         .strip_prefix("digest: ")
         .expect("last line is the digest");
-    assert_eq!(digest.len(), 64);
+    // The run digest: 128 bits of the event fold, as 32 hex digits.
+    assert_eq!(digest.len(), 32);
+    let trace_digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("trace digest: "))
+        .expect("the trace's own digest is printed too");
+    assert_eq!(trace_digest.len(), 64);
     assert!(stdout.contains("pods "));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["digest"], digest);
+    assert_eq!(summary["trace_digest"], trace_digest);
     assert!(
         summary["pod_startup"]["created_to_running"]["count"]
             .as_u64()

@@ -24,6 +24,7 @@ fn digest_of(
             trace_level: TraceLevel::Full,
             sink: TraceSink::Discard,
             observer: None,
+            ..RunOptions::default()
         },
         |_| {},
     )

@@ -13,10 +13,14 @@
 //! by the scenario driver; nothing here touches the engine, the network or
 //! a component.
 
+pub mod checkers;
+pub mod observe;
 pub mod profile;
 pub mod repro;
 pub mod schedule;
 
+pub use checkers::Checks;
+pub use observe::{Observation, RecordRef, Violation};
 pub use profile::{FaultKind, FaultProfile};
 pub use schedule::{draw, DrawnFault, Schedule};
 

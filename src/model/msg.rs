@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::apiserver::request::{ApiRequest, ApiResponse, WatchBatch};
 use super::etcd::raft::RaftMsg;
 use super::etcd::store::{Proposal, TxnResult, WatchedChange};
-use crate::sim::ComponentId;
+use crate::sim::{ComponentId, EventTag, RunDigest};
 
 /// The engine's payload type for kubesim.
 pub enum Payload {
@@ -62,7 +62,7 @@ pub enum Message {
 }
 
 /// Timers, per component family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Timer {
     /// Raft's logical clock.
     RaftTick,
@@ -127,4 +127,165 @@ pub enum Timer {
     /// scenario driver: a `crashEtcd: leader` waiting out an election
     /// looks for a leader again.
     LeaderWait { wait: u32 },
+}
+
+/// Feeds `Hash` words into the run digest. `usize`/`isize` (the derived
+/// enum discriminants) go in as 64-bit words, so the tag is the same on
+/// every platform.
+struct TagHasher(RunDigest);
+
+impl std::hash::Hasher for TagHasher {
+    fn finish(&self) -> u64 {
+        unreachable!("read through the digest")
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0.word(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.0.word(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.0.word(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0.word(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0.word(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0.word(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.0.word(n as u64);
+    }
+}
+
+/// Folds `words` into one tag.
+fn fold(words: &[u64]) -> u64 {
+    let mut d = RunDigest::default();
+    for &w in words {
+        d.word(w);
+    }
+    d.lane()
+}
+
+impl Message {
+    /// The variant's number and the fields that identify this message:
+    /// request ids, codes, revisions, Raft terms and indexes. Bodies stay
+    /// out (they are the trace's business); a differing body shows up in
+    /// the events it causes.
+    fn tag(&self) -> u64 {
+        match self {
+            Message::Api(r) => fold(&[1, r.id, r.verb as u64, r.resource_version]),
+            Message::ApiResp(r) => {
+                let rv = r.object.as_ref().map_or(0, |o| o.meta.resource_version);
+                fold(&[2, r.id, u64::from(r.code), rv, r.items.len() as u64])
+            }
+            Message::Watch(w) => {
+                let last = w.events.last().map_or(0, |e| e.resource_version);
+                let ends = u64::from(w.gone) << 1 | u64::from(w.closed);
+                fold(&[3, w.watch_id, w.seq, w.events.len() as u64, last, ends])
+            }
+            Message::Raft(m) => raft_tag(m),
+            Message::EtcdPropose(p) => fold(&[5, p.req]),
+            Message::EtcdResult { req, result } => {
+                let rev = result.as_ref().map_or(u64::MAX, |r| r.revision);
+                fold(&[6, *req, rev])
+            }
+            Message::EtcdWatch(changes) => {
+                let last = changes.last().map_or(0, |c| c.revision);
+                fold(&[7, changes.len() as u64, last])
+            }
+            Message::EtcdWatchStart { from_rev } => fold(&[8, *from_rev]),
+            Message::EtcdSnapshot { revision, objects } => {
+                fold(&[9, *revision, objects.len() as u64])
+            }
+            Message::EtcdCompact { revision } => fold(&[10, *revision]),
+            Message::ConnectionLost { stall } => fold(&[11, *stall]),
+            Message::Refused { req } => fold(&[12, *req]),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Message::Api(_) => "Api",
+            Message::ApiResp(_) => "ApiResp",
+            Message::Watch(_) => "Watch",
+            Message::Raft(_) => "Raft",
+            Message::EtcdPropose(_) => "EtcdPropose",
+            Message::EtcdResult { .. } => "EtcdResult",
+            Message::EtcdWatch(_) => "EtcdWatch",
+            Message::EtcdWatchStart { .. } => "EtcdWatchStart",
+            Message::EtcdSnapshot { .. } => "EtcdSnapshot",
+            Message::EtcdCompact { .. } => "EtcdCompact",
+            Message::ConnectionLost { .. } => "ConnectionLost",
+            Message::Refused { .. } => "Refused",
+        }
+    }
+}
+
+fn raft_tag(m: &RaftMsg) -> u64 {
+    match m {
+        RaftMsg::Append {
+            term,
+            leader,
+            prev_index,
+            entries,
+            commit,
+            ..
+        } => fold(&[
+            40,
+            *term,
+            u64::from(*leader),
+            *prev_index,
+            entries.len() as u64,
+            *commit,
+        ]),
+        RaftMsg::AppendResp {
+            term,
+            from,
+            success,
+            match_index,
+        } => fold(&[41, *term, u64::from(*from), u64::from(*success), *match_index]),
+        RaftMsg::Vote {
+            term,
+            candidate,
+            last_index,
+            pre,
+            ..
+        } => fold(&[42, *term, u64::from(*candidate), *last_index, u64::from(*pre)]),
+        RaftMsg::VoteResp {
+            term,
+            from,
+            granted,
+            pre,
+        } => fold(&[43, *term, u64::from(*from), u64::from(*granted), u64::from(*pre)]),
+        RaftMsg::Forward(p) => fold(&[44, p.req]),
+        RaftMsg::Snapshot { term, index, .. } => fold(&[45, *term, *index]),
+    }
+}
+
+impl EventTag for Payload {
+    fn tag(&self) -> u64 {
+        match self {
+            Payload::Msg { from, msg } => fold(&[u64::from(*from), msg.tag()]),
+            Payload::Timer(t) => {
+                let mut h = TagHasher(RunDigest::default());
+                std::hash::Hash::hash(t, &mut h);
+                h.0.lane()
+            }
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Payload::Msg { msg, .. } => msg.kind(),
+            Payload::Timer(_) => "Timer",
+        }
+    }
 }

@@ -4,7 +4,8 @@
 use super::etcd::EtcdStore;
 use super::network::Network;
 use crate::report::stats::Stats;
-use crate::sim::ComponentId;
+use crate::faults::{Checks, Observation};
+use crate::sim::{ComponentId, SimTime};
 
 pub struct World {
     pub net: Network,
@@ -14,6 +15,8 @@ pub struct World {
     /// `etcdctl endpoint status` would tell a fault injector. No cluster
     /// component reads it; they learn leadership through Raft messages.
     pub etcd_leader: Option<ComponentId>,
+    /// The invariant checkers, when the run is checked (`kubesim fuzz`).
+    pub checks: Option<Box<Checks>>,
 }
 
 impl World {
@@ -23,6 +26,15 @@ impl World {
             etcd,
             stats: Stats::default(),
             etcd_leader: None,
+            checks: None,
+        }
+    }
+
+    /// Hands `o` to the checkers, if the run has them.
+    #[inline]
+    pub fn observe(&mut self, at: SimTime, o: Observation<'_>) {
+        if let Some(c) = &mut self.checks {
+            c.observe(at, o);
         }
     }
 }

@@ -23,7 +23,12 @@ pub struct Summary {
     pub description: String,
     pub seed: u64,
     pub simulated_s: f64,
+    /// The run digest: every delivered event, whatever the trace level
+    /// ([`crate::sim::digest`]).
     pub digest: String,
+    /// BLAKE3 of the trace's bytes at the level it was written.
+    #[serde(default)]
+    pub trace_digest: String,
     pub trace_records: u64,
     pub events: u64,
     pub nodes: NodeCounts,
@@ -208,6 +213,7 @@ pub struct RunFacts<'a> {
     pub simulated_s: f64,
     pub end: SimTime,
     pub digest: String,
+    pub trace_digest: String,
     pub trace_records: u64,
     pub events: u64,
     pub etcd_members: u32,
@@ -305,6 +311,7 @@ impl Summary {
             seed: facts.seed,
             simulated_s: facts.simulated_s,
             digest: facts.digest,
+            trace_digest: facts.trace_digest,
             trace_records: facts.trace_records,
             events: facts.events,
             nodes,

@@ -245,6 +245,11 @@ impl Loader<'_> {
             return Err(self.finish_errors());
         }
         self.check_namespaces(&objects, &timeline);
+        let liveness_bound = spec
+            .checks
+            .as_ref()
+            .and_then(|c| c.liveness)
+            .map_or(super::DEFAULT_LIVENESS_BOUND, |Dur(d)| d);
         Ok(Scenario {
             file: self.file.to_string(),
             name: spec.name,
@@ -266,6 +271,7 @@ impl Loader<'_> {
             warnings: self.warnings,
             objective,
             faults,
+            liveness_bound,
         })
     }
 

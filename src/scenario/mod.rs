@@ -68,7 +68,13 @@ pub struct Scenario {
     /// Faults to draw from the run's seed (`faults:`), merged into the
     /// timeline the driver plays ([`crate::faults::timeline`]).
     pub faults: Option<crate::faults::FaultProfile>,
+    /// How long after the last fault heals the liveness checkers wait
+    /// (`checks.liveness`, default 10 minutes).
+    pub liveness_bound: SimDuration,
 }
+
+/// The liveness bound when a scenario does not set one.
+pub const DEFAULT_LIVENESS_BOUND: SimDuration = SimDuration::from_secs(600);
 
 /// One node to start: its name, pool, labels and the Node its kubelet registers.
 #[derive(Clone, Debug)]
@@ -150,6 +156,33 @@ pub enum Action {
     RestartEtcd(Option<u32>),
     Partition(Vec<String>),
     Heal,
+}
+
+impl Action {
+    /// A fault or its heal: what the liveness deadline counts from.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Action::CrashNode(_)
+                | Action::RestartNode(_)
+                | Action::CrashEtcd(_)
+                | Action::RestartEtcd(_)
+                | Action::Partition(_)
+                | Action::Heal
+        )
+    }
+}
+
+/// When the liveness checkers look: `bound` after the last fault or heal
+/// in `steps` (after time zero when there is none).
+pub fn liveness_deadline(steps: &[Step], bound: SimDuration) -> SimTime {
+    let last = steps
+        .iter()
+        .filter(|s| s.action.as_ref().is_some_and(Action::is_fault))
+        .map(|s| s.at)
+        .max()
+        .unwrap_or(SimTime::ZERO);
+    last.after(bound)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

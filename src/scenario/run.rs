@@ -4,10 +4,11 @@ use std::io;
 
 use super::build::{build, Layout};
 use super::Scenario;
+use crate::faults::{Checks, Violation};
 use crate::model::msg::Payload;
 use crate::model::world::World;
 use crate::report::summary::{NotReached, RunFacts, Summary};
-use crate::sim::{Engine, SimDuration, SimTime, Trace, TraceLevel, TraceObserver, TraceSink};
+use crate::sim::{Engine, EventLog, SimDuration, SimTime, Trace, TraceLevel, TraceObserver, TraceSink};
 
 /// How to run: overrides of the scenario's own settings.
 pub struct RunOptions {
@@ -17,6 +18,10 @@ pub struct RunOptions {
     pub sink: TraceSink,
     /// Sees each trace line as it is written (the narrator).
     pub observer: Option<TraceObserver>,
+    /// Run the invariant checkers ([`crate::faults::checkers`]).
+    pub checks: bool,
+    /// Keep one entry per delivered event, to find where two runs part.
+    pub event_log: bool,
 }
 
 impl Default for RunOptions {
@@ -27,6 +32,8 @@ impl Default for RunOptions {
             trace_level: TraceLevel::Full,
             sink: TraceSink::Discard,
             observer: None,
+            checks: false,
+            event_log: false,
         }
     }
 }
@@ -37,6 +44,10 @@ pub struct Finished {
     pub summary: Summary,
     pub engine: Engine<Payload, World>,
     pub layout: Layout,
+    /// What the checkers found, in the order found (empty unless checked).
+    pub violations: Vec<Violation>,
+    /// When the liveness checkers looked; `None` when the run ended first.
+    pub liveness_checked_at: Option<SimTime>,
 }
 
 /// The timeline actions after `end`: the engine runs events at or before
@@ -70,7 +81,31 @@ pub fn run(
     }
     let (mut engine, layout) = build(scenario, seed, trace);
     let until = SimTime::ZERO.after(horizon);
-    engine.run_until(until, progress);
+    if opts.event_log {
+        engine.event_log = Some(EventLog::default());
+    }
+    let mut liveness_checked_at = None;
+    let mut progress = progress;
+    if opts.checks {
+        engine.shared.checks = Some(Box::new(Checks::for_scenario(scenario)));
+        let steps = crate::faults::timeline(scenario, seed);
+        let deadline = super::liveness_deadline(&steps, scenario.liveness_bound);
+        if deadline <= until {
+            engine.run_until(deadline, &mut progress);
+            if let Some(c) = &mut engine.shared.checks {
+                // Taken out and put back: the checkers read the world.
+                let mut c = std::mem::replace(c, Box::new(Checks::with(Vec::new())));
+                c.at_deadline(deadline, &engine.shared);
+                engine.shared.checks = Some(c);
+            }
+            liveness_checked_at = Some(deadline);
+        }
+    }
+    engine.run_until(until, &mut progress);
+    let violations = match engine.shared.checks.take() {
+        Some(c) => c.finish(until, &engine.shared),
+        None => Vec::new(),
+    };
     // A closing record of the run's totals, at every level: even a trace
     // that keeps only faults then has a digest that moves when anything in
     // the run does.
@@ -98,7 +133,8 @@ pub fn run(
         seed,
         simulated_s: horizon.as_secs_f64(),
         end: until,
-        digest: engine.trace.digest(),
+        digest: engine.digest.hex(),
+        trace_digest: engine.trace.digest(),
         trace_records: engine.trace.records(),
         events: engine.stats.events_delivered,
         etcd_members: scenario.etcd_members,
@@ -115,5 +151,7 @@ pub fn run(
         summary,
         engine,
         layout,
+        violations,
+        liveness_checked_at,
     })
 }

@@ -143,6 +143,17 @@ pub struct ScenarioSpec {
     pub objective: Option<ObjectiveSpec>,
     /// Faults drawn from the run's seed; see [`crate::faults::profile`].
     pub faults: Option<crate::faults::profile::FaultsSpec>,
+    /// What `kubesim fuzz` checks; see [`crate::faults::checkers`].
+    pub checks: Option<ChecksSpec>,
+}
+
+/// `checks:`: how the invariant checkers judge a run.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChecksSpec {
+    /// How long after the last fault heals the cluster has to converge
+    /// (default 10m).
+    pub liveness: Option<Dur>,
 }
 
 /// `objective:`: every clause optional; see [`crate::scenario::objective`].

@@ -292,7 +292,7 @@ pub fn run_all(
                     until,
                     trace_level: TraceLevel::Faults,
                     sink: TraceSink::Discard,
-                    observer: None,
+                    ..RunOptions::default()
                 };
                 let outcome = run(&v.scenario, opts, |_| {})
                     .map(|f| {

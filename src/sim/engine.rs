@@ -8,6 +8,7 @@
 //! timers and messages addressed to an older epoch are dropped, which is how a
 //! crashed kubelet's pending timers die with it without tombstone sets.
 
+use super::digest::{EventLog, EventTag, LoggedEvent, RunDigest};
 use super::queue::EventQueue;
 use super::rng::RngStream;
 use super::time::{SimDuration, SimTime};
@@ -121,6 +122,11 @@ pub struct Engine<P, S> {
     clock: SimTime,
     started: bool,
     pub stats: EngineStats,
+    /// Every delivered event folded in: the same for the same run at any
+    /// trace level.
+    pub digest: RunDigest,
+    /// When set, one entry per delivered event (first-divergence checks).
+    pub event_log: Option<EventLog>,
 }
 
 impl<P, S> Engine<P, S> {
@@ -139,6 +145,8 @@ impl<P, S> Engine<P, S> {
             clock: SimTime::ZERO,
             started: false,
             stats: EngineStats::default(),
+            digest: RunDigest::default(),
+            event_log: None,
         }
     }
 
@@ -249,7 +257,11 @@ impl<P, S> Engine<P, S> {
 
     /// Runs until the queue is empty or the next event is after `until`.
     /// `progress` is called every `1 << 16` events with the current time.
-    pub fn run_until(&mut self, until: SimTime, mut progress: impl FnMut(SimTime)) {
+    /// May be called again with a later `until` to go on.
+    pub fn run_until(&mut self, until: SimTime, mut progress: impl FnMut(SimTime))
+    where
+        P: EventTag,
+    {
         self.start_all();
         let mut n: u64 = 0;
         while let Some((t, seq, env)) = self.queue.pop() {
@@ -265,6 +277,17 @@ impl<P, S> Engine<P, S> {
                 continue;
             }
             self.stats.events_delivered += 1;
+            let tag = env.payload.tag();
+            self.digest.event(t, env.to, env.epoch, tag);
+            if let Some(log) = &mut self.event_log {
+                log.events.push(LoggedEvent {
+                    at: t,
+                    to: env.to,
+                    epoch: env.epoch,
+                    tag,
+                    kind: env.payload.kind(),
+                });
+            }
             self.ctx_call(env.to, |a, ctx| a.handle(env.payload, ctx));
             if !self.lifecycle.is_empty() {
                 self.apply_lifecycle();
@@ -281,6 +304,24 @@ impl<P, S> Engine<P, S> {
 mod tests {
     use super::*;
     use crate::sim::trace::{TraceLevel, TraceSink};
+
+    impl EventTag for u32 {
+        fn tag(&self) -> u64 {
+            u64::from(*self)
+        }
+        fn kind(&self) -> &'static str {
+            "n"
+        }
+    }
+
+    impl EventTag for () {
+        fn tag(&self) -> u64 {
+            0
+        }
+        fn kind(&self) -> &'static str {
+            "unit"
+        }
+    }
 
     struct Pinger {
         name: String,

@@ -1,6 +1,7 @@
 //! The simulation engine: virtual time, the event queue, seeded RNG streams,
 //! latency distributions and the trace. Nothing here knows about Kubernetes.
 
+pub mod digest;
 pub mod dist;
 pub mod engine;
 pub mod queue;
@@ -8,6 +9,7 @@ pub mod rng;
 pub mod time;
 pub mod trace;
 
+pub use digest::{Divergence, EventLog, EventTag, LoggedEvent, RunDigest};
 pub use dist::{LatencyDist, LatencySpec};
 pub use engine::{Actor, ComponentId, Ctx, Engine, Lifecycle};
 pub use rng::RngStream;

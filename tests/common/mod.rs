@@ -73,6 +73,7 @@ pub fn run_at(s: &Scenario, seed: Option<u64>, level: TraceLevel) -> Ran {
             trace_level: level,
             sink: TraceSink::Memory(Vec::new()),
             observer: None,
+            ..RunOptions::default()
         },
         |_| {},
     )

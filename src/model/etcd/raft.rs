@@ -18,6 +18,7 @@ use std::sync::Arc;
 use super::store::{Proposal, WatchedChange};
 use crate::model::msg::{Message, Payload, Timer};
 use crate::model::network::{connection_lost, send};
+use crate::faults::Observation;
 use crate::model::world::World;
 use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
 
@@ -333,8 +334,13 @@ impl EtcdMember {
         self.recent_active.iter_mut().for_each(|a| *a = false);
         ctx.shared.stats.leader_changes += 1;
         ctx.shared.etcd_leader = Some(ctx.me);
-        let name = self.name.clone();
         let t = self.term;
+        let won = Observation::LeaderElected {
+            member: ctx.me,
+            term: t,
+        };
+        ctx.shared.observe(ctx.now, won);
+        let name = self.name.clone();
         ctx.trace.record(
             TraceLevel::Faults,
             ctx.now,
@@ -453,7 +459,11 @@ impl EtcdMember {
             } else {
                 None
             };
+            let first = i > ctx.shared.etcd.applied_index();
             let outcome = ctx.shared.etcd.apply(i, data.as_ref().map(|p| &p.txn));
+            if let Some(change) = outcome.as_ref().and_then(|a| a.1.as_ref()).filter(|_| first) {
+                ctx.shared.observe(ctx.now, Observation::Committed(change));
+            }
             self.applied = i;
             if let (Some(p), Some(applied)) = (data, outcome) {
                 let answered = if p.contact == ctx.me {
