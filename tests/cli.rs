@@ -178,8 +178,8 @@ fn run_prints_a_summary_and_digest_and_writes_outputs() {
         assert!(r["component"].is_string() && r["event"].is_string());
         last = (t, Some(seq));
     }
-    // The digest is of exactly these bytes.
-    assert_eq!(blake3::hash(trace.as_bytes()).to_hex().as_str(), digest);
+    // The trace digest is of exactly these bytes.
+    assert_eq!(blake3::hash(trace.as_bytes()).to_hex().as_str(), trace_digest);
     // Same run again: same digest.
     let (_, again, _) = kubesim(&[
         "run",
