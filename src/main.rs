@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod cli;
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -98,6 +100,24 @@ enum Command {
         /// Runs at once [default: every core].
         #[arg(long)]
         jobs: Option<usize>,
+    },
+    /// Run a scenario over many seeds with its faults drawn from each and
+    /// every invariant checker on; exit 1 when any seed broke one.
+    Fuzz {
+        /// The scenario YAML (usually with a `faults:` section).
+        scenario: PathBuf,
+        /// Seeds to run, both ends included: 1..10000, or one seed.
+        #[arg(long, default_value = "1..100")]
+        seeds: kubesim::faults::swarm::SeedRange,
+        /// Runs at once [default: every core]; the results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where failing seeds' directories go [default: runs/fuzz-<scenario file name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Start no seed after this much wall-clock time (e.g. 10m).
+        #[arg(long, value_parser = duration_arg)]
+        time_limit: Option<SimDuration>,
     },
     /// Check scenario, manifest or snapshot files without running them.
     Validate {
@@ -213,6 +233,25 @@ fn main() -> ExitCode {
             },
         ),
         Command::Report { dir } => report_cmd(&dir),
+        Command::Fuzz {
+            scenario,
+            seeds,
+            jobs,
+            out,
+            time_limit,
+        } => match load(&scenario) {
+            Ok(s) => cli::fuzz::fuzz_cmd(
+                &scenario,
+                &s,
+                cli::fuzz::FuzzArgs {
+                    seeds,
+                    jobs,
+                    out,
+                    time_limit,
+                },
+            ),
+            Err(code) => code,
+        },
         Command::Sweep {
             scenario,
             set,

@@ -16,8 +16,10 @@
 pub mod checkers;
 pub mod observe;
 pub mod profile;
+pub mod replay;
 pub mod repro;
 pub mod schedule;
+pub mod swarm;
 
 pub use checkers::Checks;
 pub use observe::{Observation, RecordRef, Violation};

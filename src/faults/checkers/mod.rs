@@ -53,6 +53,11 @@ impl Checks {
         }
     }
 
+    /// The checkers' names, in the order they run.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.checkers.iter().map(|c| c.name()).collect()
+    }
+
     /// Hands `o` to every checker.
     #[inline]
     pub fn observe(&mut self, at: SimTime, o: Observation<'_>) {
