@@ -69,6 +69,11 @@ enum Command {
         /// section; running FILE with the same seed is the same run.
         #[arg(long, value_name = "FILE")]
         write_repro: Option<PathBuf>,
+        /// Run the invariant checkers `kubesim fuzz` runs (the run is the
+        /// same run: same digest); print what they find and exit 1 when
+        /// any invariant was broken.
+        #[arg(long)]
+        check: bool,
     },
     /// Rebuild a saved run's charts, timeseries.csv, trace.perfetto.json and
     /// report.html from its trace.
@@ -220,6 +225,7 @@ fn main() -> ExitCode {
             no_report,
             narrate,
             write_repro,
+            check,
         } => run_cmd(
             &scenario,
             seed,
@@ -230,6 +236,7 @@ fn main() -> ExitCode {
                 report: !no_report,
                 narrate,
                 write_repro,
+                check,
             },
         ),
         Command::Report { dir } => report_cmd(&dir),
@@ -335,6 +342,8 @@ struct Outputs {
     report: bool,
     narrate: bool,
     write_repro: Option<PathBuf>,
+    /// Run the invariant checkers; exit 1 when one is broken.
+    check: bool,
 }
 
 /// The run directory's `scenario.yaml` becomes the repro (its lines are the
@@ -518,6 +527,7 @@ fn run_cmd(
         trace_level: level,
         sink: TraceSink::Writer(Box::new(BufWriter::with_capacity(1 << 20, file))),
         observer,
+        checks: outputs.check,
         ..RunOptions::default()
     };
     let mut shown = false;
@@ -595,9 +605,20 @@ fn run_cmd(
             }
         }
     }
+    let violated = summary.violations.as_ref().is_some_and(|v| !v.is_empty());
+    if let Some(v) = &summary.violations {
+        outln!("checks   {} violations", v.len());
+        for line in v {
+            outln!("         {line}");
+        }
+    }
     outln!("trace digest: {}", summary.trace_digest);
     outln!("digest: {}", summary.digest);
-    ExitCode::SUCCESS
+    if violated {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn report_cmd(dir: &Path) -> ExitCode {

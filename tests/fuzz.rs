@@ -105,7 +105,10 @@ fn a_failing_seeds_directory_replays_it_at_full() {
     assert_eq!(digest_at(&repro, 3, TraceLevel::Faults), outcome.digest);
     assert_eq!(
         r.command,
-        format!("kubesim run {}", seed_dir.join("repro.yaml").display())
+        format!(
+            "kubesim run {} --check",
+            seed_dir.join("repro.yaml").display()
+        )
     );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(seed_dir.join("summary.json")).unwrap())
@@ -160,4 +163,23 @@ fn the_command_prints_the_table_and_exits_by_what_it_found() {
     let (code, _, err) = kubesim(&["fuzz", EXAMPLE, "--seeds", "9..2"]);
     assert_eq!(code, 2);
     assert!(err.contains("ends before it starts"), "{err}");
+}
+
+#[test]
+fn run_check_runs_the_checkers_on_the_same_run() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let args = ["run", EXAMPLE, "--seed", "5", "--no-report", "--out", dir];
+    let (code, plain, err) = kubesim(&args);
+    assert_eq!(code, 0, "{err}");
+    let (code, checked, err) = kubesim(&[&args[..], &["--check"]].concat());
+    assert_eq!(code, 0, "{checked}{err}");
+    assert!(checked.contains("checks   0 violations"), "{checked}");
+    // The checkers only observe: the same run digest with and without them.
+    let digest = |s: &str| s.lines().last().unwrap().to_string();
+    assert_eq!(digest(&plain), digest(&checked));
+    assert!(
+        !plain.contains("checks "),
+        "unchecked runs say nothing of checks"
+    );
 }

@@ -57,7 +57,7 @@ pub fn write_failing_seed(
                 write(&repro, &text)?;
                 write(&dir.join("scenario.yaml"), &text)?;
                 let s = load_file(&repro).map_err(located)?;
-                (s, format!("kubesim run {}", repro.display()))
+                (s, format!("kubesim run {} --check", repro.display()))
             }
             None => {
                 // No faults to write out: the scenario itself, at this seed.
@@ -65,7 +65,10 @@ pub fn write_failing_seed(
                     .map_err(|e| format!("reading {}: {e}", path.display()))?;
                 write(&dir.join("scenario.yaml"), &text)?;
                 let s = load_file(path).map_err(located)?;
-                (s, format!("kubesim run {} --seed {seed}", path.display()))
+                (
+                    s,
+                    format!("kubesim run {} --seed {seed} --check", path.display()),
+                )
             }
         };
     let replay = replay_full(&scenario, seed, &dir.join("trace.jsonl"))?;

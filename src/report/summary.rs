@@ -58,6 +58,10 @@ pub struct Summary {
     /// Faults drawn from the seed (`faults:`), when the scenario has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<FaultsDrawn>,
+    /// What the invariant checkers found (`kubesim run --check`, `fuzz`),
+    /// one line each; absent when the run was not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub violations: Option<Vec<String>>,
 }
 
 /// What a scenario's `faults:` section drew for the run's seed.
@@ -360,6 +364,7 @@ impl Summary {
             bootstrap: bootstrap_summary(&stats.bootstrap),
             not_reached: facts.not_reached,
             faults: None,
+            violations: None,
         }
     }
 

@@ -148,7 +148,10 @@ pub fn run(
         warnings: &scenario.warnings,
         not_reached: not_reached(scenario, until),
     };
-    let summary = Summary::new(facts, &engine.shared.stats, &engine.shared.etcd);
+    let mut summary = Summary::new(facts, &engine.shared.stats, &engine.shared.etcd);
+    if opts.checks {
+        summary.violations = Some(violations.iter().map(|v| v.to_string()).collect());
+    }
     Ok(Finished {
         summary,
         engine,
