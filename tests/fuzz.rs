@@ -183,3 +183,34 @@ fn run_check_runs_the_checkers_on_the_same_run() {
         "unchecked runs say nothing of checks"
     );
 }
+
+#[test]
+fn a_sweep_variant_with_drawn_faults_is_the_run_of_its_repro() {
+    // A sweep plays drawn faults from the loaded scenario, `run` from the
+    // repro text: different line numbers in the trace, the same events.
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let (code, _, err) = kubesim(&["sweep", EXAMPLE, "--set", "seed=4..4", "--out", dir]);
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(out.path().join("sweep.csv")).unwrap();
+    let swept = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let run_dir = out.path().join("run");
+    let (code, stdout, err) = kubesim(&[
+        "run",
+        EXAMPLE,
+        "--seed",
+        "4",
+        "--no-report",
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stdout.lines().last().unwrap(), format!("digest: {swept}"));
+}
