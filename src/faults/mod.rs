@@ -15,6 +15,7 @@
 
 pub mod checkers;
 pub mod observe;
+pub mod process_kinds;
 pub mod profile;
 pub mod replay;
 pub mod repro;

@@ -32,6 +32,15 @@ pub struct FaultsSpec {
     pub etcd_leader_kill: Option<KindSpec>,
     /// One component is cut off from every other, then the network heals.
     pub partition: Option<PartitionSpec>,
+    /// A control-plane component's process exits, then restarts.
+    pub component_crash: Option<super::process_kinds::ComponentCrashSpec>,
+    /// A kubelet process exits (its containers keep running), then a new
+    /// one adopts them.
+    pub kubelet_crash: Option<super::process_kinds::KubeletFaultSpec>,
+    /// A kubelet process hangs, then goes on.
+    pub kubelet_hang: Option<super::process_kinds::KubeletFaultSpec>,
+    /// An etcd member's disk stalls: its WAL fsyncs slow down, then heal.
+    pub etcd_slow_disk: Option<super::process_kinds::SlowDiskSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +102,13 @@ pub enum FaultKind {
     EtcdCrash,
     EtcdLeaderKill,
     Partition,
+    ComponentCrash,
+    KubeletCrash,
+    KubeletHang,
+    /// Carries the stalled fsync time every fault of the kind uses.
+    EtcdSlowDisk {
+        fsync: SimDuration,
+    },
 }
 
 impl FaultKind {
@@ -103,6 +119,10 @@ impl FaultKind {
             FaultKind::EtcdCrash => "etcdCrash",
             FaultKind::EtcdLeaderKill => "etcdLeaderKill",
             FaultKind::Partition => "partition",
+            FaultKind::ComponentCrash => "componentCrash",
+            FaultKind::KubeletCrash => "kubeletCrash",
+            FaultKind::KubeletHang => "kubeletHang",
+            FaultKind::EtcdSlowDisk { .. } => "etcdSlowDisk",
         }
     }
 }
@@ -220,6 +240,13 @@ pub fn resolve(
             &mut fail,
         ));
     }
+    let process = super::process_kinds::ProcessKindSpecs {
+        component_crash: spec.component_crash.as_ref(),
+        kubelet_crash: spec.kubelet_crash.as_ref(),
+        kubelet_hang: spec.kubelet_hang.as_ref(),
+        etcd_slow_disk: spec.etcd_slow_disk.as_ref(),
+    };
+    super::process_kinds::resolve(process, cluster, from, &mut fail, &mut kinds);
     let etcd_kind = spec.etcd_crash.is_some() || spec.etcd_leader_kill.is_some();
     if etcd_kind && cluster.etcd_members == 1 && !allow_quorum_loss {
         fail(
@@ -230,7 +257,7 @@ pub fn resolve(
     if kinds.is_empty() {
         fail(
             "faults",
-            "name at least one fault kind: nodeCrash, etcdCrash, etcdLeaderKill or partition"
+            "name at least one fault kind: nodeCrash, etcdCrash, etcdLeaderKill, partition, componentCrash, kubeletCrash, kubeletHang or etcdSlowDisk"
                 .into(),
         );
     }
@@ -244,7 +271,7 @@ pub fn resolve(
     })
 }
 
-fn kind(
+pub(super) fn kind(
     kind: FaultKind,
     mean: Dur,
     duration: &DurationRangeSpec,
@@ -283,7 +310,7 @@ fn kind(
 /// Every node of the named pools. A pool that joins after the window
 /// opens is refused: restarting a node that never booted would make it
 /// join early.
-fn pool_nodes(
+pub(super) fn pool_nodes(
     pools: &[String],
     path: &str,
     cluster: &Cluster<'_>,
@@ -393,7 +420,7 @@ fn pool_names<'a>(cluster: &Cluster<'a>) -> Vec<&'a str> {
     names
 }
 
-fn unknown(what: &str, name: &str, known: &[&str]) -> String {
+pub(super) fn unknown(what: &str, name: &str, known: &[&str]) -> String {
     let hint = crate::api::yaml::closest(name, known)
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();

@@ -223,13 +223,7 @@ fn timeline_entries(steps: &[Step]) -> Vec<String> {
 
 fn entry(step: &Step) -> String {
     let q = |s: &str| serde_json::to_string(s).expect("a string serialises");
-    let at = crate::sim::SimDuration::from_nanos(step.at.nanos());
-    let shown = at.to_string();
-    let at = if parse_duration(&shown) == Ok(at) {
-        shown
-    } else {
-        format!("{}ns", at.nanos())
-    };
+    let at = exact(crate::sim::SimDuration::from_nanos(step.at.nanos()));
     let action = match step.action.as_ref() {
         Some(Action::CrashNode(n)) => format!("crashNode: {}", q(n)),
         Some(Action::RestartNode(n)) => format!("restartNode: {}", q(n)),
@@ -242,6 +236,19 @@ fn entry(step: &Step) -> String {
             format!("partition: [{}]", names.join(", "))
         }
         Some(Action::Heal) => "heal: true".into(),
+        Some(Action::CrashComponent(c)) => format!("crashComponent: {}", q(c)),
+        Some(Action::RestartComponent(c)) => format!("restartComponent: {}", q(c)),
+        Some(Action::CrashKubelet(n)) => format!("crashKubelet: {}", q(n)),
+        Some(Action::RestartKubelet(n)) => format!("restartKubelet: {}", q(n)),
+        Some(Action::HangKubelet(n)) => format!("hangKubelet: {}", q(n)),
+        Some(Action::ResumeKubelet(n)) => format!("resumeKubelet: {}", q(n)),
+        Some(Action::SlowDisk { member, fsync }) => {
+            format!(
+                "slowDisk: {{member: etcd-{member}, fsync: {}}}",
+                exact(*fsync)
+            )
+        }
+        Some(Action::HealDisk(m)) => format!("healDisk: etcd-{m}"),
         other => unreachable!("a drawn fault is a fault action, not {other:?}"),
     };
     let note = step
@@ -250,6 +257,16 @@ fn entry(step: &Step) -> String {
         .map(|n| format!(", note: {}", q(n)))
         .unwrap_or_default();
     format!("{{at: {at}, {action}{note}}}")
+}
+
+/// `d` as a duration that parses back to exactly `d`.
+fn exact(d: crate::sim::SimDuration) -> String {
+    let shown = d.to_string();
+    if parse_duration(&shown) == Ok(d) {
+        shown
+    } else {
+        format!("{}ns", d.nanos())
+    }
 }
 
 /// Rewrites every relative `include:` and `file:` path scalar so that it

@@ -61,6 +61,22 @@ impl DrawnFault {
                 Action::RestartEtcd(None),
             ),
             FaultKind::Partition => (Action::Partition(vec![self.target.clone()]), Action::Heal),
+            FaultKind::ComponentCrash => (
+                Action::CrashComponent(self.target.clone()),
+                Action::RestartComponent(self.target.clone()),
+            ),
+            FaultKind::KubeletCrash => (
+                Action::CrashKubelet(self.target.clone()),
+                Action::RestartKubelet(self.target.clone()),
+            ),
+            FaultKind::KubeletHang => (
+                Action::HangKubelet(self.target.clone()),
+                Action::ResumeKubelet(self.target.clone()),
+            ),
+            FaultKind::EtcdSlowDisk { fsync } => {
+                let member = etcd_index(&self.target);
+                (Action::SlowDisk { member, fsync }, Action::HealDisk(member))
+            }
         };
         let step = |at: SimTime, note: String, action: Action| Step {
             at,
@@ -233,7 +249,15 @@ fn accept(
                 .targets
                 .iter()
                 .filter(|t| !busy(kind.kind).any(|f| &f.target == *t))
+                .filter(|t| !super::process_kinds::node_busy(active, t))
                 .collect();
+            pick_one(&free, pick).cloned()
+        }
+        FaultKind::ComponentCrash
+        | FaultKind::KubeletCrash
+        | FaultKind::KubeletHang
+        | FaultKind::EtcdSlowDisk { .. } => {
+            let free = super::process_kinds::free_targets(kind, active);
             pick_one(&free, pick).cloned()
         }
         FaultKind::EtcdLeaderKill => (quorum_ok && etcd_down == 0).then(|| "leader".to_string()),

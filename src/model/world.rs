@@ -5,7 +5,8 @@ use super::etcd::EtcdStore;
 use super::network::Network;
 use crate::faults::{Checks, Observation};
 use crate::report::stats::Stats;
-use crate::sim::{ComponentId, SimTime};
+use crate::sim::{ComponentId, SimDuration, SimTime};
+use std::collections::BTreeMap;
 
 pub struct World {
     pub net: Network,
@@ -17,6 +18,10 @@ pub struct World {
     pub etcd_leader: Option<ComponentId>,
     /// The invariant checkers, when the run is checked (`kubesim fuzz`).
     pub checks: Option<Box<Checks>>,
+    /// Stalled disks (`slowDisk`): per etcd member, what one WAL fsync
+    /// takes while its disk stalls. Hardware, like the network: the fault
+    /// injector sets it and only the member on that disk reads it.
+    pub slow_fsync: BTreeMap<ComponentId, SimDuration>,
 }
 
 impl World {
@@ -27,6 +32,7 @@ impl World {
             stats: Stats::default(),
             etcd_leader: None,
             checks: None,
+            slow_fsync: BTreeMap::new(),
         }
     }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value as Json};
 
 use super::build::Layout;
+use super::component_faults::ProcessFaults;
 use super::drain::{DrainRun, Stage as DrainStage, Step as DrainStep};
 use super::leader_wait::{self, LeaderWait};
 use super::{Action, EtcdTarget, RolloutOp, Scenario, Step};
@@ -88,6 +89,8 @@ pub struct ScenarioDriver {
     election_timeout: SimDuration,
     /// Every `crashEtcd: leader` that found an election under way.
     leader_waits: Vec<LeaderWait>,
+    /// Kubelets crashed or hung (see [`super::component_faults`]).
+    process_faults: ProcessFaults,
 }
 
 impl ScenarioDriver {
@@ -120,6 +123,7 @@ impl ScenarioDriver {
                 .heartbeat_interval
                 .saturating_mul(scenario.etcd.election_ticks as u64),
             leader_waits: Vec::new(),
+            process_faults: ProcessFaults::default(),
         }
     }
 
@@ -509,6 +513,19 @@ impl ScenarioDriver {
             Action::Heal => {
                 crate::model::network::heal(ctx);
                 self.fault(ctx, step, &what, "Heal", "all", false);
+            }
+            a @ (Action::CrashComponent(_)
+            | Action::RestartComponent(_)
+            | Action::CrashKubelet(_)
+            | Action::RestartKubelet(_)
+            | Action::HangKubelet(_)
+            | Action::ResumeKubelet(_)
+            | Action::SlowDisk { .. }
+            | Action::HealDisk(_)) => {
+                let done = self
+                    .process_faults
+                    .inject(ctx, &a, &self.components, &self.etcd);
+                self.fault(ctx, step, &what, done.event, &done.target, done.already);
             }
         }
     }

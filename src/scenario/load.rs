@@ -100,6 +100,26 @@ pub fn load_node(file: &str, doc: &Node, base: &Path) -> Result<Scenario, Vec<Lo
     .load()
 }
 
+/// The control-plane components a fault can name.
+const CONTROL_PLANE: [&str; 3] = [
+    "kube-apiserver",
+    "kube-scheduler",
+    "kube-controller-manager",
+];
+
+/// The control-plane components `spec` runs: the apiserver, and the
+/// scheduler and controller-manager unless disabled.
+fn running_components(spec: &ScenarioSpec) -> Vec<&'static str> {
+    let mut components = vec!["kube-apiserver"];
+    if spec.cluster.scheduler.enabled != Some(false) {
+        components.push("kube-scheduler");
+    }
+    if spec.cluster.controller_manager.enabled != Some(false) {
+        components.push("kube-controller-manager");
+    }
+    components
+}
+
 struct Loader<'a> {
     file: &'a str,
     base: &'a Path,
@@ -172,6 +192,7 @@ impl Loader<'_> {
             Some(c) => self.timeline(&spec.timeline, &c.4 .1, c.0, duration, &objects),
             None => Vec::new(),
         };
+        self.check_component_targets(&spec);
         let faults = match (&spec.faults, &cluster) {
             (Some(f), Some(c)) => self.faults(f, &spec, &c.4 .1, c.0, duration),
             _ => None,
@@ -275,6 +296,96 @@ impl Loader<'_> {
         })
     }
 
+    /// The timeline's control-plane and process faults (see
+    /// [`super::component_faults`]), each checked against what it names.
+    fn component_fault_actions(
+        &mut self,
+        at: &str,
+        e: &TimelineSpec,
+        node_names: &[&str],
+        etcd_names: &[String],
+    ) -> Vec<(&'static str, Action)> {
+        let mut out = Vec::new();
+        for (field, value, crash) in [
+            ("crashComponent", &e.crash_component, true),
+            ("restartComponent", &e.restart_component, false),
+        ] {
+            if let Some(c) = value {
+                if self.known_name(&format!("{at}.{field}"), "component", c, &CONTROL_PLANE) {
+                    out.push(if crash {
+                        (field, Action::CrashComponent(c.clone()))
+                    } else {
+                        (field, Action::RestartComponent(c.clone()))
+                    });
+                }
+            }
+        }
+        type Make = fn(String) -> Action;
+        let kubelet: [(&'static str, &Option<String>, Make); 4] = [
+            ("crashKubelet", &e.crash_kubelet, Action::CrashKubelet),
+            ("restartKubelet", &e.restart_kubelet, Action::RestartKubelet),
+            ("hangKubelet", &e.hang_kubelet, Action::HangKubelet),
+            ("resumeKubelet", &e.resume_kubelet, Action::ResumeKubelet),
+        ];
+        for (field, value, make) in kubelet {
+            if let Some(n) = value {
+                if self.known_name(&format!("{at}.{field}"), "node", n, node_names) {
+                    out.push((field, make(n.clone())));
+                }
+            }
+        }
+        if let Some(d) = &e.slow_disk {
+            let member = self.etcd_member(&format!("{at}.slowDisk.member"), &d.member, etcd_names);
+            if d.fsync.0.is_zero() {
+                self.error(
+                    &format!("{at}.slowDisk.fsync"),
+                    "a stalled fsync takes longer than zero",
+                );
+            } else if let Some(member) = member {
+                out.push((
+                    "slowDisk",
+                    Action::SlowDisk {
+                        member,
+                        fsync: d.fsync.0,
+                    },
+                ));
+            }
+        }
+        if let Some(m) = &e.heal_disk {
+            if let Some(member) = self.etcd_member(&format!("{at}.healDisk"), m, etcd_names) {
+                out.push(("healDisk", Action::HealDisk(member)));
+            }
+        }
+        out
+    }
+
+    /// A `crashComponent`/`restartComponent` must name a component this
+    /// scenario runs (the scheduler and controller-manager can be off).
+    fn check_component_targets(&mut self, spec: &ScenarioSpec) {
+        let running = running_components(spec);
+        for (i, e) in spec.timeline.iter().enumerate() {
+            for (field, value) in [
+                ("crashComponent", &e.crash_component),
+                ("restartComponent", &e.restart_component),
+            ] {
+                match value {
+                    Some(c)
+                        if CONTROL_PLANE.contains(&c.as_str())
+                            && !running.contains(&c.as_str()) =>
+                    {
+                        self.error(
+                            &format!("timeline[{i}].{field}"),
+                            format!(
+                                "{c} does not run in this scenario (it is disabled under cluster:)"
+                            ),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// `faults:` checked against the cluster (see [`crate::faults::profile`]).
     fn faults(
         &mut self,
@@ -284,13 +395,7 @@ impl Loader<'_> {
         etcd_members: u32,
         duration: SimDuration,
     ) -> Option<crate::faults::FaultProfile> {
-        let mut components = vec!["kube-apiserver"];
-        if spec.cluster.scheduler.enabled != Some(false) {
-            components.push("kube-scheduler");
-        }
-        if spec.cluster.controller_manager.enabled != Some(false) {
-            components.push("kube-controller-manager");
-        }
+        let components = running_components(spec);
         let cluster = crate::faults::profile::Cluster {
             nodes,
             etcd_members,
@@ -1292,6 +1397,7 @@ impl Loader<'_> {
                     actions.push(("partition", Action::Partition(names.clone())));
                 }
             }
+            actions.extend(self.component_fault_actions(&at, e, &node_names, &etcd_names));
             match e.heal {
                 Some(true) => actions.push(("heal", Action::Heal)),
                 Some(false) => self.error(
@@ -1317,7 +1423,7 @@ impl Loader<'_> {
             if actions.is_empty() && e.note.is_none() {
                 self.error(
                     &at,
-                    "an entry needs an action (apply, delete, scale, patch, setImage, rollout, cordon, uncordon, drain, crashNode, restartNode, crashEtcd, restartEtcd, partition, heal) or a note",
+                    "an entry needs an action (apply, delete, scale, patch, setImage, rollout, cordon, uncordon, drain, crashNode, restartNode, crashEtcd, restartEtcd, partition, heal, crashComponent, restartComponent, crashKubelet, restartKubelet, hangKubelet, resumeKubelet, slowDisk, healDisk) or a note",
                 );
                 continue;
             }

@@ -3,6 +3,7 @@
 //! ([`build`]) and played by a kubectl-like driver component ([`driver`]).
 
 pub mod build;
+pub mod component_faults;
 pub mod drain;
 pub mod driver;
 pub mod leader_wait;
@@ -156,6 +157,25 @@ pub enum Action {
     RestartEtcd(Option<u32>),
     Partition(Vec<String>),
     Heal,
+    /// A control-plane process (`kube-apiserver`, `kube-scheduler`,
+    /// `kube-controller-manager`) exits; see [`component_faults`].
+    CrashComponent(String),
+    RestartComponent(String),
+    /// A node's kubelet process exits; its containers keep running.
+    CrashKubelet(String),
+    /// A new kubelet process starts and adopts the running containers.
+    RestartKubelet(String),
+    /// A node's kubelet process stops handling anything (hangs) ...
+    HangKubelet(String),
+    /// ... and goes on.
+    ResumeKubelet(String),
+    /// etcd member `member`'s disk stalls: each WAL fsync takes `fsync`.
+    SlowDisk {
+        member: u32,
+        fsync: SimDuration,
+    },
+    /// The member's disk is back to its usual speed.
+    HealDisk(u32),
 }
 
 impl Action {
@@ -169,6 +189,14 @@ impl Action {
                 | Action::RestartEtcd(_)
                 | Action::Partition(_)
                 | Action::Heal
+                | Action::CrashComponent(_)
+                | Action::RestartComponent(_)
+                | Action::CrashKubelet(_)
+                | Action::RestartKubelet(_)
+                | Action::HangKubelet(_)
+                | Action::ResumeKubelet(_)
+                | Action::SlowDisk { .. }
+                | Action::HealDisk(_)
         )
     }
 }
@@ -279,6 +307,16 @@ impl fmt::Display for Action {
             Action::RestartEtcd(None) => f.write_str("restart every crashed etcd member"),
             Action::Partition(names) => write!(f, "partition {} from the rest", names.join(", ")),
             Action::Heal => f.write_str("heal all partitions"),
+            Action::CrashComponent(c) => write!(f, "crash {c}"),
+            Action::RestartComponent(c) => write!(f, "restart {c}"),
+            Action::CrashKubelet(n) => write!(f, "crash the kubelet on {n}"),
+            Action::RestartKubelet(n) => write!(f, "restart the kubelet on {n}"),
+            Action::HangKubelet(n) => write!(f, "hang the kubelet on {n}"),
+            Action::ResumeKubelet(n) => write!(f, "resume the kubelet on {n}"),
+            Action::SlowDisk { member, fsync } => {
+                write!(f, "slow etcd-{member}'s disk: fsync takes {fsync}")
+            }
+            Action::HealDisk(m) => write!(f, "heal etcd-{m}'s disk"),
         }
     }
 }

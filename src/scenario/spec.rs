@@ -375,6 +375,31 @@ pub struct TimelineSpec {
     pub partition: Option<Vec<String>>,
     /// Heal every partition.
     pub heal: Option<bool>,
+    /// `kube-apiserver`, `kube-scheduler` or `kube-controller-manager`:
+    /// its process exits ...
+    pub crash_component: Option<String>,
+    /// ... and a new one starts.
+    pub restart_component: Option<String>,
+    /// A node's kubelet process exits; its containers keep running.
+    pub crash_kubelet: Option<String>,
+    /// A new kubelet process starts and adopts them.
+    pub restart_kubelet: Option<String>,
+    /// A node's kubelet process stops handling anything ...
+    pub hang_kubelet: Option<String>,
+    /// ... and goes on.
+    pub resume_kubelet: Option<String>,
+    /// An etcd member's disk stalls: `{member: etcd-1, fsync: 800ms}`.
+    pub slow_disk: Option<SlowDiskSpec>,
+    /// The member's disk is back to its usual speed.
+    pub heal_disk: Option<String>,
+}
+
+/// `slowDisk:`: every WAL fsync of `member` takes at least `fsync`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlowDiskSpec {
+    pub member: String,
+    pub fsync: Dur,
 }
 
 /// `kubectl drain NODE` and its flags (kubectl's defaults when absent).

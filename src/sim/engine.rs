@@ -34,6 +34,16 @@ pub trait Actor<P, S> {
     fn handle(&mut self, payload: P, ctx: &mut Ctx<'_, P, S>);
     /// The component's process died: drop everything held in memory.
     fn crash(&mut self, now: SimTime);
+    /// The component's process was restarted on a host that kept running
+    /// ([`Lifecycle::ContinueRestarted`]): drop what the old process held
+    /// in memory and start again, while the host's own work (what the
+    /// deferred events carry on) goes on. The default crashes and starts
+    /// it, for a component with no such split; one whose deferred timers
+    /// would then run twice (tickers) overrides it.
+    fn restarted_in_place(&mut self, ctx: &mut Ctx<'_, P, S>) {
+        self.crash(ctx.now);
+        self.start(ctx);
+    }
 }
 
 /// A liveness change requested by a component (the scenario driver), applied
@@ -42,6 +52,16 @@ pub trait Actor<P, S> {
 pub enum Lifecycle {
     Crash(ComponentId),
     Restart(ComponentId),
+    /// SIGSTOP: the component stays alive (messages to it are accepted,
+    /// as a stopped process's kernel still takes TCP segments) but handles
+    /// nothing; its events wait, in order, until it continues.
+    Stop(ComponentId),
+    /// SIGCONT: a stopped component handles what waited, at this instant
+    /// and in arrival order, then goes on.
+    Continue(ComponentId),
+    /// A stopped component's process is replaced by a new one
+    /// ([`Actor::restarted_in_place`]), then what waited is handled.
+    ContinueRestarted(ComponentId),
 }
 
 /// What a component may touch while handling one event.
@@ -54,6 +74,7 @@ pub struct Ctx<'a, P, S> {
     queue: &'a mut EventQueue<Envelope<P>>,
     epochs: &'a [u32],
     alive: &'a [bool],
+    stopped: &'a [Option<Vec<Envelope<P>>>],
     names: &'a [String],
     lifecycle: &'a mut Vec<Lifecycle>,
 }
@@ -87,6 +108,11 @@ impl<P, S> Ctx<'_, P, S> {
         self.alive[id as usize]
     }
 
+    /// Whether `id` is alive but stopped ([`Lifecycle::Stop`]).
+    pub fn is_stopped(&self, id: ComponentId) -> bool {
+        self.stopped[id as usize].is_some()
+    }
+
     /// The name `id` goes by: what a server learns of a caller from its
     /// connection (the apiserver's user agent in its request spans).
     pub fn name_of(&self, id: ComponentId) -> &str {
@@ -113,6 +139,8 @@ pub struct Engine<P, S> {
     rngs: Vec<RngStream>,
     epochs: Vec<u32>,
     alive: Vec<bool>,
+    /// Per component: the events that waited while it was stopped.
+    stopped: Vec<Option<Vec<Envelope<P>>>>,
     /// Each component's name, fixed when it is added.
     names: Vec<String>,
     lifecycle: Vec<Lifecycle>,
@@ -137,6 +165,7 @@ impl<P, S> Engine<P, S> {
             rngs: Vec::new(),
             epochs: Vec::new(),
             alive: Vec::new(),
+            stopped: Vec::new(),
             names: Vec::new(),
             lifecycle: Vec::new(),
             shared,
@@ -158,6 +187,7 @@ impl<P, S> Engine<P, S> {
         self.actors.push(actor);
         self.epochs.push(0);
         self.alive.push(true);
+        self.stopped.push(None);
         id
     }
 
@@ -213,6 +243,7 @@ impl<P, S> Engine<P, S> {
             queue: &mut self.queue,
             epochs: &self.epochs,
             alive: &self.alive,
+            stopped: &self.stopped,
             names: &self.names,
             lifecycle: &mut self.lifecycle,
         };
@@ -240,6 +271,7 @@ impl<P, S> Engine<P, S> {
                 match op {
                     Lifecycle::Crash(id) if self.alive[id as usize] => {
                         self.alive[id as usize] = false;
+                        self.stopped[id as usize] = None;
                         self.epochs[id as usize] += 1;
                         let now = self.clock;
                         self.actors[id as usize].crash(now);
@@ -249,9 +281,32 @@ impl<P, S> Engine<P, S> {
                         self.epochs[id as usize] += 1;
                         self.ctx_call(id, |a, ctx| a.start(ctx));
                     }
+                    Lifecycle::Stop(id)
+                        if self.alive[id as usize] && self.stopped[id as usize].is_none() =>
+                    {
+                        self.stopped[id as usize] = Some(Vec::new());
+                    }
+                    Lifecycle::Continue(id) => self.resume(id, false),
+                    Lifecycle::ContinueRestarted(id) => self.resume(id, true),
                     _ => {}
                 }
             }
+        }
+    }
+
+    /// Continues a stopped component (a new process first when
+    /// `restarted`): what waited goes back on the queue at this instant, in
+    /// the order it arrived, behind nothing else already due now.
+    fn resume(&mut self, id: ComponentId, restarted: bool) {
+        let Some(waited) = self.stopped[id as usize].take() else {
+            return;
+        };
+        if restarted {
+            self.ctx_call(id, |a, ctx| a.restarted_in_place(ctx));
+        }
+        let now = self.clock;
+        for env in waited {
+            self.queue.push(now, env);
         }
     }
 
@@ -274,6 +329,10 @@ impl<P, S> Engine<P, S> {
             let i = env.to as usize;
             if !self.alive[i] || env.epoch != self.epochs[i] {
                 self.stats.events_dropped += 1;
+                continue;
+            }
+            if let Some(waiting) = &mut self.stopped[i] {
+                waiting.push(env);
                 continue;
             }
             self.stats.events_delivered += 1;

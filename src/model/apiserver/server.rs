@@ -1616,5 +1616,7 @@ impl Actor<Payload, World> for ApiServer {
         self.etcd_pending.clear();
         self.inflight_mut = 0;
         self.inflight_ro = 0;
+        // Which etcd endpoints refused is the etcd client's memory too.
+        self.refused_at.iter_mut().for_each(|t| *t = None);
     }
 }

@@ -377,6 +377,13 @@ impl EtcdMember {
         }
         self.fsync_busy = true;
         let d = self.cfg.wal_fsync.sample(ctx.rng);
+        // A stalled disk: the fsync takes at least the stall's time (the
+        // sample is still drawn, so the member's stream stays in step).
+        let d = ctx
+            .shared
+            .slow_fsync
+            .get(&ctx.me)
+            .map_or(d, |stall| d.max(*stall));
         ctx.shared.stats.wal_fsync.record(d);
         ctx.timer(
             d,

@@ -565,6 +565,39 @@ impl Actor<Payload, World> for Kubelet {
         }
     }
 
+    /// The kubelet process was restarted on a node that kept running
+    /// (`crashKubelet` then `restartKubelet`): containers kept running, so
+    /// every pod's runtime state stays (the new process reads it back from
+    /// the container runtime, as upstream's kubelet does on start, and
+    /// adopts the containers rather than restarting them), while what the
+    /// old process held in memory is gone: its connections and requests,
+    /// its registration, the pod watch, probe counts, crash-loop back-off
+    /// entries and the status manager's view of what it wrote. It registers
+    /// again (a 409 means the Node is there), takes its Lease over and
+    /// relists its pods; the tickers of the node's timers go on.
+    fn restarted_in_place(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        self.client.reset();
+        self.registered = false;
+        self.pod_watch_open = false;
+        self.failures = [0; 3];
+        self.watch_id += 1;
+        self.watch_rv = 0;
+        self.last_status_post = None;
+        self.posted_conditions.clear();
+        for rt in self.pods.iter_mut().flatten() {
+            rt.probe_ok.iter_mut().for_each(|n| *n = 0);
+            rt.probe_fail.iter_mut().for_each(|n| *n = 0);
+            rt.live_fail.iter_mut().for_each(|n| *n = 0);
+            rt.backoff.iter_mut().for_each(|b| *b = None);
+            rt.posting = false;
+            rt.dirty = false;
+            rt.acked_rv = 0;
+            rt.deleted_sent = false;
+            rt.delete_pending = false;
+        }
+        self.register(ctx);
+    }
+
     fn crash(&mut self, _now: SimTime) {
         // Containers die with the node; the image cache on disk survives.
         self.pods.clear();
