@@ -221,7 +221,7 @@ fn timeline_entries(steps: &[Step]) -> Vec<String> {
     steps.iter().map(entry).collect()
 }
 
-fn entry(step: &Step) -> String {
+pub(super) fn entry(step: &Step) -> String {
     let q = |s: &str| serde_json::to_string(s).expect("a string serialises");
     let at = crate::sim::SimDuration::from_nanos(step.at.nanos());
     let shown = at.to_string();
@@ -231,6 +231,10 @@ fn entry(step: &Step) -> String {
         format!("{}ns", at.nanos())
     };
     let action = match step.action.as_ref() {
+        None => String::new(),
+        Some(a) if super::network_workload::owns_action(a) => {
+            format!("{}, ", super::network_workload::repro_entry(a))
+        }
         Some(Action::CrashNode(n)) => format!("crashNode: {}", q(n)),
         Some(Action::RestartNode(n)) => format!("restartNode: {}", q(n)),
         Some(Action::CrashEtcd(EtcdTarget::Leader)) => "crashEtcd: leader".into(),
@@ -244,12 +248,18 @@ fn entry(step: &Step) -> String {
         Some(Action::Heal) => "heal: true".into(),
         other => unreachable!("a drawn fault is a fault action, not {other:?}"),
     };
+    let action = if action.is_empty() || action.ends_with(", ") {
+        action
+    } else {
+        format!("{action}, ")
+    };
     let note = step
         .note
         .as_deref()
-        .map(|n| format!(", note: {}", q(n)))
+        .map(|n| format!("note: {}", q(n)))
         .unwrap_or_default();
-    format!("{{at: {at}, {action}{note}}}")
+    let body = format!("{action}{note}");
+    format!("{{at: {at}, {}}}", body.trim_end_matches(", "))
 }
 
 /// Rewrites every relative `include:` and `file:` path scalar so that it

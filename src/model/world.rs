@@ -3,8 +3,8 @@
 
 use super::etcd::EtcdStore;
 use super::network::Network;
-use crate::report::stats::Stats;
 use crate::faults::{Checks, Observation};
+use crate::report::stats::Stats;
 use crate::sim::{ComponentId, SimTime};
 
 pub struct World {
@@ -17,6 +17,8 @@ pub struct World {
     pub etcd_leader: Option<ComponentId>,
     /// The invariant checkers, when the run is checked (`kubesim fuzz`).
     pub checks: Option<Box<Checks>>,
+    /// Which image pulls fail (faults on the registry outside the cluster).
+    pub registry: super::registry::Registry,
 }
 
 impl World {
@@ -27,6 +29,7 @@ impl World {
             stats: Stats::default(),
             etcd_leader: None,
             checks: None,
+            registry: Default::default(),
         }
     }
 

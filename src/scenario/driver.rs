@@ -47,7 +47,7 @@ struct Pending {
 
 /// The second half of a kubectl command that reads before it writes.
 #[derive(Clone, Debug)]
-enum Then {
+pub(super) enum Then {
     /// `set image`: the object was read; patch the container's image.
     SetImage { container: String, image: String },
     /// `rollout undo`: the Deployment was read; list its ReplicaSets.
@@ -61,6 +61,8 @@ enum Then {
     Drain { drain: u32, stage: DrainStage },
     /// `apply` of an object that exists: it was read; patch it three ways.
     ApplyRead,
+    /// `crashContainer`: the namespace's pods were listed; pick one.
+    CrashContainer(super::workload_faults::ContainerCrash),
 }
 
 /// The objects of one apply still to send: kubectl sends one request at a
@@ -75,9 +77,9 @@ pub struct ScenarioDriver {
     client: ApiClient,
     initial: Vec<Arc<Object>>,
     steps: Vec<Step>,
-    nodes: BTreeMap<String, ComponentId>,
+    pub(super) nodes: BTreeMap<String, ComponentId>,
     etcd: Vec<ComponentId>,
-    components: BTreeMap<String, ComponentId>,
+    pub(super) components: BTreeMap<String, ComponentId>,
     pending: BTreeMap<u64, Pending>,
     next_tag: u64,
     /// Request tag of the apply in flight → the rest of its batch.
@@ -130,11 +132,15 @@ impl ScenarioDriver {
         self
     }
 
+    pub(super) fn steps_line(&self, index: u32) -> u32 {
+        self.steps[index as usize].line
+    }
+
     fn line_of(&self, step: Option<u32>) -> u32 {
         step.map(|i| self.steps[i as usize].line).unwrap_or(0)
     }
 
-    fn outcome(
+    pub(super) fn outcome(
         &self,
         ctx: &mut Ctx<'_, Payload, World>,
         step: Option<u32>,
@@ -186,7 +192,7 @@ impl ScenarioDriver {
     }
 
     /// Sends a read whose answer `then` continues.
-    fn send_then(
+    pub(super) fn send_then(
         &mut self,
         ctx: &mut Ctx<'_, Payload, World>,
         step: Option<u32>,
@@ -264,6 +270,7 @@ impl ScenarioDriver {
                 self.send(ctx, p.step, p.what.clone(), req, None);
                 Ok(())
             }
+            Then::CrashContainer(c) => self.crash_listed(ctx, p.step, &p.what, &c, &resp.items),
             // Answered in `on_response` before any follow-up.
             Then::Drain { .. } | Then::ApplyRead => Ok(()),
         }
@@ -338,6 +345,11 @@ impl ScenarioDriver {
                 r.u64("line", line).str("action", &what);
             });
         let step = Some(index);
+        if self.network_fault(ctx, step, &what, &action)
+            || self.workload_fault(ctx, step, &what, &action)
+        {
+            return;
+        }
         match action {
             Action::Apply(objs) => self.apply_all(ctx, step, objs),
             Action::Delete {
@@ -510,6 +522,14 @@ impl ScenarioDriver {
                 crate::model::network::heal(ctx);
                 self.fault(ctx, step, &what, "Heal", "all", false);
             }
+            // Played above.
+            Action::PartitionOneWay { .. }
+            | Action::PartitionBetween(_)
+            | Action::DegradeLinks(_)
+            | Action::RestoreLinks(_)
+            | Action::CrashContainer(_)
+            | Action::FailImagePulls(_)
+            | Action::RestoreImagePulls(_) => {}
         }
     }
 
@@ -623,7 +643,7 @@ impl ScenarioDriver {
     }
 
     /// Records a fault injection, or that it changed nothing.
-    fn fault(
+    pub(super) fn fault(
         &self,
         ctx: &mut Ctx<'_, Payload, World>,
         step: Option<u32>,

@@ -32,6 +32,8 @@ use crate::scheduler::config::{decode_configuration, is_configuration, Scheduler
 use crate::sim::dist::LatencySpec;
 use crate::sim::{SimDuration, SimTime, TraceLevel};
 
+mod fault_actions;
+
 /// Default virtual time to simulate.
 pub const DEFAULT_DURATION: SimDuration = SimDuration::from_secs(600);
 
@@ -173,7 +175,7 @@ impl Loader<'_> {
             None => Vec::new(),
         };
         let faults = match (&spec.faults, &cluster) {
-            (Some(f), Some(c)) => self.faults(f, &spec, &c.4 .1, c.0, duration),
+            (Some(f), Some(c)) => self.faults(f, &spec, &c.4 .1, c.0, duration, &objects),
             _ => None,
         };
         if !self.errors.is_empty() {
@@ -283,6 +285,7 @@ impl Loader<'_> {
         nodes: &[NodePlan],
         etcd_members: u32,
         duration: SimDuration,
+        objects: &[Object],
     ) -> Option<crate::faults::FaultProfile> {
         let mut components = vec!["kube-apiserver"];
         if spec.cluster.scheduler.enabled != Some(false) {
@@ -296,6 +299,7 @@ impl Loader<'_> {
             etcd_members,
             components: &components,
             duration,
+            objects,
         };
         crate::faults::profile::resolve(f, &cluster, &mut |path, msg| self.error(path, msg))
     }
@@ -1292,6 +1296,20 @@ impl Loader<'_> {
                     actions.push(("partition", Action::Partition(names.clone())));
                 }
             }
+            {
+                let mut components: Vec<&str> = etcd_names.iter().map(String::as_str).collect();
+                components.extend([
+                    "kube-apiserver",
+                    "kube-scheduler",
+                    "kube-controller-manager",
+                ]);
+                let names = fault_actions::Names {
+                    nodes: &node_names,
+                    components: &components,
+                };
+                let more = self.network_and_workload_faults(&at, e, &names, &known);
+                actions.extend(more);
+            }
             match e.heal {
                 Some(true) => actions.push(("heal", Action::Heal)),
                 Some(false) => self.error(
@@ -1317,7 +1335,7 @@ impl Loader<'_> {
             if actions.is_empty() && e.note.is_none() {
                 self.error(
                     &at,
-                    "an entry needs an action (apply, delete, scale, patch, setImage, rollout, cordon, uncordon, drain, crashNode, restartNode, crashEtcd, restartEtcd, partition, heal) or a note",
+                    "an entry needs an action (apply, delete, scale, patch, setImage, rollout, cordon, uncordon, drain, crashNode, restartNode, crashEtcd, restartEtcd, partition, partitionOneWay, partitionBetween, heal, degradeLinks, restoreLinks, crashContainer, failImagePulls, restoreImagePulls) or a note",
                 );
                 continue;
             }
