@@ -203,16 +203,16 @@ impl Loader<'_> {
             );
             return None;
         }
-        let containers = crate::controllers::workload::body_path(
-            obj,
-            if kind == Kind::Pod {
-                &["spec", "containers"]
-            } else {
-                &["spec", "template", "spec", "containers"]
-            },
-        )
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default();
+        let pointer = if kind == Kind::Pod {
+            "/spec/containers"
+        } else {
+            "/spec/template/spec/containers"
+        };
+        let containers = obj
+            .to_json()
+            .pointer(pointer)
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default();
         if let Some(name) = &c.container {
             let names: Vec<&str> = containers
                 .iter()
