@@ -78,7 +78,7 @@ impl LeaderWait {
 /// `1234 ms`, or `1234.5 ms` when the wait is not whole milliseconds.
 fn millis(d: SimDuration) -> String {
     let ns = d.nanos();
-    if ns % 1_000_000 == 0 {
+    if ns.is_multiple_of(1_000_000) {
         format!("{} ms", ns / 1_000_000)
     } else {
         format!("{:.1} ms", ns as f64 / 1e6)
