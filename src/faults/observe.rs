@@ -53,7 +53,13 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at {}: {}", self.checker, self.at, self.message)?;
+        write!(
+            f,
+            "{} at {}: {}",
+            self.checker,
+            self.at,
+            self.message
+        )?;
         if !self.objects.is_empty() {
             write!(f, " [{}]", self.objects.join(", "))?;
         }
