@@ -14,6 +14,7 @@
 //! a component.
 
 pub mod checkers;
+pub mod network_workload;
 pub mod observe;
 pub mod process_kinds;
 pub mod profile;

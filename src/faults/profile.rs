@@ -41,6 +41,12 @@ pub struct FaultsSpec {
     pub kubelet_hang: Option<super::process_kinds::KubeletFaultSpec>,
     /// An etcd member's disk stalls: its WAL fsyncs slow down, then heal.
     pub etcd_slow_disk: Option<super::process_kinds::SlowDiskSpec>,
+    /// A component's links get extra delay and loss, then recover.
+    pub link_degrade: Option<super::network_workload::LinkDegradeSpec>,
+    /// A running pod's container exits with a code.
+    pub container_crash: Option<super::network_workload::ContainerCrashSpec>,
+    /// Pulls of an image fail, then the registry recovers.
+    pub image_pull_failure: Option<super::network_workload::ImagePullFailureSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +99,10 @@ pub struct PartitionSpec {
     pub mean_time_between: Dur,
     pub duration: DurationRangeSpec,
     pub targets: Vec<String>,
+    /// Cut only what the target sends (default false: both ways).
+    pub one_way: Option<bool>,
+    /// Cut the target from these only (default: from everyone).
+    pub peers: Option<Vec<String>>,
 }
 
 /// The fault kinds, in the fixed order the schedule merges them in.
@@ -109,6 +119,9 @@ pub enum FaultKind {
     EtcdSlowDisk {
         fsync: SimDuration,
     },
+    LinkDegrade,
+    ContainerCrash,
+    ImagePullFailure,
 }
 
 impl FaultKind {
@@ -123,6 +136,9 @@ impl FaultKind {
             FaultKind::KubeletCrash => "kubeletCrash",
             FaultKind::KubeletHang => "kubeletHang",
             FaultKind::EtcdSlowDisk { .. } => "etcdSlowDisk",
+            FaultKind::LinkDegrade => "linkDegrade",
+            FaultKind::ContainerCrash => "containerCrash",
+            FaultKind::ImagePullFailure => "imagePullFailure",
         }
     }
 }
@@ -136,6 +152,8 @@ pub struct KindProfile {
     pub max: SimDuration,
     /// Node names, `etcd-N`, or component names; empty for the leader kill.
     pub targets: Vec<String>,
+    /// Settings of the network and workload kinds beyond their targets.
+    pub extra: super::network_workload::KindExtra,
 }
 
 /// `faults:` resolved against the cluster, every default filled in.
@@ -158,6 +176,8 @@ pub struct Cluster<'a> {
     /// scheduler and controller-manager when enabled.
     pub components: &'a [&'a str],
     pub duration: SimDuration,
+    /// The scenario's objects, for the workloads a container crash names.
+    pub objects: &'a [crate::api::Object],
 }
 
 /// Faults closer together than this are not a profile anyone means; the
@@ -232,13 +252,15 @@ pub fn resolve(
     }
     if let Some(k) = &spec.partition {
         let targets = partition_targets(&k.targets, cluster, from, &mut fail);
-        kinds.push(kind(
+        let mut p = kind(
             FaultKind::Partition,
             k.mean_time_between,
             &k.duration,
             targets,
             &mut fail,
-        ));
+        );
+        p.extra = partition_options(k, cluster, from, &mut fail);
+        kinds.push(p);
     }
     let process = super::process_kinds::ProcessKindSpecs {
         component_crash: spec.component_crash.as_ref(),
@@ -247,6 +269,7 @@ pub fn resolve(
         etcd_slow_disk: spec.etcd_slow_disk.as_ref(),
     };
     super::process_kinds::resolve(process, cluster, from, &mut fail, &mut kinds);
+    network_and_workload_kinds(spec, cluster, from, &mut kinds, &mut fail);
     let etcd_kind = spec.etcd_crash.is_some() || spec.etcd_leader_kill.is_some();
     if etcd_kind && cluster.etcd_members == 1 && !allow_quorum_loss {
         fail(
@@ -257,7 +280,7 @@ pub fn resolve(
     if kinds.is_empty() {
         fail(
             "faults",
-            "name at least one fault kind: nodeCrash, etcdCrash, etcdLeaderKill, partition, componentCrash, kubeletCrash, kubeletHang or etcdSlowDisk"
+            "name at least one fault kind: nodeCrash, etcdCrash, etcdLeaderKill, partition, componentCrash, kubeletCrash, kubeletHang, etcdSlowDisk, linkDegrade, containerCrash or imagePullFailure"
                 .into(),
         );
     }
@@ -304,6 +327,76 @@ pub(super) fn kind(
         min,
         max,
         targets,
+        extra: Default::default(),
+    }
+}
+
+/// The partition kind's `oneWay` and `peers`.
+fn partition_options(
+    k: &PartitionSpec,
+    cluster: &Cluster<'_>,
+    from: SimDuration,
+    fail: &mut dyn FnMut(&str, String),
+) -> super::network_workload::KindExtra {
+    let one_way = k.one_way.unwrap_or(false);
+    let peers = match &k.peers {
+        Some(p) => named_targets(p, "faults.partition.peers", cluster, from, fail),
+        None => Vec::new(),
+    };
+    super::network_workload::KindExtra::Partition { one_way, peers }
+}
+
+/// `linkDegrade`, `containerCrash` and `imagePullFailure`, resolved in
+/// [`super::network_workload`], appended in [`FaultKind`] order.
+fn network_and_workload_kinds(
+    spec: &FaultsSpec,
+    cluster: &Cluster<'_>,
+    from: SimDuration,
+    kinds: &mut Vec<KindProfile>,
+    fail: &mut dyn FnMut(&str, String),
+) {
+    use super::network_workload as nw;
+    if let Some(k) = &spec.link_degrade {
+        let (targets, extra) = nw::link_degrade(k, fail, |t, path, fail| {
+            named_targets(t, path, cluster, from, fail)
+        });
+        let mut p = kind(
+            FaultKind::LinkDegrade,
+            k.mean_time_between,
+            &k.duration,
+            targets,
+            fail,
+        );
+        p.extra = extra;
+        kinds.push(p);
+    }
+    if let Some(k) = &spec.container_crash {
+        let (targets, extra) = nw::container_crash(k, cluster, fail);
+        let mut p = kind(
+            FaultKind::ContainerCrash,
+            k.mean_time_between,
+            &k.duration,
+            targets,
+            fail,
+        );
+        p.extra = extra;
+        kinds.push(p);
+    }
+    if let Some(k) = &spec.image_pull_failure {
+        let (targets, extra) = nw::image_pull_failure(
+            k,
+            |pools, path, fail| pool_nodes(pools, path, cluster, from, fail),
+            fail,
+        );
+        let mut p = kind(
+            FaultKind::ImagePullFailure,
+            k.mean_time_between,
+            &k.duration,
+            targets,
+            fail,
+        );
+        p.extra = extra;
+        kinds.push(p);
     }
 }
 
@@ -377,10 +470,20 @@ fn partition_targets(
     from: SimDuration,
     fail: &mut dyn FnMut(&str, String),
 ) -> Vec<String> {
-    const PATH: &str = "faults.partition.targets";
+    named_targets(targets, "faults.partition.targets", cluster, from, fail)
+}
+
+/// Pools (each of their nodes), nodes, etcd members or components, at `path`.
+fn named_targets(
+    targets: &[String],
+    path: &str,
+    cluster: &Cluster<'_>,
+    from: SimDuration,
+    fail: &mut dyn FnMut(&str, String),
+) -> Vec<String> {
     if targets.is_empty() {
         fail(
-            PATH,
+            path,
             "name at least one pool, node, etcd member or component".into(),
         );
     }
@@ -396,7 +499,7 @@ fn partition_targets(
             let one = std::slice::from_ref(t);
             out.extend(pool_nodes(
                 one,
-                &format!("{PATH}[{i}]"),
+                &format!("{path}[{i}]"),
                 cluster,
                 from,
                 fail,
@@ -405,7 +508,7 @@ fn partition_targets(
             let mut known = pools.clone();
             known.extend(cluster.components.iter().copied());
             fail(
-                &format!("{PATH}[{i}]"),
+                &format!("{path}[{i}]"),
                 unknown("pool, node or component", t, &known),
             );
         }

@@ -221,10 +221,14 @@ fn timeline_entries(steps: &[Step]) -> Vec<String> {
     steps.iter().map(entry).collect()
 }
 
-fn entry(step: &Step) -> String {
+pub(super) fn entry(step: &Step) -> String {
     let q = |s: &str| serde_json::to_string(s).expect("a string serialises");
     let at = exact(crate::sim::SimDuration::from_nanos(step.at.nanos()));
     let action = match step.action.as_ref() {
+        None => String::new(),
+        Some(a) if super::network_workload::owns_action(a) => {
+            format!("{}, ", super::network_workload::repro_entry(a))
+        }
         Some(Action::CrashNode(n)) => format!("crashNode: {}", q(n)),
         Some(Action::RestartNode(n)) => format!("restartNode: {}", q(n)),
         Some(Action::CrashEtcd(EtcdTarget::Leader)) => "crashEtcd: leader".into(),
@@ -251,12 +255,18 @@ fn entry(step: &Step) -> String {
         Some(Action::HealDisk(m)) => format!("healDisk: etcd-{m}"),
         other => unreachable!("a drawn fault is a fault action, not {other:?}"),
     };
+    let action = if action.is_empty() || action.ends_with(", ") {
+        action
+    } else {
+        format!("{action}, ")
+    };
     let note = step
         .note
         .as_deref()
-        .map(|n| format!(", note: {}", q(n)))
+        .map(|n| format!("note: {}", q(n)))
         .unwrap_or_default();
-    format!("{{at: {at}, {action}{note}}}")
+    let body = format!("{action}{note}");
+    format!("{{at: {at}, {}}}", body.trim_end_matches(", "))
 }
 
 /// `d` as a duration that parses back to exactly `d`.

@@ -17,6 +17,7 @@
 
 use std::fmt;
 
+use super::network_workload::{self as nw, FaultDetail};
 use super::profile::{FaultKind, FaultProfile, KindProfile};
 use crate::scenario::{Action, EtcdTarget, Step};
 use crate::sim::rng::RngStream;
@@ -35,6 +36,9 @@ pub struct DrawnFault {
     pub target: String,
     pub start: SimTime,
     pub end: SimTime,
+    /// What the network and workload kinds (and a partition with options)
+    /// carry beyond the target ([`nw::FaultDetail`]).
+    pub detail: FaultDetail,
 }
 
 impl DrawnFault {
@@ -44,6 +48,9 @@ impl DrawnFault {
 
     /// The timeline steps that inject and heal it, each with its note.
     pub fn steps(&self) -> [Step; 2] {
+        if let Some((inject, heal)) = nw::actions(self) {
+            return self.steps_of(inject, heal);
+        }
         let (inject, heal) = match self.kind {
             FaultKind::NodeCrash => (
                 Action::CrashNode(self.target.clone()),
@@ -77,15 +84,24 @@ impl DrawnFault {
                 let member = etcd_index(&self.target);
                 (Action::SlowDisk { member, fsync }, Action::HealDisk(member))
             }
+            FaultKind::LinkDegrade | FaultKind::ContainerCrash | FaultKind::ImagePullFailure => {
+                unreachable!("{self} carries its detail")
+            }
         };
-        let step = |at: SimTime, note: String, action: Action| Step {
+        self.steps_of(inject, Some(heal))
+    }
+
+    /// The inject step and the heal step (a note alone when `heal` is
+    /// `None`: the fault ends by itself, and its end only frees the target).
+    fn steps_of(&self, inject: Action, heal: Option<Action>) -> [Step; 2] {
+        let step = |at: SimTime, note: String, action: Option<Action>| Step {
             at,
             note: Some(note),
-            action: Some(action),
+            action,
             line: 0,
         };
         [
-            step(self.start, format!("fault: {self}"), inject),
+            step(self.start, format!("fault: {self}"), Some(inject)),
             step(
                 self.end,
                 format!("fault healed: {} {}", self.kind.name(), self.target),
@@ -161,14 +177,25 @@ pub fn draw(profile: &FaultProfile, seed: u64) -> Schedule {
         active.retain(|f| f.end > c.start);
         let kind = &profile.kinds[c.kind_index];
         let end = c.start.after(c.duration).min(profile.until);
-        let target = accept(kind, profile, &active, c.pick);
+        let target = if nw::owns(kind.kind) {
+            nw::accept(kind, &active, c.pick)
+        } else {
+            let detail = match kind.kind {
+                FaultKind::Partition => nw::partition_detail(kind),
+                _ => FaultDetail::None,
+            };
+            accept(kind, profile, &active, c.pick).map(|t| (t, detail))
+        };
         match target {
-            Some(target) if (active.len() as u32) < profile.max_concurrent && end > c.start => {
+            Some((target, detail))
+                if (active.len() as u32) < profile.max_concurrent && end > c.start =>
+            {
                 let fault = DrawnFault {
                     kind: kind.kind,
                     target,
                     start: c.start,
                     end,
+                    detail,
                 };
                 active.push(fault.clone());
                 schedule.faults.push(fault);
@@ -268,11 +295,13 @@ fn accept(
             let all: Vec<&String> = kind.targets.iter().collect();
             pick_one(&all, pick).cloned()
         }
+        // Accepted in `network_workload`.
+        FaultKind::LinkDegrade | FaultKind::ContainerCrash | FaultKind::ImagePullFailure => None,
     }
 }
 
 /// `items[⌊pick · len / 2⁶⁴⌋]`: uniform over the items for a uniform pick.
-fn pick_one<'a, T>(items: &[&'a T], pick: u64) -> Option<&'a T> {
+pub(super) fn pick_one<'a, T>(items: &[&'a T], pick: u64) -> Option<&'a T> {
     if items.is_empty() {
         return None;
     }
@@ -302,6 +331,7 @@ mod tests {
             min: SimDuration::from_secs(30),
             max: SimDuration::from_secs(60),
             targets: (0..members).map(|i| format!("etcd-{i}")).collect(),
+            extra: Default::default(),
         }
     }
 

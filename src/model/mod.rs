@@ -9,4 +9,5 @@ pub mod load;
 pub mod msg;
 pub mod network;
 pub mod reflector;
+pub mod registry;
 pub mod world;

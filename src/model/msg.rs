@@ -59,6 +59,21 @@ pub enum Message {
     Refused {
         req: u64,
     },
+    /// Fault injection → kubelet: the container runtime reports that this
+    /// container of the pod exited with `exit_code` (its process crashed).
+    /// Delivered by the driver directly, not over the network: it stands
+    /// for the process dying on the node, which the kubelet's PLEG sees.
+    ContainerCrash(Box<ContainerCrashed>),
+}
+
+/// What [`Message::ContainerCrash`] names.
+#[derive(Clone, Debug)]
+pub struct ContainerCrashed {
+    pub namespace: String,
+    pub pod: String,
+    /// `None`: the pod's first app container.
+    pub container: Option<String>,
+    pub exit_code: i32,
 }
 
 /// Timers, per component family.
@@ -208,6 +223,7 @@ impl Message {
             Message::EtcdCompact { revision } => fold(&[10, *revision]),
             Message::ConnectionLost { stall } => fold(&[11, *stall]),
             Message::Refused { req } => fold(&[12, *req]),
+            Message::ContainerCrash(c) => fold(&[13, c.exit_code as u64, c.pod.len() as u64]),
         }
     }
 
@@ -225,6 +241,7 @@ impl Message {
             Message::EtcdCompact { .. } => "EtcdCompact",
             Message::ConnectionLost { .. } => "ConnectionLost",
             Message::Refused { .. } => "Refused",
+            Message::ContainerCrash(_) => "ContainerCrash",
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct World {
     /// takes while its disk stalls. Hardware, like the network: the fault
     /// injector sets it and only the member on that disk reads it.
     pub slow_fsync: BTreeMap<ComponentId, SimDuration>,
+    /// Which image pulls fail (faults on the registry outside the cluster).
+    pub registry: super::registry::Registry,
 }
 
 impl World {
@@ -33,6 +35,7 @@ impl World {
             etcd_leader: None,
             checks: None,
             slow_fsync: BTreeMap::new(),
+            registry: Default::default(),
         }
     }
 

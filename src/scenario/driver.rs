@@ -48,7 +48,7 @@ struct Pending {
 
 /// The second half of a kubectl command that reads before it writes.
 #[derive(Clone, Debug)]
-enum Then {
+pub(super) enum Then {
     /// `set image`: the object was read; patch the container's image.
     SetImage { container: String, image: String },
     /// `rollout undo`: the Deployment was read; list its ReplicaSets.
@@ -62,6 +62,8 @@ enum Then {
     Drain { drain: u32, stage: DrainStage },
     /// `apply` of an object that exists: it was read; patch it three ways.
     ApplyRead,
+    /// `crashContainer`: the namespace's pods were listed; pick one.
+    CrashContainer(super::workload_faults::ContainerCrash),
 }
 
 /// The objects of one apply still to send: kubectl sends one request at a
@@ -76,9 +78,9 @@ pub struct ScenarioDriver {
     client: ApiClient,
     initial: Vec<Arc<Object>>,
     steps: Vec<Step>,
-    nodes: BTreeMap<String, ComponentId>,
+    pub(super) nodes: BTreeMap<String, ComponentId>,
     etcd: Vec<ComponentId>,
-    components: BTreeMap<String, ComponentId>,
+    pub(super) components: BTreeMap<String, ComponentId>,
     pending: BTreeMap<u64, Pending>,
     next_tag: u64,
     /// Request tag of the apply in flight → the rest of its batch.
@@ -134,11 +136,15 @@ impl ScenarioDriver {
         self
     }
 
+    pub(super) fn steps_line(&self, index: u32) -> u32 {
+        self.steps[index as usize].line
+    }
+
     fn line_of(&self, step: Option<u32>) -> u32 {
         step.map(|i| self.steps[i as usize].line).unwrap_or(0)
     }
 
-    fn outcome(
+    pub(super) fn outcome(
         &self,
         ctx: &mut Ctx<'_, Payload, World>,
         step: Option<u32>,
@@ -190,7 +196,7 @@ impl ScenarioDriver {
     }
 
     /// Sends a read whose answer `then` continues.
-    fn send_then(
+    pub(super) fn send_then(
         &mut self,
         ctx: &mut Ctx<'_, Payload, World>,
         step: Option<u32>,
@@ -268,6 +274,7 @@ impl ScenarioDriver {
                 self.send(ctx, p.step, p.what.clone(), req, None);
                 Ok(())
             }
+            Then::CrashContainer(c) => self.crash_listed(ctx, p.step, &p.what, &c, &resp.items),
             // Answered in `on_response` before any follow-up.
             Then::Drain { .. } | Then::ApplyRead => Ok(()),
         }
@@ -342,6 +349,11 @@ impl ScenarioDriver {
                 r.u64("line", line).str("action", &what);
             });
         let step = Some(index);
+        if self.network_fault(ctx, step, &what, &action)
+            || self.workload_fault(ctx, step, &what, &action)
+        {
+            return;
+        }
         match action {
             Action::Apply(objs) => self.apply_all(ctx, step, objs),
             Action::Delete {
@@ -527,6 +539,14 @@ impl ScenarioDriver {
                     .inject(ctx, &a, &self.components, &self.etcd);
                 self.fault(ctx, step, &what, done.event, &done.target, done.already);
             }
+            // Played above.
+            Action::PartitionOneWay { .. }
+            | Action::PartitionBetween(_)
+            | Action::DegradeLinks(_)
+            | Action::RestoreLinks(_)
+            | Action::CrashContainer(_)
+            | Action::FailImagePulls(_)
+            | Action::RestoreImagePulls(_) => {}
         }
     }
 
@@ -640,7 +660,7 @@ impl ScenarioDriver {
     }
 
     /// Records a fault injection, or that it changed nothing.
-    fn fault(
+    pub(super) fn fault(
         &self,
         ctx: &mut Ctx<'_, Payload, World>,
         step: Option<u32>,

@@ -32,6 +32,8 @@ use crate::scheduler::config::{decode_configuration, is_configuration, Scheduler
 use crate::sim::dist::LatencySpec;
 use crate::sim::{SimDuration, SimTime, TraceLevel};
 
+mod fault_actions;
+
 /// Default virtual time to simulate.
 pub const DEFAULT_DURATION: SimDuration = SimDuration::from_secs(600);
 
@@ -194,7 +196,7 @@ impl Loader<'_> {
         };
         self.check_component_targets(&spec);
         let faults = match (&spec.faults, &cluster) {
-            (Some(f), Some(c)) => self.faults(f, &spec, &c.4 .1, c.0, duration),
+            (Some(f), Some(c)) => self.faults(f, &spec, &c.4 .1, c.0, duration, &objects),
             _ => None,
         };
         if !self.errors.is_empty() {
@@ -394,6 +396,7 @@ impl Loader<'_> {
         nodes: &[NodePlan],
         etcd_members: u32,
         duration: SimDuration,
+        objects: &[Object],
     ) -> Option<crate::faults::FaultProfile> {
         let components = running_components(spec);
         let cluster = crate::faults::profile::Cluster {
@@ -401,6 +404,7 @@ impl Loader<'_> {
             etcd_members,
             components: &components,
             duration,
+            objects,
         };
         crate::faults::profile::resolve(f, &cluster, &mut |path, msg| self.error(path, msg))
     }
@@ -1398,6 +1402,20 @@ impl Loader<'_> {
                 }
             }
             actions.extend(self.component_fault_actions(&at, e, &node_names, &etcd_names));
+            {
+                let mut components: Vec<&str> = etcd_names.iter().map(String::as_str).collect();
+                components.extend([
+                    "kube-apiserver",
+                    "kube-scheduler",
+                    "kube-controller-manager",
+                ]);
+                let names = fault_actions::Names {
+                    nodes: &node_names,
+                    components: &components,
+                };
+                let more = self.network_and_workload_faults(&at, e, &names, &known);
+                actions.extend(more);
+            }
             match e.heal {
                 Some(true) => actions.push(("heal", Action::Heal)),
                 Some(false) => self.error(
@@ -1423,7 +1441,7 @@ impl Loader<'_> {
             if actions.is_empty() && e.note.is_none() {
                 self.error(
                     &at,
-                    "an entry needs an action (apply, delete, scale, patch, setImage, rollout, cordon, uncordon, drain, crashNode, restartNode, crashEtcd, restartEtcd, partition, heal, crashComponent, restartComponent, crashKubelet, restartKubelet, hangKubelet, resumeKubelet, slowDisk, healDisk) or a note",
+                    "an entry needs an action (apply, delete, scale, patch, setImage, rollout, cordon, uncordon, drain, crashNode, restartNode, crashEtcd, restartEtcd, partition, partitionOneWay, partitionBetween, heal, degradeLinks, restoreLinks, crashContainer, failImagePulls, restoreImagePulls, crashComponent, restartComponent, crashKubelet, restartKubelet, hangKubelet, resumeKubelet, slowDisk, healDisk) or a note",
                 );
                 continue;
             }

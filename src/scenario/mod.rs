@@ -8,12 +8,14 @@ pub mod drain;
 pub mod driver;
 pub mod leader_wait;
 pub mod load;
+pub mod network_faults;
 pub mod objective;
 pub mod run;
 pub mod sources;
 pub mod spec;
 pub mod sweep;
 pub mod validate;
+pub mod workload_faults;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -176,6 +178,24 @@ pub enum Action {
     },
     /// The member's disk is back to its usual speed.
     HealDisk(u32),
+    /// What `from` sends to `to` (every other component when empty) is
+    /// lost; the other way still carries ([`crate::model::network::one_way`]).
+    PartitionOneWay {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    /// Every pair of components in two different groups is cut, both ways.
+    PartitionBetween(Vec<Vec<String>>),
+    /// The links of some components get extra delay and loss.
+    DegradeLinks(network_faults::LinkDegrade),
+    /// Ends every degradation of these components.
+    RestoreLinks(Vec<String>),
+    /// A running pod's container exits with a code.
+    CrashContainer(workload_faults::ContainerCrash),
+    /// Pulls of an image (or every image), on some nodes (or all), fail.
+    FailImagePulls(workload_faults::ImagePullFault),
+    /// Ends the `FailImagePulls` with the same image and nodes.
+    RestoreImagePulls(workload_faults::ImagePullFault),
 }
 
 impl Action {
@@ -197,6 +217,13 @@ impl Action {
                 | Action::ResumeKubelet(_)
                 | Action::SlowDisk { .. }
                 | Action::HealDisk(_)
+                | Action::PartitionOneWay { .. }
+                | Action::PartitionBetween(_)
+                | Action::DegradeLinks(_)
+                | Action::RestoreLinks(_)
+                | Action::CrashContainer(_)
+                | Action::FailImagePulls(_)
+                | Action::RestoreImagePulls(_)
         )
     }
 }
@@ -317,6 +344,24 @@ impl fmt::Display for Action {
                 write!(f, "slow etcd-{member}'s disk: fsync takes {fsync}")
             }
             Action::HealDisk(m) => write!(f, "heal etcd-{m}'s disk"),
+            Action::PartitionOneWay { from, to } if to.is_empty() => {
+                write!(f, "cut what {} sends to the rest", from.join(", "))
+            }
+            Action::PartitionOneWay { from, to } => {
+                write!(f, "cut what {} sends to {}", from.join(", "), to.join(", "))
+            }
+            Action::PartitionBetween(groups) => {
+                let groups: Vec<String> = groups
+                    .iter()
+                    .map(|g| format!("[{}]", g.join(", ")))
+                    .collect();
+                write!(f, "partition {}", groups.join(" from "))
+            }
+            Action::DegradeLinks(d) => write!(f, "{d}"),
+            Action::RestoreLinks(names) => write!(f, "restore the links of {}", names.join(", ")),
+            Action::CrashContainer(c) => write!(f, "{c}"),
+            Action::FailImagePulls(p) => write!(f, "fail pulls of {p}"),
+            Action::RestoreImagePulls(p) => write!(f, "restore pulls of {p}"),
         }
     }
 }

@@ -392,6 +392,67 @@ pub struct TimelineSpec {
     pub slow_disk: Option<SlowDiskSpec>,
     /// The member's disk is back to its usual speed.
     pub heal_disk: Option<String>,
+    /// What `from` sends to `to` (everyone else when absent) is lost.
+    pub partition_one_way: Option<OneWaySpec>,
+    /// Groups of components cut from each other: `[[a, b], [c]]`.
+    pub partition_between: Option<Vec<Vec<String>>>,
+    /// Extra delay and loss on the links of some components.
+    pub degrade_links: Option<DegradeLinksSpec>,
+    /// Components whose degraded links are restored.
+    pub restore_links: Option<Vec<String>>,
+    /// A running pod's container exits with a code.
+    pub crash_container: Option<CrashContainerSpec>,
+    /// Pulls of an image (or every image), on some nodes (or all), fail.
+    pub fail_image_pulls: Option<ImagePullsSpec>,
+    /// Ends the `failImagePulls` with the same image and nodes.
+    pub restore_image_pulls: Option<ImagePullsSpec>,
+}
+
+/// `partitionOneWay:`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OneWaySpec {
+    pub from: Vec<String>,
+    pub to: Option<Vec<String>>,
+}
+
+/// `degradeLinks:`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DegradeLinksSpec {
+    pub targets: Vec<String>,
+    /// Only the links to these; every link of the targets when absent.
+    pub peers: Option<Vec<String>>,
+    /// Added to every segment's latency (default 0).
+    pub extra_latency: Option<Dur>,
+    /// Probability that a segment is lost and retransmitted (default 0).
+    pub loss: Option<f64>,
+}
+
+/// `crashContainer:`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrashContainerSpec {
+    /// Default `Deployment`.
+    pub kind: Option<String>,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// Which running pod, in name order, modulo their count (default 0).
+    pub pod: Option<u32>,
+    /// Default: the first app container.
+    pub container: Option<String>,
+    /// Default 1.
+    pub exit_code: Option<i32>,
+}
+
+/// `failImagePulls:` / `restoreImagePulls:`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagePullsSpec {
+    /// Every image when absent.
+    pub image: Option<String>,
+    /// Every node when absent.
+    pub nodes: Option<Vec<String>>,
 }
 
 /// `slowDisk:`: every WAL fsync of `member` takes at least `fsync`.

@@ -19,6 +19,8 @@ use crate::api::{Kind, Object, ObjectKey};
 use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
 
 mod backoff;
+mod container_crash;
+mod image_backoff;
 mod images;
 mod kill;
 mod node_status;
@@ -163,6 +165,10 @@ pub struct Kubelet {
     pulling: Option<String>,
     pull_waiters: BTreeMap<String, Vec<u32>>,
     pull_queue: Vec<String>,
+    /// The pull in progress will fail (the registry refused it).
+    pull_fails: bool,
+    /// The image manager's back-off, per pod and image.
+    pull_backoff: images::PullBackOffs,
     last_status_post: Option<SimTime>,
     /// When the current node status sync started (its timer fired).
     status_sync_started: SimTime,
@@ -203,6 +209,8 @@ impl Kubelet {
             pulling: None,
             pull_waiters: BTreeMap::new(),
             pull_queue: Vec::new(),
+            pull_fails: false,
+            pull_backoff: BTreeMap::new(),
             last_status_post: None,
             status_sync_started: SimTime::ZERO,
             posted_conditions: Vec::new(),
@@ -561,6 +569,10 @@ impl Actor<Payload, World> for Kubelet {
                 msg: Message::Watch(b),
                 ..
             } => self.on_watch(ctx, *b),
+            Payload::Msg {
+                msg: Message::ContainerCrash(c),
+                ..
+            } => self.on_container_crash(ctx, &c),
             _ => {}
         }
     }
@@ -605,6 +617,8 @@ impl Actor<Payload, World> for Kubelet {
         self.pulling = None;
         self.pull_waiters.clear();
         self.pull_queue.clear();
+        self.pull_fails = false;
+        self.pull_backoff.clear();
         self.client.reset();
         self.registered = false;
         self.pod_watch_open = false;

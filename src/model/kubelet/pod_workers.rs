@@ -333,7 +333,6 @@ impl Kubelet {
             if now.since(started) < run || rt.kills[i].is_some() {
                 continue;
             }
-            rt.started[i] = None;
             let exit_code = if c.failure_rate > 0.0 && ctx.rng.chance(c.failure_rate) {
                 if c.exit_code == 0 {
                     1
@@ -345,36 +344,7 @@ impl Kubelet {
             } else {
                 c.exit_code
             };
-            let st = &mut rt.status.container_statuses[i];
-            let reason = if exit_code == 0 { "Completed" } else { "Error" };
-            st.state = ContainerState::Terminated {
-                exit_code,
-                reason,
-                started,
-                finished: now,
-            };
-            st.ready = false;
-            st.started = false;
-            if should_restart(spec.restart_policy, &st.state) {
-                let delay = restart_delay(&mut rt.backoff[i], now);
-                if !delay.is_zero() {
-                    st.state = ContainerState::Waiting {
-                        reason: "CrashLoopBackOff",
-                        message: format!(
-                            "back-off {} restarting failed container={} pod={}",
-                            delay, c.name, rt.key.name
-                        ),
-                    };
-                    st.last_state = Some(ContainerState::Terminated {
-                        exit_code,
-                        reason,
-                        started,
-                        finished: now,
-                    });
-                }
-                rt.restart_at[i] = Some(now.after(delay));
-                restarting = true;
-            }
+            restarting |= record_exit(rt, &spec, i, exit_code, now);
         }
         let key = rt.key.clone();
         self.refresh_pod_phase(ctx, slot);
@@ -508,6 +478,54 @@ impl Kubelet {
         req.grace_seconds = Some(0);
         self.client.request(ctx, req, TAG_POD | slot as u64);
     }
+}
+
+/// App container `i`, running since it started, exited at `now` with
+/// `exit_code` (its run ended, or it crashed): Terminated, then, if the
+/// restart policy restarts it, waiting out its crash-loop back-off. Returns
+/// whether it will restart.
+pub(super) fn record_exit(
+    rt: &mut PodRuntime,
+    spec: &PodSpecModel,
+    i: usize,
+    exit_code: i32,
+    now: SimTime,
+) -> bool {
+    let Some(started) = rt.started[i].take() else {
+        return false;
+    };
+    let c = &spec.containers[i];
+    let st = &mut rt.status.container_statuses[i];
+    let reason = if exit_code == 0 { "Completed" } else { "Error" };
+    st.state = ContainerState::Terminated {
+        exit_code,
+        reason,
+        started,
+        finished: now,
+    };
+    st.ready = false;
+    st.started = false;
+    if !should_restart(spec.restart_policy, &st.state) {
+        return false;
+    }
+    let delay = restart_delay(&mut rt.backoff[i], now);
+    if !delay.is_zero() {
+        st.state = ContainerState::Waiting {
+            reason: "CrashLoopBackOff",
+            message: format!(
+                "back-off {} restarting failed container={} pod={}",
+                delay, c.name, rt.key.name
+            ),
+        };
+        st.last_state = Some(ContainerState::Terminated {
+            exit_code,
+            reason,
+            started,
+            finished: now,
+        });
+    }
+    rt.restart_at[i] = Some(now.after(delay));
+    true
 }
 
 /// A container that ran and stopped (upstream getPhase's `stopped`): it is

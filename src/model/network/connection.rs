@@ -48,6 +48,13 @@ pub struct Stalls {
     pairs: BTreeMap<(ComponentId, ComponentId), PairState>,
 }
 
+impl Stalls {
+    /// Whether the connection between `a` and `b` broke while cut.
+    pub(super) fn broken(&self, a: ComponentId, b: ComponentId) -> bool {
+        self.pairs.get(&pair(a, b)).is_some_and(|s| s.broken)
+    }
+}
+
 fn pair(a: ComponentId, b: ComponentId) -> (ComponentId, ComponentId) {
     (a.min(b), a.max(b))
 }
@@ -75,7 +82,7 @@ pub(super) fn hold(
     flow.held.push((now, msg));
 }
 
-fn ensure_stall(ctx: &mut Ctx<'_, Payload, World>, a: ComponentId, b: ComponentId) {
+pub(super) fn ensure_stall(ctx: &mut Ctx<'_, Payload, World>, a: ComponentId, b: ComponentId) {
     let net = &mut ctx.shared.net;
     let key = pair(a, b);
     let state = net.stalls.pairs.entry(key).or_default();
@@ -109,6 +116,13 @@ pub fn partition(ctx: &mut Ctx<'_, Payload, World>, side: &[ComponentId]) -> u32
             *g = label;
         }
     }
+    stall_cut_connections(ctx);
+    label
+}
+
+/// Every open connection that no longer works both ways stalls.
+pub(super) fn stall_cut_connections(ctx: &mut Ctx<'_, Payload, World>) {
+    let net = &mut ctx.shared.net;
     let cut: Vec<(ComponentId, ComponentId)> = net
         .flows
         .iter()
@@ -119,7 +133,6 @@ pub fn partition(ctx: &mut Ctx<'_, Payload, World>, side: &[ComponentId]) -> u32
     for (a, b) in cut {
         ensure_stall(ctx, a, b);
     }
-    label
 }
 
 /// Heals every partition: stalled connections resume, each at its next
@@ -127,6 +140,7 @@ pub fn partition(ctx: &mut Ctx<'_, Payload, World>, side: &[ComponentId]) -> u32
 pub fn heal(ctx: &mut Ctx<'_, Payload, World>) {
     let net = &mut ctx.shared.net;
     net.group.iter_mut().for_each(|g| *g = 0);
+    net.cuts.clear();
     let waiting: Vec<((ComponentId, ComponentId), bool)> = net
         .stalls
         .pairs
@@ -242,7 +256,7 @@ pub fn close_connections(ctx: &mut Ctx<'_, Payload, World>, id: ComponentId, not
         net.dropped += lost;
         // Across a partition the FIN cannot arrive: the stall stands, and
         // the peer's keepalive ends the connection.
-        if !net.reachable(id, p) {
+        if !net.carries(id, p) {
             continue;
         }
         if let Some(s) = net.stalls.pairs.get_mut(&pair(id, p)) {

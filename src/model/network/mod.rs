@@ -20,10 +20,14 @@
 //!   (its peers see them end), a machine that dies does not.
 
 pub mod connection;
+pub mod degrade;
+pub mod one_way;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use connection::{close_connections, connection_lost, heal, partition};
+pub use degrade::{degrade_links, restore_links, Degradation};
+pub use one_way::{partition_between, partition_one_way};
 
 use super::msg::{Message, Payload};
 use super::world::World;
@@ -79,6 +83,11 @@ pub struct Network {
     /// Partition label per endpoint: endpoints in different groups cannot
     /// reach each other.
     group: Vec<u32>,
+    /// Directed cuts (`from`, `to`): `from`'s segments to `to` are lost
+    /// until the heal ([`one_way`]).
+    cuts: BTreeSet<(ComponentId, ComponentId)>,
+    /// Degraded links: extra delay and loss for a while ([`degrade`]).
+    degraded: Vec<Degradation>,
     /// Per-sender RNG streams, derived from the sender's name, so adding a
     /// component never shifts another's latency draws.
     rngs: Vec<RngStream>,
@@ -101,6 +110,8 @@ impl Network {
             default_link,
             links: BTreeMap::new(),
             group: Vec::new(),
+            cuts: BTreeSet::new(),
+            degraded: Vec::new(),
             rngs: Vec::new(),
             flows: Vec::new(),
             keepalive: Vec::new(),
@@ -128,8 +139,22 @@ impl Network {
         self.keepalive[id as usize] = keepalive;
     }
 
+    /// Whether a connection between `a` and `b` can work: segments get
+    /// through both ways (a SYN needs its SYN-ACK, a request its answer).
     pub fn reachable(&self, a: ComponentId, b: ComponentId) -> bool {
-        self.group.get(a as usize) == self.group.get(b as usize)
+        self.carries(a, b) && self.carries(b, a)
+    }
+
+    /// Whether `from`'s segments reach `to`: same partition island, and no
+    /// one-way cut from `from` to `to`.
+    pub fn carries(&self, from: ComponentId, to: ComponentId) -> bool {
+        self.group.get(from as usize) == self.group.get(to as usize)
+            && (self.cuts.is_empty() || !self.cuts.contains(&(from, to)))
+    }
+
+    /// How many endpoints there are (component ids `0..n`).
+    pub fn endpoints(&self) -> usize {
+        self.group.len()
     }
 
     fn link(&self, from: ComponentId, to: ComponentId) -> &LinkModel {
@@ -163,7 +188,9 @@ impl Network {
         if from == to {
             return Route::At(now);
         }
-        if !self.reachable(from, to) {
+        if !self.carries(from, to) || (!self.carries(to, from) && self.stalls.broken(from, to)) {
+            // Cut this way; or cut the other way on a connection that
+            // broke, whose new dial's SYN-ACK cannot come back.
             return Route::Held;
         }
         let at = self.arrival(from, to, now);
@@ -174,7 +201,11 @@ impl Network {
     /// `now`: latency, retransmissions, and never before the one ahead.
     fn arrival(&mut self, from: ComponentId, to: ComponentId, now: SimTime) -> SimTime {
         // Borrow the link and the sender's stream separately: no clone.
-        let loss = self.link(from, to).loss;
+        let (loss, delay) = if self.degraded.is_empty() {
+            (self.link(from, to).loss, SimDuration::ZERO)
+        } else {
+            degrade::effect(&self.degraded, self.link(from, to).loss, from, to)
+        };
         let extra = if loss > 0.0 {
             self.retransmission_delay(from, loss)
         } else {
@@ -186,7 +217,7 @@ impl Network {
             self.links.get(&(from, to)).unwrap_or(&self.default_link)
         };
         let lat = link.latency.sample(&mut self.rngs[from as usize]);
-        let at = now.after(lat).after(extra);
+        let at = now.after(lat).after(extra).after(delay);
         let flow = self.flows[from as usize].entry(to).or_default();
         let at = at.max(flow.last_arrival);
         flow.last_arrival = at;
@@ -216,7 +247,14 @@ pub fn send(ctx: &mut Ctx<'_, Payload, World>, to: ComponentId, msg: Message, re
         return;
     }
     match ctx.shared.net.route(from, to, now) {
-        Route::At(at) => ctx.deliver_at(to, at, Payload::Msg { from, msg }),
+        Route::At(at) => {
+            if !ctx.shared.net.carries(to, from) {
+                // A one-way cut the other way: this data arrives, but no
+                // ACK returns, so the connection stalls all the same.
+                connection::ensure_stall(ctx, from, to);
+            }
+            ctx.deliver_at(to, at, Payload::Msg { from, msg })
+        }
         Route::Held => connection::hold(ctx, from, to, msg),
     }
 }
