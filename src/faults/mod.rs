@@ -18,6 +18,7 @@ pub mod observe;
 pub mod profile;
 pub mod repro;
 pub mod schedule;
+pub mod shrink;
 
 pub use checkers::Checks;
 pub use observe::{Observation, RecordRef, Violation};
