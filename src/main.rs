@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use kubesim::api::manifest::LoadError;
 
+
 /// The simulator allocates and frees small objects (requests, watch events,
 /// object versions) at a high rate; mimalloc handles that pattern markedly
 /// faster than glibc's allocator. Allocation order never affects results.
@@ -128,6 +129,20 @@ enum Command {
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Shrink a failing repro (delta debugging over its faults, timeline,
+    /// objects, replicas, nodes and horizon) to the smallest scenario the
+    /// same checker still fails; writes DIR/min.yaml. Exit 1 when it does
+    /// not fail.
+    Shrink {
+        /// A scenario whose faults are timeline entries (a repro.yaml).
+        repro: PathBuf,
+        /// Where to write min.yaml [default: the repro's directory].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The checker that must still fail [default: the first to report].
+        #[arg(long)]
+        checker: Option<String>,
     },
     /// Explain where the default scheduler profile puts a pod, node by node.
     Explain {
@@ -259,6 +274,11 @@ fn main() -> ExitCode {
             ),
             Err(code) => code,
         },
+        Command::Shrink {
+            repro,
+            out,
+            checker,
+        } => cli::shrink::shrink_cmd(&repro, out, checker.as_deref()),
         Command::Sweep {
             scenario,
             set,

@@ -3,3 +3,4 @@
 //! progress and printing.
 
 pub mod fuzz;
+pub mod shrink;

@@ -143,4 +143,9 @@ pub trait Controller {
 
     /// The process restarted: forget everything.
     fn reset(&mut self);
+
+    /// An informer of `kind` relisted (its cache was replaced by a fresh
+    /// list). Only the planted bugs (`planted-bugs`) listen.
+    #[cfg(feature = "planted-bugs")]
+    fn on_relist(&mut self, _kind: crate::api::Kind) {}
 }

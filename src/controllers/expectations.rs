@@ -80,6 +80,15 @@ impl Expectations {
         }
     }
 
+    /// Planted bug (`planted-bugs`): "the ReplicaSet controller forgets its
+    /// expectations on a relist". A fresh list is taken for the whole
+    /// truth, so creations and deletions still in flight are forgotten and
+    /// the next sync, on a cache that cannot show them yet, asks again.
+    #[cfg(feature = "planted-bugs")]
+    pub fn forget_on_relist(&mut self) {
+        self.by_controller.clear();
+    }
+
     /// Updates `key`'s expectations from one informer event for a pod it
     /// owns: a new pod is an observed creation, a pod gone or newly
     /// terminating an observed deletion (as the pod handlers of the

@@ -314,7 +314,12 @@ impl ControllerManager {
         }
         match self.reflectors[i].on_list(resp, &mut self.informer_client, ctx) {
             Some(items) => {
-                let events = self.cache.replace(self.reflectors[i].kind, items);
+                let kind = self.reflectors[i].kind;
+                #[cfg(feature = "planted-bugs")]
+                if self.started {
+                    self.controllers.iter_mut().for_each(|c| c.on_relist(kind));
+                }
+                let events = self.cache.replace(kind, items);
                 self.deliver(ctx, events);
             }
             None => ctx.timer(

@@ -22,6 +22,7 @@ pub mod replay;
 pub mod repro;
 pub mod schedule;
 pub mod swarm;
+pub mod shrink;
 
 pub use checkers::Checks;
 pub use observe::{Observation, RecordRef, Violation};

@@ -896,8 +896,23 @@ impl Scheduler {
                     // Forget the assumption and back off; the room it held
                     // is free again (AssignedPodDelete, as upstream's
                     // handleBindingCycleError raises after the requeue).
-                    let node = self.pods.get(&key).and_then(|p| p.node.clone());
-                    self.account(&key, None);
+                    #[cfg(not(feature = "planted-bugs"))]
+                    let node = {
+                        let node = self.pods.get(&key).and_then(|p| p.node.clone());
+                        self.account(&key, None);
+                        node
+                    };
+                    // Planted bug (`planted-bugs`): "the scheduler's cache
+                    // keeps an assumed pod after a failed bind". The pod is
+                    // unlinked from its node but the node's NodeInfo keeps
+                    // its requests: room that stays reserved for nobody.
+                    #[cfg(feature = "planted-bugs")]
+                    let node: Option<String> = {
+                        if let Some(p) = self.pods.get_mut(&key) {
+                            p.node = None;
+                        }
+                        None
+                    };
                     self.queue.error(&key, ctx.now);
                     if let (Some(node), Some(p)) = (node, self.pods.get(&key)) {
                         let ev = QueuedEvent {

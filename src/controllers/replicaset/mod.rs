@@ -425,6 +425,15 @@ impl Controller for ReplicaSetController {
         self.templates.clear();
         self.slow_start.clear();
     }
+
+    /// Planted bug (`planted-bugs`): expectations forgotten on a relist of
+    /// pods or ReplicaSets ([`Expectations::forget_on_relist`]).
+    #[cfg(feature = "planted-bugs")]
+    fn on_relist(&mut self, kind: Kind) {
+        if matches!(kind, Kind::Pod | Kind::ReplicaSet) {
+            self.expectations.forget_on_relist();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -181,6 +181,16 @@ pub struct Kubelet {
     pod_watch_open: bool,
     /// Consecutive failures per retry kind, for backoff.
     failures: [u32; 3],
+    /// Planted bug (`planted-bugs`): "the kubelet does not re-check pods
+    /// deleted while it was partitioned". Set when the pod watch broke or
+    /// relisted; while set, the relist's items and the resumed stream's
+    /// first batch (what it missed) are taken without their deletions, so
+    /// a pod deleted meanwhile stays Terminating with its containers up
+    /// (`missed`: those pods, whose deletion is never acted on after).
+    #[cfg(feature = "planted-bugs")]
+    catching_up: bool,
+    #[cfg(feature = "planted-bugs")]
+    missed: BTreeSet<ObjectKey>,
 }
 
 impl Kubelet {
@@ -220,7 +230,33 @@ impl Kubelet {
             registered: false,
             pod_watch_open: false,
             failures: [0; 3],
+            #[cfg(feature = "planted-bugs")]
+            catching_up: false,
+            #[cfg(feature = "planted-bugs")]
+            missed: BTreeSet::new(),
         }
+    }
+
+    /// Planted bug: see `catching_up`. The watch broke or is relisting.
+    fn mark_catching_up(&mut self) {
+        #[cfg(feature = "planted-bugs")]
+        {
+            self.catching_up = true;
+        }
+    }
+
+    /// Planted bug: whether a deletion of `key` seen now is ignored (see
+    /// `catching_up`).
+    fn ignores_missed_deletion(&mut self, _key: &ObjectKey) -> bool {
+        #[cfg(feature = "planted-bugs")]
+        {
+            if self.catching_up {
+                self.missed.insert(_key.clone());
+            }
+            self.missed.contains(_key)
+        }
+        #[cfg(not(feature = "planted-bugs"))]
+        false
     }
 
     fn trace(&self, ctx: &mut Ctx<'_, Payload, World>, event: &str, pod: &ObjectKey, detail: &str) {
@@ -291,6 +327,7 @@ impl Kubelet {
         // The closed watch is re-established by a relist, as a broken one is.
         ctx.shared.stats.watch_relists += 1;
         self.watch_id += 1;
+        self.mark_catching_up();
         self.list_pods(ctx);
     }
 
@@ -320,12 +357,14 @@ impl Kubelet {
             // The stream ended (its connection broke): resume from the last
             // revision seen, as the reflector behind the pod config does.
             ctx.shared.stats.watch_restarts += 1;
+            self.mark_catching_up();
             return self.watch_pods(ctx);
         }
         if b.gone || b.seq != self.watch_seq + 1 {
             // The stream broke or is too old: relist, as a reflector does.
             ctx.shared.stats.watch_relists += 1;
             self.watch_id += 1;
+            self.mark_catching_up();
             return self.list_pods(ctx);
         }
         self.watch_seq = b.seq;
@@ -333,11 +372,17 @@ impl Kubelet {
             self.watch_rv = self.watch_rv.max(ev.resource_version);
             if let Some(obj) = ev.object {
                 if ev.type_ == EventType::Deleted {
-                    self.forget(obj.key());
+                    if !self.ignores_missed_deletion(&obj.key()) {
+                        self.forget(obj.key());
+                    }
                 } else {
                     self.observe(ctx, obj);
                 }
             }
+        }
+        #[cfg(feature = "planted-bugs")]
+        {
+            self.catching_up = false;
         }
     }
 
@@ -351,10 +396,10 @@ impl Kubelet {
     fn observe(&mut self, ctx: &mut Ctx<'_, Payload, World>, obj: Arc<Object>) {
         let key = obj.key();
         if let Some(&slot) = self.by_key.get(&key) {
+            let deleting = obj.meta.deletion.is_some() && !self.ignores_missed_deletion(&key);
             let rt = self.pods[slot as usize]
                 .as_mut()
                 .expect("indexed pods exist");
-            let deleting = obj.meta.deletion.is_some();
             rt.obj = obj;
             if deleting && !matches!(rt.stage, Stage::Terminating | Stage::Done) {
                 self.begin_termination(ctx, slot);
@@ -458,7 +503,9 @@ impl Kubelet {
                         .cloned()
                         .collect();
                     for k in gone {
-                        self.forget(k);
+                        if !self.ignores_missed_deletion(&k) {
+                            self.forget(k);
+                        }
                     }
                     for o in r.items.clone() {
                         self.observe(ctx, o);
@@ -625,5 +672,10 @@ impl Actor<Payload, World> for Kubelet {
         self.failures = [0; 3];
         self.watch_id += 1;
         self.watch_rv = 0;
+        #[cfg(feature = "planted-bugs")]
+        {
+            self.catching_up = false;
+            self.missed.clear();
+        }
     }
 }
