@@ -175,6 +175,9 @@ pub struct Kubelet {
     pod_watch_open: bool,
     /// Consecutive failures per retry kind, for backoff.
     failures: [u32; 3],
+    /// A restarted kubelet process has not yet listed the pods it finds
+    /// running (see [`Actor::restarted_in_place`]).
+    adopting: bool,
 }
 
 impl Kubelet {
@@ -212,6 +215,7 @@ impl Kubelet {
             registered: false,
             pod_watch_open: false,
             failures: [0; 3],
+            adopting: false,
         }
     }
 
@@ -397,6 +401,28 @@ impl Kubelet {
         self.admit(ctx, slot);
     }
 
+    /// The first list after a kubelet restart: every pod still bound here
+    /// whose containers run is adopted (nothing restarts), with new probe
+    /// workers ([`Self::adopt_probes`]); a changed readiness is written.
+    fn adopt_running(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        for slot in 0..self.pods.len() as u32 {
+            let Some(rt) = self.pods[slot as usize].as_ref() else {
+                continue;
+            };
+            let running: Vec<usize> = (0..rt.started.len())
+                .filter(|&i| rt.started[i].is_some() && rt.kills[i].is_none())
+                .collect();
+            let mut changed = false;
+            for i in running {
+                changed |= self.adopt_probes(ctx, slot, i);
+            }
+            if changed {
+                self.refresh_pod_phase(ctx, slot);
+                self.post_status(ctx, slot);
+            }
+        }
+    }
+
     fn on_response(
         &mut self,
         ctx: &mut Ctx<'_, Payload, World>,
@@ -451,6 +477,9 @@ impl Kubelet {
                         .collect();
                     for k in gone {
                         self.forget(k);
+                    }
+                    if std::mem::take(&mut self.adopting) {
+                        self.adopt_running(ctx);
                     }
                     for o in r.items.clone() {
                         self.observe(ctx, o);
@@ -584,7 +613,10 @@ impl Actor<Payload, World> for Kubelet {
         self.watch_rv = 0;
         self.last_status_post = None;
         self.posted_conditions.clear();
+        self.adopting = true;
         for rt in self.pods.iter_mut().flatten() {
+            // The old process's probe workers are gone with it.
+            rt.instance.iter_mut().for_each(|g| *g += 1);
             rt.probe_ok.iter_mut().for_each(|n| *n = 0);
             rt.probe_fail.iter_mut().for_each(|n| *n = 0);
             rt.live_fail.iter_mut().for_each(|n| *n = 0);
@@ -599,6 +631,7 @@ impl Actor<Payload, World> for Kubelet {
     }
 
     fn crash(&mut self, _now: SimTime) {
+        self.adopting = false;
         // Containers die with the node; the image cache on disk survives.
         self.pods.clear();
         self.by_key.clear();
