@@ -227,6 +227,50 @@ fn a_restarted_kubelet_adopts_its_running_containers() {
     assert_eq!(end(&r), converged(3));
 }
 
+/// (seconds, Ready condition) of each write of pods on `node`.
+fn readiness_on(r: &Ran, node: &str) -> Vec<(f64, bool)> {
+    r.writes("Pod/")
+        .filter(|w| w["object"]["spec"]["nodeName"] == node)
+        .map(|w| {
+            let ready = w["object"]["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                });
+            (secs(w), ready)
+        })
+        .collect()
+}
+
+#[test]
+fn a_restarted_kubelet_reports_probed_containers_unready_until_their_new_probe_passes() {
+    // v1.34 (ChangeContainerStatusOnKubeletRestart on): a new kubelet's
+    // readiness worker starts at Failure, so a container with a readiness
+    // probe is not ready until that worker's first probe passes, which
+    // runs within one period (10 s) of the restart.
+    let yaml = cluster("", "  - {at: 30s, crashKubelet: worker-1}\n  - {at: 100s, restartKubelet: worker-1}\n").replace(
+        r#"spec: {containers: [{name: web, image: "nginx:1.27"}]}"#,
+        r#"spec: {containers: [{name: web, image: "nginx:1.27", readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 10}}]}"#,
+    );
+    let r = run_at(&scenario(&yaml), None, TraceLevel::Full);
+    let writes = readiness_on(&r, "worker-1");
+    let after: Vec<&(f64, bool)> = writes.iter().filter(|(t, _)| *t > 100.0).collect();
+    // Ready before the crash; after the restart first not ready (the new
+    // kubelet's first status write, after its relist), then ready again
+    // by 100 s + the 10 s period + a write's round trip.
+    assert!(
+        writes.iter().any(|(t, ready)| *t < 30.0 && *ready),
+        "{writes:?}"
+    );
+    assert!(matches!(after.first(), Some((_, false))), "{after:?}");
+    let back = after.iter().find(|(_, ready)| *ready).map(|(t, _)| *t);
+    assert!(back.is_some_and(|t| t < 111.0), "{after:?}");
+    // The containers were adopted, not restarted.
+    assert_eq!(starts_on(&r, "worker-1", 30.0), Vec::<String>::new());
+    assert_eq!(end(&r), converged(3));
+}
+
 fn pod_restarts(r: &Ran) -> i64 {
     let etcd = &r.finished.engine.shared.etcd;
     etcd.keys()

@@ -89,6 +89,14 @@ const NARRATED: &[&str] = &[
     "EtcdRestart",
     "Partition",
     "Heal",
+    "ComponentCrash",
+    "ComponentRestart",
+    "KubeletCrash",
+    "KubeletRestart",
+    "KubeletHang",
+    "KubeletResume",
+    "SlowDisk",
+    "HealDisk",
     "RaftLeaderElected",
     "RaftStepDown",
     "RunEnd",
@@ -222,6 +230,38 @@ pub fn narrate(line: &str) -> Option<Line> {
             format!("network partition isolates {}", s("target")),
         ),
         "Heal" => (Voice::Fault, "network partition heals".into()),
+        "ComponentCrash" => (Voice::Fault, format!("{} crashes", s("target"))),
+        "ComponentRestart" => (Voice::Fault, format!("{} restarts", s("target"))),
+        "KubeletCrash" => (
+            Voice::Fault,
+            format!(
+                "the kubelet on {} crashes; its containers keep running",
+                s("target")
+            ),
+        ),
+        "KubeletRestart" => (
+            Voice::Fault,
+            format!(
+                "the kubelet on {} restarts and adopts its containers",
+                s("target")
+            ),
+        ),
+        "KubeletHang" => (
+            Voice::Fault,
+            format!("the kubelet on {} hangs", s("target")),
+        ),
+        "KubeletResume" => (
+            Voice::Fault,
+            format!("the kubelet on {} resumes", s("target")),
+        ),
+        "SlowDisk" => (
+            Voice::Fault,
+            format!("the disk of etcd member {} stalls", s("target")),
+        ),
+        "HealDisk" => (
+            Voice::Fault,
+            format!("the disk of etcd member {} is back to speed", s("target")),
+        ),
         "RaftLeaderElected" => (
             Voice::Fault,
             format!(
@@ -301,6 +341,11 @@ mod tests {
         assert_eq!(
             (f.voice, f.text.as_str()),
             (Voice::Fault, "node worker-2 crashes")
+        );
+        let k = narrate(r#"{"t":1,"seq":2,"component":"kubectl","event":"KubeletCrash","line":4,"target":"worker-1"}"#).unwrap();
+        assert_eq!(
+            k.text,
+            "the kubelet on worker-1 crashes; its containers keep running"
         );
         let ok = r#"{"t":1,"seq":1,"component":"kubectl","event":"ActionResult","line":3,"action":"crash node worker-2","result":"ok"}"#;
         assert!(narrate(ok).is_none(), "a fault's plain ok is not repeated");

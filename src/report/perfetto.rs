@@ -441,7 +441,9 @@ impl<W: Write> PerfettoWriter<W> {
             ),
             (
                 ev @ ("NodeCrash" | "NodeRestart" | "NodeJoin" | "EtcdCrash" | "EtcdRestart"
-                | "Partition" | "Heal"),
+                | "Partition" | "Heal" | "ComponentCrash" | "ComponentRestart"
+                | "KubeletCrash" | "KubeletRestart" | "KubeletHang" | "KubeletResume"
+                | "SlowDisk" | "HealDisk"),
                 _,
             ) => {
                 let name = format!("{ev} {}", s("target"));

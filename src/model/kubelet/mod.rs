@@ -191,6 +191,9 @@ pub struct Kubelet {
     catching_up: bool,
     #[cfg(feature = "planted-bugs")]
     missed: BTreeSet<ObjectKey>,
+    /// A restarted kubelet process has not yet listed the pods it finds
+    /// running (see [`Actor::restarted_in_place`]).
+    adopting: bool,
 }
 
 impl Kubelet {
@@ -234,6 +237,7 @@ impl Kubelet {
             catching_up: false,
             #[cfg(feature = "planted-bugs")]
             missed: BTreeSet::new(),
+            adopting: false,
         }
     }
 
@@ -450,6 +454,28 @@ impl Kubelet {
         self.admit(ctx, slot);
     }
 
+    /// The first list after a kubelet restart: every pod still bound here
+    /// whose containers run is adopted (nothing restarts), with new probe
+    /// workers ([`Self::adopt_probes`]); a changed readiness is written.
+    fn adopt_running(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        for slot in 0..self.pods.len() as u32 {
+            let Some(rt) = self.pods[slot as usize].as_ref() else {
+                continue;
+            };
+            let running: Vec<usize> = (0..rt.started.len())
+                .filter(|&i| rt.started[i].is_some() && rt.kills[i].is_none())
+                .collect();
+            let mut changed = false;
+            for i in running {
+                changed |= self.adopt_probes(ctx, slot, i);
+            }
+            if changed {
+                self.refresh_pod_phase(ctx, slot);
+                self.post_status(ctx, slot);
+            }
+        }
+    }
+
     fn on_response(
         &mut self,
         ctx: &mut Ctx<'_, Payload, World>,
@@ -506,6 +532,9 @@ impl Kubelet {
                         if !self.ignores_missed_deletion(&k) {
                             self.forget(k);
                         }
+                    }
+                    if std::mem::take(&mut self.adopting) {
+                        self.adopt_running(ctx);
                     }
                     for o in r.items.clone() {
                         self.observe(ctx, o);
@@ -643,7 +672,10 @@ impl Actor<Payload, World> for Kubelet {
         self.watch_rv = 0;
         self.last_status_post = None;
         self.posted_conditions.clear();
+        self.adopting = true;
         for rt in self.pods.iter_mut().flatten() {
+            // The old process's probe workers are gone with it.
+            rt.instance.iter_mut().for_each(|g| *g += 1);
             rt.probe_ok.iter_mut().for_each(|n| *n = 0);
             rt.probe_fail.iter_mut().for_each(|n| *n = 0);
             rt.live_fail.iter_mut().for_each(|n| *n = 0);
@@ -658,6 +690,7 @@ impl Actor<Payload, World> for Kubelet {
     }
 
     fn crash(&mut self, _now: SimTime) {
+        self.adopting = false;
         // Containers die with the node; the image cache on disk survives.
         self.pods.clear();
         self.by_key.clear();

@@ -51,6 +51,68 @@ impl Kubelet {
         }
     }
 
+    /// A restarted kubelet found container `i` running: its probe workers
+    /// start from scratch (results are process memory). In v1.34
+    /// (`ChangeContainerStatusOnKubeletRestart` on) a container with a
+    /// startup probe is not started, and one with a readiness probe not
+    /// ready, until its new worker's probe passes; each worker first waits
+    /// a random part of its period (upstream's worker does when the kubelet
+    /// started less than a period ago). Whether anything changed.
+    pub(super) fn adopt_probes(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        i: usize,
+    ) -> bool {
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        let spec = rt.obj.as_pod().expect("pod").spec.clone();
+        let n = spec.containers.len();
+        let c = Self::container_spec(&spec, i);
+        rt.instance[i] += 1;
+        let gen = rt.instance[i];
+        let st = if i >= n {
+            &mut rt.status.init_container_statuses[i - n]
+        } else {
+            &mut rt.status.container_statuses[i]
+        };
+        let before = (st.started, st.ready);
+        if c.startup.is_some() {
+            st.started = false;
+        }
+        if c.startup.is_some() || c.readiness.is_some() {
+            st.ready = false;
+        }
+        let changed = before != (st.started, st.ready);
+        let container = i as u16;
+        if let Some(p) = c.readiness.as_ref().or(c.startup.as_ref()) {
+            let d = SimDuration(
+                ctx.rng
+                    .range_inclusive(0, p.period.nanos().saturating_sub(1)),
+            );
+            ctx.timer(
+                d,
+                Payload::Timer(Timer::Probe {
+                    slot,
+                    container,
+                    gen,
+                }),
+            );
+        }
+        if let Some(p) = &c.liveness {
+            let d = SimDuration(
+                ctx.rng
+                    .range_inclusive(0, p.period.nanos().saturating_sub(1)),
+            );
+            let t = Timer::LivenessProbe {
+                slot,
+                container,
+                gen,
+            };
+            ctx.timer(d, Payload::Timer(t));
+        }
+        changed
+    }
+
     /// The running instance `gen` of container `i`, if its probes still count.
     fn probed(&self, slot: u32, i: usize, gen: u32) -> Option<(SimTime, Arc<PodSpecModel>)> {
         let rt = self.pods.get(slot as usize)?.as_ref()?;
