@@ -179,7 +179,10 @@ fn run_prints_a_summary_and_digest_and_writes_outputs() {
         last = (t, Some(seq));
     }
     // The trace digest is of exactly these bytes.
-    assert_eq!(blake3::hash(trace.as_bytes()).to_hex().as_str(), trace_digest);
+    assert_eq!(
+        blake3::hash(trace.as_bytes()).to_hex().as_str(),
+        trace_digest
+    );
     // Same run again: same digest.
     let (_, again, _) = kubesim(&[
         "run",

@@ -251,20 +251,38 @@ fn raft_tag(m: &RaftMsg) -> u64 {
             from,
             success,
             match_index,
-        } => fold(&[41, *term, u64::from(*from), u64::from(*success), *match_index]),
+        } => fold(&[
+            41,
+            *term,
+            u64::from(*from),
+            u64::from(*success),
+            *match_index,
+        ]),
         RaftMsg::Vote {
             term,
             candidate,
             last_index,
             pre,
             ..
-        } => fold(&[42, *term, u64::from(*candidate), *last_index, u64::from(*pre)]),
+        } => fold(&[
+            42,
+            *term,
+            u64::from(*candidate),
+            *last_index,
+            u64::from(*pre),
+        ]),
         RaftMsg::VoteResp {
             term,
             from,
             granted,
             pre,
-        } => fold(&[43, *term, u64::from(*from), u64::from(*granted), u64::from(*pre)]),
+        } => fold(&[
+            43,
+            *term,
+            u64::from(*from),
+            u64::from(*granted),
+            u64::from(*pre),
+        ]),
         RaftMsg::Forward(p) => fold(&[44, p.req]),
         RaftMsg::Snapshot { term, index, .. } => fold(&[45, *term, *index]),
     }

@@ -3,8 +3,8 @@
 
 use super::etcd::EtcdStore;
 use super::network::Network;
-use crate::report::stats::Stats;
 use crate::faults::{Checks, Observation};
+use crate::report::stats::Stats;
 use crate::sim::{ComponentId, SimTime};
 
 pub struct World {

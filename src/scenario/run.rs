@@ -8,7 +8,9 @@ use crate::faults::{Checks, Violation};
 use crate::model::msg::Payload;
 use crate::model::world::World;
 use crate::report::summary::{NotReached, RunFacts, Summary};
-use crate::sim::{Engine, EventLog, SimDuration, SimTime, Trace, TraceLevel, TraceObserver, TraceSink};
+use crate::sim::{
+    Engine, EventLog, SimDuration, SimTime, Trace, TraceLevel, TraceObserver, TraceSink,
+};
 
 /// How to run: overrides of the scenario's own settings.
 pub struct RunOptions {

@@ -16,9 +16,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::store::{Proposal, WatchedChange};
+use crate::faults::Observation;
 use crate::model::msg::{Message, Payload, Timer};
 use crate::model::network::{connection_lost, send};
-use crate::faults::Observation;
 use crate::model::world::World;
 use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
 
@@ -461,7 +461,11 @@ impl EtcdMember {
             };
             let first = i > ctx.shared.etcd.applied_index();
             let outcome = ctx.shared.etcd.apply(i, data.as_ref().map(|p| &p.txn));
-            if let Some(change) = outcome.as_ref().and_then(|a| a.1.as_ref()).filter(|_| first) {
+            if let Some(change) = outcome
+                .as_ref()
+                .and_then(|a| a.1.as_ref())
+                .filter(|_| first)
+            {
                 ctx.shared.observe(ctx.now, Observation::Committed(change));
             }
             self.applied = i;
