@@ -103,14 +103,13 @@ impl Checker for SingleBinding {
                 self.committed(at, c, out)
             }
             Observation::PodAdmitted { node, pod, .. } => self.admitted(at, node, pod, out),
-            Observation::PodReleased { node, pod } => {
+            Observation::PodReleased { node, pod }
                 if self
                     .held
                     .get(pod.meta.uid.as_str())
-                    .is_some_and(|n| n == node)
-                {
-                    self.held.remove(pod.meta.uid.as_str());
-                }
+                    .is_some_and(|n| n == node) =>
+            {
+                self.held.remove(pod.meta.uid.as_str());
             }
             Observation::Fault { event, target } if machine_lost(event) => {
                 self.held.retain(|_, n| n != target);
