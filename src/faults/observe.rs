@@ -11,6 +11,9 @@
 //!
 //! [`World::checks`]: crate::model::world::World::checks
 
+use crate::api::resources::ResourceList;
+use crate::api::Object;
+use crate::model::apiserver::request::{ApiRequest, ApiResponse, WatchEvent};
 use crate::model::etcd::store::WatchedChange;
 use crate::sim::{ComponentId, SimTime};
 
@@ -22,6 +25,40 @@ pub enum Observation<'a> {
     Committed(&'a WatchedChange),
     /// A member won an election.
     LeaderElected { member: ComponentId, term: u64 },
+    /// A client was answered 2xx to a mutating request (the request as it
+    /// sent it, the answer as it arrived).
+    Acked {
+        client: ComponentId,
+        req: &'a ApiRequest,
+        resp: &'a ApiResponse,
+    },
+    /// A watch stream's batch, in sequence, that its owner goes on to apply:
+    /// `consumer` and `watch_id` name the stream (a new id is a new stream);
+    /// `filtered` when it carries only part of the kind (a node's pods).
+    WatchDelivered {
+        consumer: ComponentId,
+        watch_id: u64,
+        filtered: bool,
+        events: &'a [WatchEvent],
+    },
+    /// A kubelet admitted a pod: its requests count against the node's
+    /// `allocatable` until [`PodReleased`](Self::PodReleased).
+    PodAdmitted {
+        node: &'a str,
+        pod: &'a Object,
+        allocatable: &'a ResourceList,
+    },
+    /// A kubelet started the pod's containers (first start or a restart).
+    PodStarted { node: &'a str, pod: &'a Object },
+    /// A kubelet is done with the pod: its containers have stopped (it
+    /// finished, terminated, or was forgotten after its deletion).
+    PodReleased { node: &'a str, pod: &'a Object },
+    /// The eviction subresource passed the point of no return for `pod`
+    /// (the pod as the apiserver read it): the pod's delete goes next.
+    EvictionAccepted { pod: &'a Object },
+    /// The scenario driver injected a fault: its trace event (`NodeCrash`,
+    /// `Partition`…) and target, as its `faults` record names them.
+    Fault { event: &'a str, target: &'a str },
 }
 
 /// A trace record a violation points at, found again in a `full` replay.

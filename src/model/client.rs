@@ -8,6 +8,7 @@ use super::msg::{Message, Payload, Timer};
 use super::network::{connection_lost, send};
 use super::world::World;
 use crate::api::Kind;
+use crate::faults::Observation;
 use crate::sim::{ComponentId, Ctx, SimDuration, SimTime};
 
 /// Per-client QPS and burst, with client-go's semantics: a full bucket at
@@ -270,6 +271,14 @@ impl ApiClient {
             return None;
         }
         let o = self.inflight.remove(&resp.id)?;
+        if resp.ok() && o.req.verb.is_mutating() {
+            let acked = Observation::Acked {
+                client: ctx.me,
+                req: &o.req,
+                resp,
+            };
+            ctx.shared.observe(ctx.now, acked);
+        }
         Some(o.tag)
     }
 

@@ -11,6 +11,7 @@ use super::client::ApiClient;
 use super::msg::Payload;
 use super::world::World;
 use crate::api::{Kind, Object};
+use crate::faults::Observation;
 use crate::sim::Ctx;
 
 /// What a watch batch meant for the owner.
@@ -114,6 +115,13 @@ impl Reflector {
             return Delivery::Relisting;
         }
         self.seq = b.seq;
+        let delivered = Observation::WatchDelivered {
+            consumer: ctx.me,
+            watch_id: b.watch_id,
+            filtered: false,
+            events: &b.events,
+        };
+        ctx.shared.observe(ctx.now, delivered);
         if let Some(rv) = b.events.iter().map(|e| e.resource_version).max() {
             self.last_rv = self.last_rv.max(rv);
         }

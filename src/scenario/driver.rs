@@ -683,6 +683,8 @@ impl ScenarioDriver {
             .record(TraceLevel::Faults, ctx.now, &self.name, event, |r| {
                 r.u64("line", line).str("target", target);
             });
+        let fault = crate::faults::Observation::Fault { event, target };
+        ctx.shared.observe(ctx.now, fault);
         self.outcome(ctx, step, what, "ok".into());
     }
 

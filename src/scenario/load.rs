@@ -264,6 +264,17 @@ impl Loader<'_> {
                 "kubeApiQps, kubeApiBurst and nodeMonitorPeriod must be positive",
             );
         }
+        if spec
+            .checks
+            .as_ref()
+            .and_then(|c| c.liveness.as_ref())
+            .is_some_and(|Dur(d)| d.is_zero())
+        {
+            self.error(
+                "checks.liveness",
+                "must be positive: the cluster needs time to converge after the last fault",
+            );
+        }
         if !self.errors.is_empty() {
             return Err(self.finish_errors());
         }

@@ -8,8 +8,28 @@
 //!
 //! Safety checkers look at every observation; liveness checkers look once,
 //! at the liveness deadline (the last fault's heal plus the bound).
+//!
+//! Safety: `single_binding`, `allocatable`, `revisions` (resourceVersions
+//! grow, watch streams in order), `acked_writes`, `statefulset_identity`,
+//! `pdb_floor`, `deployment_bounds`, `replicaset_bound`, `etcd_leader`.
+//! Liveness: `liveness_nodes`, `liveness_workloads`,
+//! `liveness_terminating`, `liveness_pending`. `read` holds what they read
+//! off objects, written for them.
 
+pub mod acked_writes;
+pub mod allocatable;
+pub mod deployment_bounds;
 pub mod etcd_leader;
+pub mod liveness_nodes;
+pub mod liveness_pending;
+pub mod liveness_terminating;
+pub mod liveness_workloads;
+pub mod pdb_floor;
+pub mod read;
+pub mod replicaset_bound;
+pub mod revisions;
+pub mod single_binding;
+pub mod statefulset_identity;
 
 use super::observe::{Observation, Violation};
 use crate::model::world::World;
@@ -41,8 +61,27 @@ pub struct Checks {
 
 impl Checks {
     /// The checkers for `scenario`.
-    pub fn for_scenario(_scenario: &Scenario) -> Self {
-        Checks::with(vec![Box::new(etcd_leader::OneLeaderPerTerm::default())])
+    pub fn for_scenario(scenario: &Scenario) -> Self {
+        let nodes = scenario
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.join_at.unwrap_or(SimTime::ZERO)))
+            .collect();
+        Checks::with(vec![
+            Box::new(single_binding::SingleBinding::default()),
+            Box::new(allocatable::Allocatable::default()),
+            Box::new(revisions::Revisions::default()),
+            Box::new(acked_writes::AckedWrites::default()),
+            Box::new(statefulset_identity::StatefulSetIdentity::default()),
+            Box::new(pdb_floor::PdbFloor::default()),
+            Box::new(deployment_bounds::DeploymentBounds::default()),
+            Box::new(replicaset_bound::ReplicaSetBound::default()),
+            Box::new(etcd_leader::OneLeaderPerTerm::default()),
+            Box::new(liveness_nodes::NodesReady::new(nodes)),
+            Box::new(liveness_workloads::WorkloadsReady),
+            Box::new(liveness_terminating::NoneStuckTerminating),
+            Box::new(liveness_pending::NoPendingThatFits),
+        ])
     }
 
     pub fn with(checkers: Vec<Box<dyn Checker>>) -> Self {

@@ -885,6 +885,8 @@ impl ApiServer {
             let expect = Expect::ModRevision(cur.meta.resource_version);
             return self.propose_put(ctx, slot, cur.key(), expect, marked);
         }
+        let accepted = crate::faults::Observation::EvictionAccepted { pod: &cur };
+        ctx.shared.observe(ctx.now, accepted);
         self.delete(ctx, slot, &req, cur);
     }
 

@@ -16,6 +16,7 @@ use crate::api::pod::{
 };
 use crate::api::resources::{add_into, insufficient, ResourceList};
 use crate::api::{Kind, Object, ObjectKey};
+use crate::faults::Observation;
 use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, TraceLevel};
 
 mod backoff;
@@ -372,12 +373,19 @@ impl Kubelet {
             return self.list_pods(ctx);
         }
         self.watch_seq = b.seq;
+        let delivered = Observation::WatchDelivered {
+            consumer: ctx.me,
+            watch_id: b.watch_id,
+            filtered: true,
+            events: &b.events,
+        };
+        ctx.shared.observe(ctx.now, delivered);
         for ev in b.events {
             self.watch_rv = self.watch_rv.max(ev.resource_version);
             if let Some(obj) = ev.object {
                 if ev.type_ == EventType::Deleted {
                     if !self.ignores_missed_deletion(&obj.key()) {
-                        self.forget(obj.key());
+                        self.forget(ctx, obj.key());
                     }
                 } else {
                     self.observe(ctx, obj);
@@ -390,9 +398,15 @@ impl Kubelet {
         }
     }
 
-    fn forget(&mut self, key: ObjectKey) {
+    fn forget(&mut self, ctx: &mut Ctx<'_, Payload, World>, key: ObjectKey) {
         if let Some(slot) = self.by_key.remove(&key) {
-            self.pods[slot as usize] = None;
+            if let Some(rt) = self.pods[slot as usize].take() {
+                let released = Observation::PodReleased {
+                    node: &self.node_name,
+                    pod: &rt.obj,
+                };
+                ctx.shared.observe(ctx.now, released);
+            }
         }
     }
 
@@ -530,7 +544,7 @@ impl Kubelet {
                         .collect();
                     for k in gone {
                         if !self.ignores_missed_deletion(&k) {
-                            self.forget(k);
+                            self.forget(ctx, k);
                         }
                     }
                     if std::mem::take(&mut self.adopting) {

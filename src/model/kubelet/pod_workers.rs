@@ -115,6 +115,12 @@ impl Kubelet {
             .iter()
             .map(|c| waiting(c, reason))
             .collect();
+        let admitted = Observation::PodAdmitted {
+            node: &self.node_name,
+            pod: &rt.obj,
+            allocatable: &self.node_template.allocatable,
+        };
+        ctx.shared.observe(now, admitted);
         self.trace(ctx, "PodAdmitted", &key, "");
         self.post_status(ctx, slot);
         let d = self.cfg.sandbox_create.sample(ctx.rng);
@@ -308,10 +314,18 @@ impl Kubelet {
                 ctx.timer(run, Payload::Timer(Timer::ContainerExit { slot }));
             }
         }
+        let any_started = !to_start.is_empty();
         for i in to_start {
             self.start_probes(ctx, slot, i, now);
         }
         let rt = self.pods[slot as usize].as_mut().expect("slot");
+        if any_started {
+            let started = Observation::PodStarted {
+                node: &self.node_name,
+                pod: &rt.obj,
+            };
+            ctx.shared.observe(now, started);
+        }
         let key = rt.key.clone();
         self.refresh_pod_phase(ctx, slot);
         self.trace(ctx, "ContainersStarted", &key, "");
@@ -406,6 +420,11 @@ impl Kubelet {
         if matches!(rt.status.phase, PodPhase::Succeeded | PodPhase::Failed) {
             rt.stage = Stage::Done;
             Self::stop_sidecars(rt, now, false);
+            let released = Observation::PodReleased {
+                node: &self.node_name,
+                pod: &rt.obj,
+            };
+            ctx.shared.observe(now, released);
         }
     }
 
@@ -457,6 +476,11 @@ impl Kubelet {
         rt.status
             .set_condition("ContainersReady", false, now, Some("PodCompleted"));
         rt.stage = Stage::Done;
+        let released = Observation::PodReleased {
+            node: &self.node_name,
+            pod: &rt.obj,
+        };
+        ctx.shared.observe(now, released);
         let in_flight = rt.posting;
         self.post_status(ctx, slot);
         if in_flight {

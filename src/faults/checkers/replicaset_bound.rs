@@ -1,0 +1,231 @@
+//! A ReplicaSet never over-creates: when etcd commits the create of a pod
+//! a ReplicaSet controls, the ReplicaSet's active pods (not terminating,
+//! not finished), the new one included, are at most the largest
+//! `spec.replicas` it had over the [`LAG`] before.
+//!
+//! Why that bound: upstream's controller creates `replicas − active` pods
+//! and raises its expectations by as many; it does not act on that
+//! ReplicaSet again until its informer has seen every one of those
+//! creates (or five minutes pass). So its creates never outrun the spec
+//! it read, whose staleness is bounded by how old a create can be when the
+//! apiserver handles it (one client timeout) plus how far the informer
+//! can lag (one watch keepalive before a stalled stream breaks).
+//! A controller that forgets its expectations (on a relist, say) counts
+//! pods its cache has not seen yet and creates them again: more active
+//! pods than any recent spec.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::read::{controller_uid, is_active, replicas, write_ref};
+use super::Checker;
+use crate::api::Kind;
+use crate::faults::observe::{Observation, Violation};
+use crate::model::etcd::store::WatchedChange;
+use crate::sim::{SimDuration, SimTime};
+
+const NAME: &str = "replicaset-bound";
+
+/// How stale the spec behind a create may be: client-go's 60 s request
+/// timeout plus the 45 s HTTP/2 health check, rounded up.
+pub const LAG: SimDuration = SimDuration::from_secs(120);
+
+#[derive(Default)]
+struct Set {
+    /// (from when, spec.replicas), newest last; entries older than `LAG`
+    /// that a newer one covers are dropped.
+    specs: VecDeque<(SimTime, i64)>,
+    active: i64,
+}
+
+impl Set {
+    fn max_spec(&self, now: SimTime) -> i64 {
+        // An entry counts while it was current at some point of the window.
+        let n = self.specs.len();
+        self.specs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i + 1 == n || now.since(self.specs[i + 1].0) <= LAG)
+            .map(|(_, s)| s.1)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Default)]
+pub struct ReplicaSetBound {
+    sets: BTreeMap<String, Set>,
+    /// Pod uid → (its ReplicaSet's uid, active).
+    pods: BTreeMap<String, (String, bool)>,
+}
+
+impl ReplicaSetBound {
+    fn set_written(&mut self, at: SimTime, c: &WatchedChange) {
+        let Some(o) = c.value.as_deref() else {
+            if let Some(p) = &c.prev {
+                self.sets.remove(p.meta.uid.as_str());
+            }
+            return;
+        };
+        let r = replicas(o);
+        let s = match self.sets.get_mut(o.meta.uid.as_str()) {
+            Some(s) => s,
+            None => self.sets.entry(o.meta.uid.clone()).or_default(),
+        };
+        if s.specs.back().is_some_and(|b| b.1 == r) {
+            return;
+        }
+        s.specs.push_back((at, r));
+        while s.specs.len() > 1 && at.since(s.specs[1].0) > LAG {
+            s.specs.pop_front();
+        }
+    }
+
+    fn pod_written(&mut self, at: SimTime, c: &WatchedChange, out: &mut Vec<Violation>) {
+        let Some(obj) = c.value.as_deref().or(c.prev.as_deref()) else {
+            return;
+        };
+        let uid = obj.meta.uid.as_str();
+        let active = c.value.as_deref().is_some_and(is_active);
+        let owner = c
+            .value
+            .as_deref()
+            .and_then(|v| controller_uid(v, "ReplicaSet"));
+        // Take the old share off its set, put the new one on.
+        if let Some((rs, was)) = self.pods.get(uid) {
+            if *was {
+                if let Some(s) = self.sets.get_mut(rs.as_str()) {
+                    s.active -= 1;
+                }
+            }
+        }
+        let Some(rs) = owner else {
+            self.pods.remove(uid);
+            return;
+        };
+        match self.pods.get_mut(uid) {
+            Some(e) => {
+                if e.0 != rs {
+                    e.0 = rs.to_string();
+                }
+                e.1 = active;
+            }
+            None => {
+                self.pods.insert(uid.to_string(), (rs.to_string(), active));
+            }
+        }
+        let Some(s) = self.sets.get_mut(rs) else {
+            return;
+        };
+        if active {
+            s.active += 1;
+        }
+        let created = c.prev.is_none() && c.value.is_some();
+        let bound = s.max_spec(at);
+        if created && active && s.active > bound {
+            out.push(Violation {
+                checker: NAME,
+                at,
+                objects: vec![c.key.to_string()],
+                message: format!(
+                    "the create of {} gave its ReplicaSet {} active pods; its spec.replicas was at most {bound} over the last {LAG}",
+                    c.key, s.active
+                ),
+                records: vec![write_ref(at, &c.key, c.revision)],
+            });
+        }
+    }
+}
+
+impl Checker for ReplicaSetBound {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn observe(&mut self, at: SimTime, o: &Observation<'_>, out: &mut Vec<Violation>) {
+        if let Observation::Committed(c) = *o {
+            match c.key.kind {
+                Kind::ReplicaSet => self.set_written(at, c),
+                Kind::Pod => self.pod_written(at, c, out),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::read::fixtures::{change, json_object, pod, terminating};
+    use super::*;
+    use serde_json::json;
+
+    fn rs(replicas: i64) -> crate::api::Object {
+        json_object(
+            Kind::ReplicaSet,
+            "web",
+            json!({"spec": {"replicas": replicas}}),
+        )
+    }
+
+    #[test]
+    fn a_create_beyond_every_recent_spec_is_caught_and_a_lagging_spec_explains_one() {
+        let mut c = ReplicaSetBound::default();
+        let mut out = Vec::new();
+        let at = |s: u64| SimTime(s * 1_000_000_000);
+        c.observe(
+            at(0),
+            &Observation::Committed(&change(2, None, Some(&rs(2)))),
+            &mut out,
+        );
+        let pods: Vec<_> = ["a", "b", "d"]
+            .iter()
+            .map(|n| pod(n, 1, Some(("ReplicaSet", "u-web"))))
+            .collect();
+        let create = |i: usize, rv| change(rv, None, Some(&pods[i]));
+        c.observe(at(1), &Observation::Committed(&create(0, 3)), &mut out);
+        c.observe(at(1), &Observation::Committed(&create(1, 4)), &mut out);
+        // Scaled to 1 at 10 s; b's replacement... a third create at 20 s
+        // is within the lag of spec 2 but makes 3 active: over.
+        c.observe(
+            at(10),
+            &Observation::Committed(&change(5, Some(&rs(2)), Some(&rs(1)))),
+            &mut out,
+        );
+        assert!(out.is_empty());
+        c.observe(at(20), &Observation::Committed(&create(2, 6)), &mut out);
+        assert_eq!(out.len(), 1, "3 active > max(2, 1)");
+        // a and b terminate; d alone is 1 active. A new pod at 200 s, when
+        // spec 2 left the window 190 s ago: 2 active > 1.
+        let a_gone = terminating(pods[0].clone(), at(30));
+        let b_gone = terminating(pods[1].clone(), at(30));
+        c.observe(
+            at(30),
+            &Observation::Committed(&change(7, Some(&pods[0]), Some(&a_gone))),
+            &mut out,
+        );
+        c.observe(
+            at(30),
+            &Observation::Committed(&change(8, Some(&pods[1]), Some(&b_gone))),
+            &mut out,
+        );
+        let e = pod("e", 1, Some(("ReplicaSet", "u-web")));
+        c.observe(
+            at(200),
+            &Observation::Committed(&change(9, None, Some(&e))),
+            &mut out,
+        );
+        assert_eq!(out.len(), 2);
+        // Scaled to 3: a fourth pod is 3 active, legal.
+        c.observe(
+            at(201),
+            &Observation::Committed(&change(10, Some(&rs(1)), Some(&rs(3)))),
+            &mut out,
+        );
+        let f = pod("f", 1, Some(("ReplicaSet", "u-web")));
+        c.observe(
+            at(202),
+            &Observation::Committed(&change(11, None, Some(&f))),
+            &mut out,
+        );
+        assert_eq!(out.len(), 2);
+    }
+}
