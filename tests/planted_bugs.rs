@@ -30,12 +30,16 @@ const SEEDS: std::ops::RangeInclusive<u64> = 1..=30;
 const SHRINK_TRIES: usize = 5;
 
 /// The checker that is to report each bug.
-const STUCK_TERMINATING: &str = "pod-terminating";
-const OVER_CREATION: &str = "replicaset-creations";
-const PENDING_FITS: &str = "pending-fits";
-/// The checkers registered today (`faults::checkers`): a bug's checker
-/// assertion runs once its name is here.
-const REGISTERED: &[&str] = &["etcd-leader"];
+const STUCK_TERMINATING: &str = "liveness-terminating";
+const OVER_CREATION: &str = "replicaset-bound";
+const PENDING_FITS: &str = "liveness-pending";
+/// The bugs whose checker reports them on this example: for these the
+/// checker must report the failing seed, and shrinking keeps a step only
+/// while that checker still reports (what `kubesim shrink` does). The
+/// ReplicaSet bug shows on this example as a create just after a
+/// scale-down, within the two minutes of lag `replicaset-bound` allows a
+/// correct controller; it is checked by its effect on the trace alone.
+const REGISTERED: &[&str] = &[STUCK_TERMINATING, PENDING_FITS];
 
 /// One bug: how it shows in a run, the checker that reports it, and the
 /// trace level its direct check needs.
@@ -92,7 +96,14 @@ fn find_and_shrink(bug: &Bug) {
             );
         }
         drop(f);
-        let mut fails = |f: &Finished| (bug.shows)(f);
+        let checked = REGISTERED.contains(&bug.checker);
+        let mut fails = |f: &Finished| {
+            if checked {
+                f.violations.iter().any(|v| v.checker == bug.checker)
+            } else {
+                (bug.shows)(f)
+            }
+        };
         let shrunk = shrink_scenario(
             SCENARIO,
             &text,
@@ -115,7 +126,7 @@ fn find_and_shrink(bug: &Bug) {
         // The shrunk scenario still shows the bug when run on its own.
         let again = run_text(&shrunk.text, bug.level);
         assert!(
-            (bug.shows)(&again),
+            fails(&again),
             "min.yaml no longer fails:\n{}",
             shrunk.text
         );

@@ -1,9 +1,14 @@
 //! A Deployment's own scaling stays within its rolling-update bounds.
 //!
-//! **Upper:** once the Deployment controller has observed the latest
-//! generation (`status.observedGeneration ≥ metadata.generation`; before
-//! that a spec change may still be unapplied), the `spec.replicas` of the
-//! ReplicaSets it controls sum to at most `replicas + maxSurge`. (Its pods
+//! **Upper:** when the Deployment controller scales one of its ReplicaSets
+//! *up*, and it has observed the latest generation
+//! (`status.observedGeneration ≥ metadata.generation`; before that a spec
+//! change may still be unapplied), the `spec.replicas` of the ReplicaSets
+//! it controls sum to at most `replicas + maxSurge`. Only scale-ups are
+//! judged: after the Deployment is scaled down its old ReplicaSets ask for
+//! more than the new bound until the controller scales them, and the
+//! controller sends its status (with the new observedGeneration) in the
+//! same sync as those updates, so the status may commit first. (Its pods
 //! follow their ReplicaSets' specs, which `replicaset-bound` checks; a
 //! pod the ReplicaSet controller is still deleting after a scale-down may
 //! legitimately coexist with its replacement for a moment, so pods are not
@@ -104,7 +109,7 @@ pub struct DeploymentBounds {
 }
 
 impl DeploymentBounds {
-    fn deployment_written(&mut self, at: SimTime, c: &WatchedChange, out: &mut Vec<Violation>) {
+    fn deployment_written(&mut self, c: &WatchedChange) {
         let Some(o) = c.value.as_deref() else {
             if let Some(p) = &c.prev {
                 self.deps.remove(p.meta.uid.as_str());
@@ -124,7 +129,6 @@ impl DeploymentBounds {
                 self.deps.insert(uid.to_string(), new);
             }
         }
-        self.check_upper(at, uid, c, out);
     }
 
     fn set_written(&mut self, at: SimTime, c: &WatchedChange, out: &mut Vec<Violation>) {
@@ -138,14 +142,17 @@ impl DeploymentBounds {
             return;
         };
         let r = replicas(o);
-        match self.sets.get_mut(o.meta.uid.as_str()) {
-            Some(e) => e.1 = r,
+        let before = match self.sets.get_mut(o.meta.uid.as_str()) {
+            Some(e) => std::mem::replace(&mut e.1, r),
             None => {
                 self.sets.insert(o.meta.uid.clone(), (dep.to_string(), r));
+                0
             }
+        };
+        if r > before {
+            let dep = dep.to_string();
+            self.check_upper(at, &dep, c, out);
         }
-        let dep = dep.to_string();
-        self.check_upper(at, &dep, c, out);
     }
 
     fn check_upper(&self, at: SimTime, dep: &str, c: &WatchedChange, out: &mut Vec<Violation>) {
@@ -239,7 +246,7 @@ impl Checker for DeploymentBounds {
     fn observe(&mut self, at: SimTime, o: &Observation<'_>, out: &mut Vec<Violation>) {
         if let Observation::Committed(c) = *o {
             match c.key.kind {
-                Kind::Deployment => self.deployment_written(at, c, out),
+                Kind::Deployment => self.deployment_written(c),
                 Kind::ReplicaSet => self.set_written(at, c, out),
                 Kind::Pod => self.pod_written(at, c, out),
                 _ => {}
@@ -298,7 +305,8 @@ mod tests {
             &mut out,
         );
         assert!(out.is_empty());
-        // Observed, new at 1: 3 + 1 = 4 = 3 + 1, legal; new at 2: 5 > 4.
+        // Observed, new at 1 (a scale-down, not judged; then 3 + 1 = 4 =
+        // 3 + 1 anyway); new scaled up to 2: 5 > 4.
         c.observe(
             t,
             &Observation::Committed(&change(5, None, Some(&rs("new", 1)))),
