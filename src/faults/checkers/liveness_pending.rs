@@ -65,20 +65,45 @@ fn judgeable(pod: &Object) -> bool {
         && !other_resources
 }
 
+/// What is bound where: node → (requests, pods) of its unfinished pods.
+fn bound_usage<'a>(pods: &[&'a Arc<Object>]) -> BTreeMap<&'a str, (Requests, i64)> {
+    let mut used: BTreeMap<&str, (Requests, i64)> = BTreeMap::new();
+    for p in pods {
+        let Some(b) = p.as_pod() else { continue };
+        let done = matches!(b.status.phase, PodPhase::Succeeded | PodPhase::Failed);
+        if let (Some(n), false) = (&b.node_name, done) {
+            let u = used.entry(n.as_str()).or_default();
+            u.0 = u.0.plus(requests(&b.spec));
+            u.1 += 1;
+        }
+    }
+    used
+}
+
+/// The uids of unbound, active pods this checker can judge that fit no
+/// node now: a workload short of Ready pods by these is short of room,
+/// not of liveness (`liveness-workloads` does not count them against it).
+pub(super) fn unplaceable(store: &EtcdStore, at: SimTime) -> std::collections::BTreeSet<String> {
+    let pods: Vec<&Arc<Object>> = objects_of(store, Kind::Pod).collect();
+    let used = bound_usage(&pods);
+    let nodes: Vec<&Arc<Object>> = objects_of(store, Kind::Node).collect();
+    pods.iter()
+        .filter(|p| p.as_pod().is_some_and(|b| b.node_name.is_none()) && is_active(p))
+        .filter(|p| judgeable(p))
+        .filter(|p| {
+            let want = p.as_pod().map(|b| requests(&b.spec)).unwrap_or_default();
+            !nodes
+                .iter()
+                .any(|n| fits(p, want, n, used.get(n.meta.name.as_str()), at))
+        })
+        .map(|p| p.meta.uid.clone())
+        .collect()
+}
+
 impl NoPendingThatFits {
     fn check(&self, at: SimTime, store: &EtcdStore, out: &mut Vec<Violation>) {
         let pods: Vec<&Arc<Object>> = objects_of(store, Kind::Pod).collect();
-        // Node → (requests, pods) of the unfinished pods bound to it.
-        let mut used: BTreeMap<&str, (Requests, i64)> = BTreeMap::new();
-        for p in &pods {
-            let Some(b) = p.as_pod() else { continue };
-            let done = matches!(b.status.phase, PodPhase::Succeeded | PodPhase::Failed);
-            if let (Some(n), false) = (&b.node_name, done) {
-                let u = used.entry(n.as_str()).or_default();
-                u.0 = u.0.plus(requests(&b.spec));
-                u.1 += 1;
-            }
-        }
+        let used = bound_usage(&pods);
         let nodes: Vec<&Arc<Object>> = objects_of(store, Kind::Node).collect();
         for p in pods {
             let Some(b) = p.as_pod() else { continue };

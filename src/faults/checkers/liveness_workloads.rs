@@ -12,6 +12,12 @@
 //!   the DaemonSet controller adds to every daemon pod. A DaemonSet whose
 //!   template has affinity is not judged (this checker does not evaluate
 //!   affinity) and is said so in no violation: it is skipped.
+//!
+//! Pods a workload controls that are pending and fit no node (by
+//! `liveness-pending`'s own fit) count as present: a cluster too small for
+//! its workloads is a capacity plan, not a stuck control plane, and a
+//! shrinker must not take "fewer nodes than replicas" for the failure it
+//! was shrinking. A pending pod that does fit is `liveness-pending`'s.
 
 use std::collections::BTreeMap;
 
@@ -44,7 +50,9 @@ impl WorkloadsReady {
     fn check(&self, at: SimTime, store: &EtcdStore, out: &mut Vec<Violation>) {
         // Owner uid → Ready pods it controls.
         let mut ready: BTreeMap<&str, i64> = BTreeMap::new();
-        for p in objects_of(store, Kind::Pod).filter(|p| is_ready(p)) {
+        let no_room = super::liveness_pending::unplaceable(store, at);
+        let counted = |p: &Object| is_ready(p) || no_room.contains(&p.meta.uid);
+        for p in objects_of(store, Kind::Pod).filter(|p| counted(p)) {
             if let Some(o) = controller_of(p) {
                 *ready.entry(o.uid.as_str()).or_default() += 1;
             }
@@ -64,7 +72,7 @@ impl WorkloadsReady {
                     at,
                     objects: vec![key.to_string()],
                     message: format!(
-                        "{key} has {have} of {want} pods Ready at the liveness deadline"
+                        "{key} has {have} of {want} pods Ready (or pending with no room) at the liveness deadline"
                     ),
                     records: vec![write_ref(at, &key, o.meta.resource_version)],
                 });
@@ -186,8 +194,8 @@ mod tests {
         assert_eq!(
             msgs,
             [
-                "ReplicaSet/default/web-1 has 1 of 2 pods Ready at the liveness deadline",
-                "Deployment/default/web has 1 of 2 pods Ready at the liveness deadline"
+                "ReplicaSet/default/web-1 has 1 of 2 pods Ready (or pending with no room) at the liveness deadline",
+                "Deployment/default/web has 1 of 2 pods Ready (or pending with no room) at the liveness deadline"
             ]
         );
     }
