@@ -16,7 +16,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use kubesim::api::manifest::LoadError;
 
-
 /// The simulator allocates and frees small objects (requests, watch events,
 /// object versions) at a high rate; mimalloc handles that pattern markedly
 /// faster than glibc's allocator. Allocation order never affects results.

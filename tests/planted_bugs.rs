@@ -125,11 +125,7 @@ fn find_and_shrink(bug: &Bug) {
         }
         // The shrunk scenario still shows the bug when run on its own.
         let again = run_text(&shrunk.text, bug.level);
-        assert!(
-            fails(&again),
-            "min.yaml no longer fails:\n{}",
-            shrunk.text
-        );
+        assert!(fails(&again), "min.yaml no longer fails:\n{}", shrunk.text);
         if REGISTERED.contains(&bug.checker) {
             assert!(again.violations.iter().any(|v| v.checker == bug.checker));
         }

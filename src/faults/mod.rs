@@ -21,8 +21,8 @@ pub mod profile;
 pub mod replay;
 pub mod repro;
 pub mod schedule;
-pub mod swarm;
 pub mod shrink;
+pub mod swarm;
 
 pub use checkers::Checks;
 pub use observe::{Observation, RecordRef, Violation};
