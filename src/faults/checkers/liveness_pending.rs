@@ -83,7 +83,10 @@ fn bound_usage<'a>(pods: &[&'a Arc<Object>]) -> BTreeMap<&'a str, (Requests, i64
 /// The uids of unbound, active pods this checker can judge that fit no
 /// node now: a workload short of Ready pods by these is short of room,
 /// not of liveness (`liveness-workloads` does not count them against it).
-pub(super) fn unplaceable(store: &EtcdStore, at: SimTime) -> std::collections::BTreeSet<String> {
+///
+/// Unlike the pending check, a node counts however recently it became
+/// Ready: room there means the shortfall is not for want of room.
+pub(super) fn unplaceable(store: &EtcdStore) -> std::collections::BTreeSet<String> {
     let pods: Vec<&Arc<Object>> = objects_of(store, Kind::Pod).collect();
     let used = bound_usage(&pods);
     let nodes: Vec<&Arc<Object>> = objects_of(store, Kind::Node).collect();
@@ -94,7 +97,7 @@ pub(super) fn unplaceable(store: &EtcdStore, at: SimTime) -> std::collections::B
             let want = p.as_pod().map(|b| requests(&b.spec)).unwrap_or_default();
             !nodes
                 .iter()
-                .any(|n| fits(p, want, n, used.get(n.meta.name.as_str()), at))
+                .any(|n| fits(p, want, n, used.get(n.meta.name.as_str()), SimTime::MAX))
         })
         .map(|p| p.meta.uid.clone())
         .collect()

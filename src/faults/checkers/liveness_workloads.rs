@@ -50,7 +50,7 @@ impl WorkloadsReady {
     fn check(&self, at: SimTime, store: &EtcdStore, out: &mut Vec<Violation>) {
         // Owner uid → Ready pods it controls.
         let mut ready: BTreeMap<&str, i64> = BTreeMap::new();
-        let no_room = super::liveness_pending::unplaceable(store, at);
+        let no_room = super::liveness_pending::unplaceable(store);
         let counted = |p: &Object| is_ready(p) || no_room.contains(&p.meta.uid);
         for p in objects_of(store, Kind::Pod).filter(|p| counted(p)) {
             if let Some(o) = controller_of(p) {
