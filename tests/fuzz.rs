@@ -34,8 +34,8 @@ fn digest_at(s: &Scenario, seed: u64, level: TraceLevel) -> String {
 fn jobs_do_not_change_the_results_or_their_order() {
     let s = example();
     let seeds: SeedRange = "1..12".parse().unwrap();
-    let one = fuzz(&s, seeds, 1, None, &|_| {}).unwrap();
-    let two = fuzz(&s, seeds, 2, None, &|_| {}).unwrap();
+    let one = fuzz(&s, seeds, 1, &|| false, &|_| {}).unwrap();
+    let two = fuzz(&s, seeds, 2, &|| false, &|_| {}).unwrap();
     let key = |c: &kubesim::faults::swarm::Campaign| {
         c.outcomes
             .iter()

@@ -54,7 +54,8 @@ pub fn fuzz_cmd(path: &Path, scenario: &Scenario, args: FuzzArgs) -> ExitCode {
             bar.println(format!("seed {}: {}", o.seed, o.violations[0]));
         }
     };
-    let campaign = match fuzz(scenario, args.seeds, jobs, deadline, &on_done) {
+    let stop = || deadline.is_some_and(|d| Instant::now() >= d);
+    let campaign = match fuzz(scenario, args.seeds, jobs, &stop, &on_done) {
         Ok(c) => c,
         Err(e) => {
             bar.finish_and_clear();
@@ -72,7 +73,7 @@ pub fn fuzz_cmd(path: &Path, scenario: &Scenario, args: FuzzArgs) -> ExitCode {
     }
     let mut names = checkers.clone();
     names.push(DETERMINISM);
-    println!("{}", campaign.table(&names));
+    println!("{}", campaign.table(&names, started.elapsed()));
     let failing: Vec<&SeedOutcome> = campaign.failing().collect();
     if failing.is_empty() {
         return ExitCode::SUCCESS;

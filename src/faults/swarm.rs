@@ -12,7 +12,7 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::observe::Violation;
 use crate::scenario::run::{run, RunOptions};
@@ -121,34 +121,33 @@ pub struct Campaign {
     pub outcomes: Vec<SeedOutcome>,
     /// The time limit stopped it before the range was done.
     pub stopped: bool,
-    pub wall: Duration,
     pub jobs: usize,
 }
 
 /// Runs every seed of `seeds` on `jobs` threads; `on_done` sees each
 /// outcome as it finishes (in finishing order: the progress bar), and
-/// no seed starts after `deadline`.
+/// no seed starts once `stop` says so (the CLI's `--time-limit`: the
+/// wall clock stays out of the library).
 pub fn fuzz(
     scenario: &Scenario,
     seeds: SeedRange,
     jobs: usize,
-    deadline: Option<Instant>,
+    stop: &(dyn Fn() -> bool + Sync),
     on_done: &(dyn Fn(&SeedOutcome) + Sync),
 ) -> io::Result<Campaign> {
-    let started = Instant::now();
     let n = seeds.len() as usize;
     let jobs = jobs.clamp(1, n);
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    let stopped = AtomicBool::new(false);
     let slots: Mutex<Vec<Option<io::Result<SeedOutcome>>>> =
         Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    stop.store(true, Ordering::Relaxed);
+                if stop() {
+                    stopped.store(true, Ordering::Relaxed);
                 }
-                if stop.load(Ordering::Relaxed) {
+                if stopped.load(Ordering::Relaxed) {
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -176,7 +175,6 @@ pub fn fuzz(
     Ok(Campaign {
         stopped: outcomes.len() < n,
         outcomes,
-        wall: started.elapsed(),
         jobs,
     })
 }
@@ -218,13 +216,14 @@ impl Campaign {
         out
     }
 
-    /// Seeds per minute of wall time.
-    pub fn seeds_per_minute(&self) -> f64 {
-        self.outcomes.len() as f64 * 60.0 / self.wall.as_secs_f64().max(1e-9)
+    /// Seeds per minute of `wall` time.
+    pub fn seeds_per_minute(&self, wall: Duration) -> f64 {
+        self.outcomes.len() as f64 * 60.0 / wall.as_secs_f64().max(1e-9)
     }
 
     /// The table `kubesim fuzz` prints: every checker, failing or not.
-    pub fn table(&self, checkers: &[&'static str]) -> String {
+    /// `wall` is how long the campaign took, for the speed line.
+    pub fn table(&self, checkers: &[&'static str], wall: Duration) -> String {
         let tally = self.tally();
         let events: u64 = self.outcomes.iter().map(|o| o.events).sum();
         let faults: usize = self.outcomes.iter().map(|o| o.faults).sum();
@@ -249,10 +248,10 @@ impl Campaign {
             self.outcomes.len(),
             failing,
             faults,
-            self.seeds_per_minute(),
-            events as f64 / self.wall.as_secs_f64().max(1e-9),
+            self.seeds_per_minute(wall),
+            events as f64 / wall.as_secs_f64().max(1e-9),
             self.jobs,
-            self.wall.as_secs_f64()
+            wall.as_secs_f64()
         );
         s
     }
