@@ -42,14 +42,9 @@ pub struct ContainerCrashSpec {
     pub exit_code: Option<i32>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkloadRefSpec {
-    /// Default `Deployment`.
-    pub kind: Option<String>,
-    pub name: String,
-    pub namespace: Option<String>,
-}
+/// A workload named by kind (default `Deployment`), name and namespace:
+/// the same reference a load profile's `target` is.
+pub type WorkloadRefSpec = crate::scenario::spec::LoadTargetSpec;
 
 /// `imagePullFailure:`: pulls of one of the images fail for a while.
 #[derive(Debug, Deserialize)]
