@@ -569,14 +569,6 @@ fn bad_profile_values_are_located_errors() {
     }
 }
 
-fn digest(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("digest: "))
-        .unwrap_or_else(|| panic!("no digest in {stdout}"))
-        .to_string()
-}
-
 #[test]
 fn a_repro_of_the_new_kinds_reruns_to_the_same_digest_and_converges() {
     let dir = tempfile::tempdir().unwrap();
@@ -623,7 +615,11 @@ fn a_repro_of_the_new_kinds_reruns_to_the_same_digest_and_converges() {
             again.to_str().unwrap(),
         ]);
         assert_eq!(code2, 0, "{stderr2}");
-        assert_eq!(digest(&stdout), digest(&stdout2), "seed {seed}");
+        assert_eq!(
+            common::digest_of(&stdout),
+            common::digest_of(&stdout2),
+            "seed {seed}"
+        );
         // Five minutes after the window closes everything has recovered.
         let loaded = load_str("drawn.yaml", DRAWN, Path::new(".")).unwrap();
         let m = repro::materialize(&file, &loaded, Some(seed))

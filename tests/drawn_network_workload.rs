@@ -146,14 +146,6 @@ fn drawn_faults_respect_window_cap_and_busy_targets() {
     assert_eq!(crashes_seen.len(), 6, "{crashes_seen:?}");
 }
 
-fn digest(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("digest: "))
-        .unwrap_or_else(|| panic!("no digest in {stdout}"))
-        .to_string()
-}
-
 #[test]
 fn the_repro_of_the_new_kinds_reruns_to_the_same_digest_at_another_level() {
     let dir = tempfile::tempdir().unwrap();
@@ -206,7 +198,11 @@ fn the_repro_of_the_new_kinds_reruns_to_the_same_digest_at_another_level() {
                 again.to_str().unwrap(),
             ]);
             assert_eq!(code2, 0, "{stderr2}\n{written}");
-            assert_eq!(digest(&stdout), digest(&stdout2), "seed {seed}:\n{written}");
+            assert_eq!(
+                common::digest_of(&stdout),
+                common::digest_of(&stdout2),
+                "seed {seed}:\n{written}"
+            );
         }
     }
     // Across the eight runs every new action was written out at least once.

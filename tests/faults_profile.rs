@@ -116,14 +116,6 @@ fn max_concurrent_holds_at_every_instant() {
     );
 }
 
-fn digest(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("digest: "))
-        .unwrap_or_else(|| panic!("no digest in {stdout}"))
-        .to_string()
-}
-
 #[test]
 fn the_repro_reruns_to_the_same_digest() {
     let dir = tempfile::tempdir().unwrap();
@@ -171,8 +163,12 @@ fn the_repro_reruns_to_the_same_digest() {
             !stdout2.contains("drawn from seed"),
             "the repro has no faults: left"
         );
-        assert_eq!(digest(&stdout), digest(&stdout2), "seed {seed}");
-        digests.insert(digest(&stdout));
+        assert_eq!(
+            common::digest_of(&stdout),
+            common::digest_of(&stdout2),
+            "seed {seed}"
+        );
+        digests.insert(common::digest_of(&stdout));
     }
     // Each seed draws its own faults, so the runs differ.
     assert_eq!(digests.len(), 20);
@@ -232,7 +228,7 @@ fn a_faulted_run_directory_reruns_from_its_own_repro() {
         !stdout2.contains("drawn from seed"),
         "the repro has no faults: left"
     );
-    assert_eq!(digest(&stdout), digest(&stdout2));
+    assert_eq!(common::digest_of(&stdout), common::digest_of(&stdout2));
 }
 
 #[test]
@@ -275,7 +271,7 @@ fn a_repro_written_elsewhere_still_finds_its_includes() {
         dir.path().join("o2").to_str().unwrap(),
     ]);
     assert_eq!(code2, 0, "{stderr2}");
-    assert_eq!(digest(&stdout), digest(&stdout2));
+    assert_eq!(common::digest_of(&stdout), common::digest_of(&stdout2));
 }
 
 #[test]

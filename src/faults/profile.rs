@@ -346,6 +346,12 @@ fn partition_options(
     super::network_workload::KindExtra::Partition { one_way, peers }
 }
 
+/// `profile` with the detail its kind's faults carry.
+fn with_extra(mut profile: KindProfile, extra: super::network_workload::KindExtra) -> KindProfile {
+    profile.extra = extra;
+    profile
+}
+
 /// `linkDegrade`, `containerCrash` and `imagePullFailure`, resolved in
 /// [`super::network_workload`], appended in [`FaultKind`] order.
 fn network_and_workload_kinds(
@@ -360,27 +366,29 @@ fn network_and_workload_kinds(
         let (targets, extra) = nw::link_degrade(k, fail, |t, path, fail| {
             named_targets(t, path, cluster, from, fail)
         });
-        let mut p = kind(
-            FaultKind::LinkDegrade,
-            k.mean_time_between,
-            &k.duration,
-            targets,
-            fail,
-        );
-        p.extra = extra;
-        kinds.push(p);
+        kinds.push(with_extra(
+            kind(
+                FaultKind::LinkDegrade,
+                k.mean_time_between,
+                &k.duration,
+                targets,
+                fail,
+            ),
+            extra,
+        ));
     }
     if let Some(k) = &spec.container_crash {
         let (targets, extra) = nw::container_crash(k, cluster, fail);
-        let mut p = kind(
-            FaultKind::ContainerCrash,
-            k.mean_time_between,
-            &k.duration,
-            targets,
-            fail,
-        );
-        p.extra = extra;
-        kinds.push(p);
+        kinds.push(with_extra(
+            kind(
+                FaultKind::ContainerCrash,
+                k.mean_time_between,
+                &k.duration,
+                targets,
+                fail,
+            ),
+            extra,
+        ));
     }
     if let Some(k) = &spec.image_pull_failure {
         let (targets, extra) = nw::image_pull_failure(
@@ -388,15 +396,16 @@ fn network_and_workload_kinds(
             |pools, path, fail| pool_nodes(pools, path, cluster, from, fail),
             fail,
         );
-        let mut p = kind(
-            FaultKind::ImagePullFailure,
-            k.mean_time_between,
-            &k.duration,
-            targets,
-            fail,
-        );
-        p.extra = extra;
-        kinds.push(p);
+        kinds.push(with_extra(
+            kind(
+                FaultKind::ImagePullFailure,
+                k.mean_time_between,
+                &k.duration,
+                targets,
+                fail,
+            ),
+            extra,
+        ));
     }
 }
 

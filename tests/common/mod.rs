@@ -128,3 +128,12 @@ pub fn kubesim(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The run digest a `kubesim run` printed (its `digest:` line).
+pub fn digest_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("digest: "))
+        .unwrap_or_else(|| panic!("no digest in {stdout}"))
+        .to_string()
+}
