@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::apiserver::request::{ApiRequest, ApiResponse, WatchBatch};
 use super::etcd::raft::RaftMsg;
 use super::etcd::store::{Proposal, TxnResult, WatchedChange};
+use super::kubelet::runtime::RuntimeAnswer;
 use crate::sim::{ComponentId, EventTag, RunDigest};
 
 /// The engine's payload type for kubesim.
@@ -64,6 +65,9 @@ pub enum Message {
     /// Delivered by the driver directly, not over the network: it stands
     /// for the process dying on the node, which the kubelet's PLEG sees.
     ContainerCrash(Box<ContainerCrashed>),
+    /// Live mode: the node's real container runtime answers the kubelet
+    /// ([`crate::model::kubelet::runtime`]); never in a simulated run.
+    Runtime(Box<RuntimeAnswer>),
 }
 
 /// What [`Message::ContainerCrash`] names.
@@ -224,6 +228,11 @@ impl Message {
             Message::ConnectionLost { stall } => fold(&[11, *stall]),
             Message::Refused { req } => fold(&[12, *req]),
             Message::ContainerCrash(c) => fold(&[13, c.exit_code as u64, c.pod.len() as u64]),
+            Message::Runtime(a) => match &**a {
+                RuntimeAnswer::Exited { exit_code, .. } => fold(&[14, *exit_code as u64]),
+                RuntimeAnswer::Ran { ok, .. } => fold(&[15, u64::from(*ok)]),
+                RuntimeAnswer::Failed { .. } => fold(&[16]),
+            },
         }
     }
 
@@ -242,6 +251,7 @@ impl Message {
             Message::ConnectionLost { .. } => "ConnectionLost",
             Message::Refused { .. } => "Refused",
             Message::ContainerCrash(_) => "ContainerCrash",
+            Message::Runtime(_) => "Runtime",
         }
     }
 }

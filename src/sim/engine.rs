@@ -103,6 +103,12 @@ impl<P, S> Ctx<'_, P, S> {
         self.queue.push(at, Envelope { to, epoch, payload });
     }
 
+    /// The incarnation handling this event: what an answer from outside
+    /// the engine is addressed to ([`External`]).
+    pub fn epoch(&self) -> u32 {
+        self.epochs[self.me as usize]
+    }
+
     /// Whether `id` is running now.
     pub fn is_alive(&self, id: ComponentId) -> bool {
         self.alive[id as usize]
@@ -325,38 +331,104 @@ impl<P, S> Engine<P, S> {
                 self.clock = self.clock.max(until);
                 break;
             }
-            self.clock = t;
-            let i = env.to as usize;
-            if !self.alive[i] || env.epoch != self.epochs[i] {
-                self.stats.events_dropped += 1;
-                continue;
-            }
-            if let Some(waiting) = &mut self.stopped[i] {
-                waiting.push(env);
-                continue;
-            }
-            self.stats.events_delivered += 1;
-            let tag = env.payload.tag();
-            self.digest.event(t, env.to, env.epoch, tag);
-            if let Some(log) = &mut self.event_log {
-                log.events.push(LoggedEvent {
-                    at: t,
-                    to: env.to,
-                    epoch: env.epoch,
-                    tag,
-                    kind: env.payload.kind(),
-                });
-            }
-            self.ctx_call(env.to, |a, ctx| a.handle(env.payload, ctx));
-            if !self.lifecycle.is_empty() {
-                self.apply_lifecycle();
-            }
+            self.deliver(t, env);
             n += 1;
             if n & 0xFFFF == 0 {
                 progress(self.clock);
             }
         }
     }
+
+    /// Runs on the wall clock a [`Pacer`] keeps, until real time reaches
+    /// `until` (live mode: virtual time is real time). Each event is
+    /// handled once its instant has come; what arrives from outside (a
+    /// container runtime's answer) is queued at the real instant it
+    /// arrived, addressed to the incarnation that asked, so an answer to a
+    /// crashed kubelet is dropped like any of its timers.
+    pub fn run_paced(&mut self, until: SimTime, pacer: &mut dyn Pacer<P>)
+    where
+        P: EventTag,
+    {
+        self.start_all();
+        loop {
+            let next = self.queue.peek_time();
+            let now = pacer.now();
+            if let Some(t) = next.filter(|t| *t <= now && *t <= until) {
+                let (t2, _, env) = self.queue.pop().expect("peeked");
+                debug_assert_eq!(t, t2);
+                self.deliver(t2, env);
+                continue;
+            }
+            if now >= until {
+                self.clock = self.clock.max(until);
+                return;
+            }
+            let deadline = next.map_or(until, |t| t.min(until));
+            for e in pacer.wait(deadline) {
+                let at = pacer.now().max(self.clock);
+                self.queue.push(
+                    at,
+                    Envelope {
+                        to: e.to,
+                        epoch: e.epoch,
+                        payload: e.payload,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Hands one due event to its component (or drops it, for a crashed
+    /// or replaced incarnation; or holds it, for a stopped one).
+    fn deliver(&mut self, t: SimTime, env: Envelope<P>)
+    where
+        P: EventTag,
+    {
+        self.clock = t;
+        let i = env.to as usize;
+        if !self.alive[i] || env.epoch != self.epochs[i] {
+            self.stats.events_dropped += 1;
+            return;
+        }
+        if let Some(waiting) = &mut self.stopped[i] {
+            waiting.push(env);
+            return;
+        }
+        self.stats.events_delivered += 1;
+        let tag = env.payload.tag();
+        self.digest.event(t, env.to, env.epoch, tag);
+        if let Some(log) = &mut self.event_log {
+            log.events.push(LoggedEvent {
+                at: t,
+                to: env.to,
+                epoch: env.epoch,
+                tag,
+                kind: env.payload.kind(),
+            });
+        }
+        self.ctx_call(env.to, |a, ctx| a.handle(env.payload, ctx));
+        if !self.lifecycle.is_empty() {
+            self.apply_lifecycle();
+        }
+    }
+}
+
+/// Something from outside the engine for one component incarnation: what
+/// a [`Pacer`] hands back.
+pub struct External<P> {
+    pub to: ComponentId,
+    pub epoch: u32,
+    pub payload: P,
+}
+
+/// The wall clock of a live run (src/live): the only place real time
+/// enters the engine. A simulated run never has one.
+pub trait Pacer<P> {
+    /// Real time since the run began, as virtual time.
+    fn now(&mut self) -> SimTime;
+    /// Blocks until real time reaches `deadline` or something arrives from
+    /// outside, whichever is first; returns what arrived (maybe nothing).
+    fn wait(&mut self, deadline: SimTime) -> Vec<External<P>>;
 }
 
 #[cfg(test)]
@@ -535,5 +607,63 @@ mod tests {
             again,
             vec![(10, 0), (20, 1), (55, RESTARTED), (55, 2), (65, 3)]
         );
+    }
+
+    /// A wall clock under the test's control: `wait` jumps to the deadline
+    /// or to the next scripted arrival, whichever is first.
+    struct ScriptedClock {
+        now: SimTime,
+        arrivals: Vec<(SimTime, u32)>,
+        waits: u32,
+    }
+
+    impl Pacer<u32> for ScriptedClock {
+        fn now(&mut self) -> SimTime {
+            self.now
+        }
+        fn wait(&mut self, deadline: SimTime) -> Vec<External<u32>> {
+            self.waits += 1;
+            match self.arrivals.first() {
+                Some(&(at, n)) if at <= deadline => {
+                    self.arrivals.remove(0);
+                    self.now = at;
+                    vec![External {
+                        to: 0,
+                        epoch: 0,
+                        payload: n,
+                    }]
+                }
+                _ => {
+                    self.now = deadline;
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_paced_run_handles_timers_when_due_and_arrivals_when_they_come() {
+        // The ticker's timers are due at 1 s and 2 s; an answer from
+        // outside arrives at 1.5 s and is handled then, between them; the
+        // run stops at 2.2 s with the 3 s tick still queued.
+        let trace = Trace::new(TraceLevel::Faults, TraceSink::Discard);
+        let mut e: Engine<u32, Vec<(u64, u32)>> = Engine::new(0, Vec::new(), trace);
+        e.add(Box::new(Ticker));
+        let mut clock = ScriptedClock {
+            now: SimTime::ZERO,
+            arrivals: vec![(SimTime::ZERO.after(SimDuration::from_millis(1500)), 77)],
+            waits: 0,
+        };
+        let until = SimTime::ZERO.after(SimDuration::from_millis(2200));
+        e.run_paced(until, &mut clock);
+        // In tenths of a second: tick 0 at 1 s; the arrival (77) at 1.5 s,
+        // which the ticker also answers with a timer a second later (2.5 s,
+        // after the horizon); tick 1 at 2 s.
+        assert_eq!(e.shared, vec![(10, 0), (15, 77), (20, 1)]);
+        assert_eq!(e.now(), until);
+        // Waits: to 1 s, to 1.5 s (arrival, before the 2 s tick), to 2 s,
+        // to 2.2 s: four.
+        assert_eq!(clock.waits, 4);
+        assert_eq!(e.pending(), 2);
     }
 }

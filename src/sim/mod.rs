@@ -11,7 +11,7 @@ pub mod trace;
 
 pub use digest::{Divergence, EventLog, EventTag, LoggedEvent, RunDigest};
 pub use dist::{LatencyDist, LatencySpec};
-pub use engine::{Actor, ComponentId, Ctx, Engine, Lifecycle};
+pub use engine::{Actor, ComponentId, Ctx, Engine, External, Lifecycle, Pacer};
 pub use rng::RngStream;
 pub use time::{parse_duration, SimDuration, SimTime};
 pub use trace::{Trace, TraceLevel, TraceObserver, TraceSink};

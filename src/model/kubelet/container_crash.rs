@@ -4,6 +4,7 @@
 //! `computePodActions`, with the crash-loop back-off of [`super::backoff`]).
 
 use super::pod_workers::record_exit;
+use super::runtime::Signal;
 use super::*;
 use crate::model::msg::ContainerCrashed;
 
@@ -34,7 +35,14 @@ impl Kubelet {
         if rt.stage != Stage::Running || rt.kills[i].is_some() || rt.started[i].is_none() {
             return self.trace(ctx, "ContainerCrashIgnored", &key, "container not running");
         }
-        let restarting = record_exit(rt, &spec, i, c.exit_code, now);
+        if self.live().is_some() {
+            // A real process: kill it; its exit comes back from the runtime.
+            let detail = format!("{}: SIGKILL", spec.containers[i].name);
+            self.trace(ctx, "ContainerCrashed", &key, &detail);
+            return self.signal_live(ctx, slot, i, Signal::Kill);
+        }
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        let restarting = record_exit(rt, &spec, i, c.exit_code, false, now);
         let detail = format!(
             "{} exited with code {}",
             spec.containers[i].name, c.exit_code

@@ -28,9 +28,14 @@ pub(super) struct Kill {
     hook_until: Option<SimTime>,
     /// The hook reports a failure (`FailedPreStopHook`) at this instant.
     hook_fails_at: Option<SimTime>,
-    /// The container exits at this instant, SIGKILLed if `killed`.
+    /// The container exits at this instant, SIGKILLed if `killed`. Live,
+    /// the instant SIGKILL goes if it has not exited by then.
     exit_at: SimTime,
     killed: bool,
+    /// When the kill began and the grace it had (a live preStop hook's
+    /// end recomputes the SIGTERM window from them).
+    began: SimTime,
+    grace: SimDuration,
 }
 
 /// The wait `executePreStopHook` reports: whole seconds, truncated.
@@ -81,7 +86,22 @@ fn plan(
         hook_fails_at,
         exit_at,
         killed,
+        began: now,
+        grace,
     }
+}
+
+/// Live, how long the app takes to stop is the real process's business:
+/// the plan is made for one that never stops, which puts SIGKILL at the
+/// end of the grace period.
+const LIVE_STOP: SimDuration = SimDuration::from_secs(1 << 32);
+
+/// What is left of the grace period for SIGTERM after a hook that ran
+/// from `began` to `now` (upstream subtracts the whole seconds the hook
+/// took, and leaves at least the 2 s minimum).
+fn after_hook(began: SimTime, now: SimTime, grace: SimDuration) -> SimDuration {
+    let used = whole_secs(now.since(began));
+    SimDuration(grace.nanos().saturating_sub(used.nanos())).max(MINIMUM_GRACE)
 }
 
 impl Kubelet {
@@ -107,12 +127,27 @@ impl Kubelet {
         message: &str,
     ) {
         let now = ctx.now;
-        let stop = self.cfg.container_stop.sample(ctx.rng);
+        let live = self.live().is_some();
+        let stop = if live {
+            LIVE_STOP
+        } else {
+            self.cfg.container_stop.sample(ctx.rng)
+        };
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let c = Self::container_spec(&spec, i);
-        let kill = plan(now, grace, c.pre_stop.as_ref(), stop + spec.stop_after, why);
+        let mut kill = plan(now, grace, c.pre_stop.as_ref(), stop + spec.stop_after, why);
+        // Live, an exec or httpGet hook runs for real, for up to the grace
+        // period; SIGTERM follows its end (`pre_stop_done`).
+        let live_hook =
+            live && !grace.is_zero() && matches!(c.pre_stop, Some(PreStopModel::Run { .. }));
+        if live_hook {
+            kill.hook_until = Some(now.after(grace));
+            kill.hook_fails_at = None;
+            kill.exit_at = now.after(grace + MINIMUM_GRACE);
+        }
         let next = kill.hook_until.unwrap_or(kill.exit_at);
+        let no_hook = kill.hook_until.is_none();
         rt.kills[i] = Some(kill);
         let key = rt.key.clone();
         let name = c.name.clone();
@@ -124,6 +159,14 @@ impl Kubelet {
             &format!("{name} grace period {grace}"),
         );
         self.kill_timer(ctx, slot, i, next.since(now));
+        if live_hook {
+            let gen = self.pods[slot as usize].as_ref().expect("slot").kill_gen[i];
+            let container = super::runtime::ContainerRef { slot, index: i };
+            let why = super::runtime::RunFor::PreStop { container, gen };
+            self.hook_live(ctx, slot, i, why, grace);
+        } else if live && no_hook {
+            self.signal_live(ctx, slot, i, super::runtime::Signal::Term);
+        }
     }
 
     /// Arms the container's kill (or sidecar restart) timer, cancelling
@@ -181,6 +224,9 @@ impl Kubelet {
                 "PreStopHook failed",
             );
         }
+        if self.live().is_some() {
+            return self.kill_step_live(ctx, slot, i, kill);
+        }
         if kill.hook_until == Some(now) && kill.exit_at > now {
             let rt = self.pods[slot as usize].as_mut().expect("slot");
             if let Some(k) = rt.kills[i].as_mut() {
@@ -188,20 +234,104 @@ impl Kubelet {
             }
             return self.kill_timer(ctx, slot, i, kill.exit_at.since(now));
         }
-        self.on_killed(ctx, slot, i, kill);
+        self.on_killed(ctx, slot, i, kill, None);
     }
 
-    /// The killed container has exited.
-    fn on_killed(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32, i: usize, kill: Kill) {
+    /// A live kill's timer: the hook's time ran out (a `sleep` hook is
+    /// done, an exec or httpGet hook used its grace period: SIGTERM now),
+    /// or the grace period did (SIGKILL now). The exit that follows ends
+    /// the kill, through [`Self::on_killed`].
+    fn kill_step_live(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        i: usize,
+        kill: Kill,
+    ) {
+        let now = ctx.now;
+        if kill.hook_until == Some(now) {
+            let exit_at = kill.exit_at.max(now.after(MINIMUM_GRACE));
+            return self.sigterm_live(ctx, slot, i, exit_at);
+        }
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        if let Some(k) = rt.kills[i].as_mut() {
+            k.killed = true;
+        }
+        self.signal_live(ctx, slot, i, super::runtime::Signal::Kill);
+    }
+
+    /// SIGTERM now; SIGKILL at `exit_at` unless the container exits first.
+    fn sigterm_live(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        i: usize,
+        exit_at: SimTime,
+    ) {
+        let now = ctx.now;
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        if let Some(k) = rt.kills[i].as_mut() {
+            k.hook_until = None;
+            k.exit_at = exit_at;
+        }
+        self.signal_live(ctx, slot, i, super::runtime::Signal::Term);
+        self.kill_timer(ctx, slot, i, exit_at.since(now));
+    }
+
+    /// A live preStop hook finished (`ok` or not) before its time ran out:
+    /// SIGTERM, with what the hook left of the grace period.
+    pub(super) fn pre_stop_done(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        i: usize,
+        gen: u32,
+        ok: bool,
+        output: &str,
+    ) {
+        let now = ctx.now;
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        let Some(kill) = rt.kills[i].clone().filter(|k| k.hook_until.is_some()) else {
+            return;
+        };
+        if rt.kill_gen[i] != gen {
+            return;
+        }
+        let key = rt.key.clone();
+        if !ok {
+            let message = format!("PreStopHook failed: {output}");
+            self.event(
+                ctx,
+                &key,
+                "Warning",
+                "FailedPreStopHook",
+                message.trim_end(),
+            );
+        }
+        let exit_at = now.after(after_hook(kill.began, now, kill.grace));
+        self.sigterm_live(ctx, slot, i, exit_at);
+    }
+
+    /// The killed container has exited: SIGKILLed (137) or stopped (0) as
+    /// planned, or, live, with the code its process gave (`exit`).
+    pub(super) fn on_killed(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        i: usize,
+        kill: Kill,
+        exit: Option<i32>,
+    ) {
         let now = ctx.now;
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         rt.kills[i] = None;
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let n = spec.containers.len();
-        let (exit_code, reason) = if kill.killed {
-            (137, "Error")
-        } else {
-            (0, "Completed")
+        let (exit_code, reason) = match exit {
+            Some(0) => (0, "Completed"),
+            Some(code) => (code, "Error"),
+            None if kill.killed => (137, "Error"),
+            None => (0, "Completed"),
         };
         let st = if i < n {
             &mut rt.status.container_statuses[i]
@@ -262,8 +392,11 @@ impl Kubelet {
         self.refresh_pod_phase(ctx, slot);
         self.post_status(ctx, slot);
         // The sidecar is created again after its back-off and runs after
-        // the start latency.
-        let d = delay + self.cfg.container_start.sample(ctx.rng);
+        // the start latency (live: once the runtime has started it).
+        let d = match self.live() {
+            Some(_) => delay,
+            None => delay + self.cfg.container_start.sample(ctx.rng),
+        };
         self.kill_timer(ctx, slot, i, d);
     }
 
@@ -289,6 +422,9 @@ impl Kubelet {
         st.ready = c.readiness.is_none() && c.startup.is_none();
         let key = rt.key.clone();
         let name = c.name.clone();
+        if self.live().is_some() {
+            self.start_live(ctx, slot, &[i], false);
+        }
         self.start_probes(ctx, slot, i, now);
         self.trace(ctx, "SidecarStarted", &key, &name);
         self.refresh_pod_phase(ctx, slot);

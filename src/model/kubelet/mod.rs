@@ -24,9 +24,11 @@ mod container_crash;
 mod image_backoff;
 mod images;
 mod kill;
+mod live;
 mod node_status;
 mod pod_workers;
 mod prober;
+pub mod runtime;
 mod status_manager;
 
 use status_manager::STATUS_SYNC_PERIOD;
@@ -50,6 +52,8 @@ pub struct KubeletConfig {
     pub container_stop: LatencyDist,
     pub image_sizes: Arc<BTreeMap<String, u64>>,
     pub default_image_size: u64,
+    /// The container runtime: simulated, or a real one (live mode).
+    pub runtime: runtime::Runtime,
 }
 
 impl Default for KubeletConfig {
@@ -78,6 +82,7 @@ impl Default for KubeletConfig {
             ),
             image_sizes: Arc::new(BTreeMap::new()),
             default_image_size: 50 * 1024 * 1024,
+            runtime: runtime::Runtime::Simulated,
         }
     }
 }
@@ -406,6 +411,7 @@ impl Kubelet {
                     pod: &rt.obj,
                 };
                 ctx.shared.observe(ctx.now, released);
+                self.submit(ctx, runtime::RuntimeOp::RemovePod { pod: rt.obj });
             }
         }
     }
@@ -587,6 +593,7 @@ impl Actor<Payload, World> for Kubelet {
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
+        self.runtime_node(true, Some(ctx));
         self.register(ctx);
         let jitter = SimDuration(ctx.rng.range_inclusive(0, self.cfg.lease_renew.nanos()));
         ctx.timer(jitter, Payload::Timer(Timer::LeaseRenew));
@@ -663,6 +670,10 @@ impl Actor<Payload, World> for Kubelet {
                 msg: Message::ContainerCrash(c),
                 ..
             } => self.on_container_crash(ctx, &c),
+            Payload::Msg {
+                msg: Message::Runtime(a),
+                ..
+            } => self.on_runtime_answer(ctx, *a),
             _ => {}
         }
     }
@@ -704,6 +715,7 @@ impl Actor<Payload, World> for Kubelet {
     }
 
     fn crash(&mut self, _now: SimTime) {
+        self.runtime_node(false, None);
         self.adopting = false;
         // Containers die with the node; the image cache on disk survives.
         self.pods.clear();

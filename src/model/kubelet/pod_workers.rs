@@ -4,6 +4,7 @@
 
 use super::backoff::restart_delay;
 use super::kill::KillReason;
+use super::runtime::RuntimeOp;
 use super::*;
 
 impl Kubelet {
@@ -123,6 +124,9 @@ impl Kubelet {
         ctx.shared.observe(now, admitted);
         self.trace(ctx, "PodAdmitted", &key, "");
         self.post_status(ctx, slot);
+        if self.live().is_some() {
+            return self.step_when(ctx, slot, |pod, then| RuntimeOp::RunSandbox { pod, then });
+        }
         let d = self.cfg.sandbox_create.sample(ctx.rng);
         self.step_after(ctx, slot, d);
     }
@@ -177,6 +181,7 @@ impl Kubelet {
                 if c.sidecar {
                     return self.start_sidecar(ctx, slot, i);
                 }
+                let live = self.live().is_some();
                 let rt = self.pods[slot as usize].as_mut().expect("slot");
                 let st = &mut rt.status.init_container_statuses[i];
                 match st.state {
@@ -184,22 +189,16 @@ impl Kubelet {
                         st.state = ContainerState::Running { started: now };
                         st.started = true;
                         self.post_status(ctx, slot);
+                        if live {
+                            // It runs until its process exits (an answer).
+                            let n = spec.containers.len();
+                            return self.start_live(ctx, slot, &[n + i], false);
+                        }
                         let d = self.cfg.container_start.sample(ctx.rng)
                             + c.run_for.unwrap_or_default();
                         self.step_after(ctx, slot, d);
                     }
-                    ContainerState::Running { started } => {
-                        st.state = ContainerState::Terminated {
-                            exit_code: 0,
-                            reason: "Completed",
-                            started,
-                            finished: now,
-                        };
-                        st.started = false;
-                        rt.stage = Stage::Init(i + 1);
-                        self.post_status(ctx, slot);
-                        self.advance(ctx, slot);
-                    }
+                    ContainerState::Running { .. } => self.finish_init(ctx, slot, i, 0),
                     ContainerState::Terminated { .. } => {}
                 }
             }
@@ -208,6 +207,12 @@ impl Kubelet {
                     if !self.ensure_image(ctx, slot, &c.image) {
                         return;
                     }
+                }
+                if self.live().is_some() {
+                    let rt = self.pods[slot as usize].as_mut().expect("slot");
+                    let due = due_to_start(rt, &spec, now);
+                    rt.stage = Stage::Running;
+                    return self.start_live(ctx, slot, &due, true);
                 }
                 let d = self.cfg.container_start.sample(ctx.rng);
                 let rt = self.pods[slot as usize].as_mut().expect("slot");
@@ -218,6 +223,57 @@ impl Kubelet {
             Stage::Terminating => self.finish_termination(ctx, slot),
             Stage::Done => {}
         }
+    }
+
+    /// Init container `i` exited with `exit_code` (always 0 in a simulated
+    /// run, whose init containers succeed). A success moves the pod on; a
+    /// failure (live) is retried after the crash-loop back-off, or, under
+    /// `restartPolicy: Never`, fails the pod, as upstream's
+    /// computePodActions does.
+    pub(super) fn finish_init(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        i: usize,
+        exit_code: i32,
+    ) {
+        let now = ctx.now;
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        let policy = rt.obj.as_pod().expect("pod").spec.restart_policy;
+        let n = rt.status.container_statuses.len();
+        let st = &mut rt.status.init_container_statuses[i];
+        let ContainerState::Running { started } = st.state else {
+            return;
+        };
+        let reason = if exit_code == 0 { "Completed" } else { "Error" };
+        let done = ContainerState::Terminated {
+            exit_code,
+            reason,
+            started,
+            finished: now,
+        };
+        st.state = done.clone();
+        st.started = false;
+        if exit_code == 0 {
+            rt.stage = Stage::Init(i + 1);
+            self.post_status(ctx, slot);
+            return self.advance(ctx, slot);
+        }
+        if policy == RestartPolicy::Never {
+            rt.status.phase = PodPhase::Failed;
+            rt.stage = Stage::Done;
+            return self.post_status(ctx, slot);
+        }
+        let delay = restart_delay(&mut rt.backoff[n + i], now);
+        rt.restarts[n + i] += 1;
+        st.restart_count = rt.restarts[n + i];
+        st.last_state = Some(done);
+        st.state = ContainerState::Waiting {
+            reason: "CrashLoopBackOff",
+            message: String::new(),
+        };
+        self.post_status(ctx, slot);
+        self.step_after(ctx, slot, delay);
     }
 
     /// A sidecar (init container with `restartPolicy: Always`): created,
@@ -235,6 +291,9 @@ impl Kubelet {
             // Created now; running after the start latency.
             st.state = ContainerState::Running { started: now };
             self.post_status(ctx, slot);
+            if self.live().is_some() {
+                return self.start_live(ctx, slot, &[n + i], true);
+            }
             let d = self.cfg.container_start.sample(ctx.rng);
             return self.step_after(ctx, slot, d);
         }
@@ -275,6 +334,8 @@ impl Kubelet {
 
     pub(super) fn start_containers(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32) {
         let now = ctx.now;
+        // A live container's run ends when its process exits (an answer).
+        let scripted_exits = self.live().is_none();
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let mut to_start = Vec::new();
@@ -310,7 +371,7 @@ impl Kubelet {
             }
             st.started = c.startup.is_none();
             st.ready = c.readiness.is_none() && c.startup.is_none();
-            if let Some(run) = c.run_for {
+            if let Some(run) = c.run_for.filter(|_| scripted_exits) {
                 ctx.timer(run, Payload::Timer(Timer::ContainerExit { slot }));
             }
         }
@@ -358,7 +419,7 @@ impl Kubelet {
             } else {
                 c.exit_code
             };
-            restarting |= record_exit(rt, &spec, i, exit_code, now);
+            restarting |= record_exit(rt, &spec, i, exit_code, false, now);
         }
         let key = rt.key.clone();
         self.refresh_pod_phase(ctx, slot);
@@ -505,7 +566,8 @@ impl Kubelet {
 }
 
 /// App container `i`, running since it started, exited at `now` with
-/// `exit_code` (its run ended, or it crashed): Terminated, then, if the
+/// `exit_code` (its run ended, it crashed, or, live, the OOM killer ended
+/// it: `OOMKilled`): Terminated, then, if the
 /// restart policy restarts it, waiting out its crash-loop back-off. Returns
 /// whether it will restart.
 pub(super) fn record_exit(
@@ -513,6 +575,7 @@ pub(super) fn record_exit(
     spec: &PodSpecModel,
     i: usize,
     exit_code: i32,
+    oom_killed: bool,
     now: SimTime,
 ) -> bool {
     let Some(started) = rt.started[i].take() else {
@@ -520,7 +583,11 @@ pub(super) fn record_exit(
     };
     let c = &spec.containers[i];
     let st = &mut rt.status.container_statuses[i];
-    let reason = if exit_code == 0 { "Completed" } else { "Error" };
+    let reason = match exit_code {
+        _ if oom_killed => "OOMKilled",
+        0 => "Completed",
+        _ => "Error",
+    };
     st.state = ContainerState::Terminated {
         exit_code,
         reason,
@@ -571,6 +638,22 @@ fn stop_status(st: &mut ContainerStatus, now: SimTime, killed: bool) {
         };
     }
     st.ready = false;
+}
+
+/// The app containers a sync starts now (what [`Kubelet::start_containers`]
+/// starts): not running, not being killed, past their back-off, and, if
+/// they ran before, restartable under the pod's policy.
+fn due_to_start(rt: &PodRuntime, spec: &PodSpecModel, now: SimTime) -> Vec<usize> {
+    (0..spec.containers.len())
+        .filter(|&i| rt.started[i].is_none() && rt.kills[i].is_none())
+        .filter(|&i| match rt.restart_at[i] {
+            Some(t) => t <= now,
+            None => match &rt.status.container_statuses[i].state {
+                st @ ContainerState::Terminated { .. } => should_restart(spec.restart_policy, st),
+                _ => true,
+            },
+        })
+        .collect()
 }
 
 fn has_run(s: &ContainerStatus) -> bool {

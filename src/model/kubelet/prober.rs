@@ -3,6 +3,7 @@
 //! and the liveness kill after `failureThreshold` failures in a row.
 
 use super::kill::KillReason;
+use super::runtime::{ContainerRef, RunFor};
 use super::*;
 use crate::api::pod::{ProbeHandler, ProbeModel};
 
@@ -143,6 +144,10 @@ impl Kubelet {
         let Some(probe) = c.readiness.as_ref().or(c.startup.as_ref()) else {
             return;
         };
+        if self.live().is_some() {
+            let container = ContainerRef { slot, index: i };
+            return self.probe_live(ctx, slot, i, probe, RunFor::Probe { container, gen });
+        }
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         let is_started = if sidecar {
             rt.status.init_container_statuses[i - n].started
@@ -160,6 +165,37 @@ impl Kubelet {
         let ok = up >= spec.ready_after
             && !scripted
             && !(readiness && ctx.rng.chance(f.readiness_failure_rate));
+        self.probe_result(ctx, slot, i, gen, ok, None);
+    }
+
+    /// A readiness or startup probe's verdict (drawn, or, live, what the
+    /// container answered: `output`): the success and failure counts, the
+    /// container's started and ready flags, the next run, `Unhealthy`.
+    pub(super) fn probe_result(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        i: usize,
+        gen: u32,
+        ok: bool,
+        output: Option<&str>,
+    ) {
+        let Some((_, spec)) = self.probed(slot, i, gen) else {
+            return;
+        };
+        let n = spec.containers.len();
+        let sidecar = i >= n;
+        let c = Self::container_spec(&spec, i);
+        let Some(probe) = c.readiness.as_ref().or(c.startup.as_ref()) else {
+            return;
+        };
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        let is_started = if sidecar {
+            rt.status.init_container_statuses[i - n].started
+        } else {
+            rt.status.container_statuses[i].started
+        };
+        let readiness = c.readiness.is_some() && is_started;
         if ok {
             rt.probe_ok[i] += 1;
             rt.probe_fail[i] = 0;
@@ -210,7 +246,8 @@ impl Kubelet {
             } else {
                 "Startup"
             };
-            let detail = failure_detail(probe, pod_ip.as_deref());
+            let detail =
+                live_detail(output).unwrap_or_else(|| failure_detail(probe, pod_ip.as_deref()));
             self.event(
                 ctx,
                 &key,
@@ -266,11 +303,44 @@ impl Kubelet {
         if !is_started {
             return ctx.timer(probe.period, next);
         }
+        if self.live().is_some() {
+            let container = ContainerRef { slot, index: i };
+            return self.probe_live(ctx, slot, i, &probe, RunFor::Liveness { container, gen });
+        }
         let f = &spec.faults;
         let fails = f
             .liveness_fails_after
             .is_some_and(|a| now.since(started) >= a)
             || ctx.rng.chance(f.liveness_failure_rate);
+        self.liveness_result(ctx, slot, i, gen, fails, None);
+    }
+
+    /// A liveness probe's verdict (drawn, or, live, answered: `output`):
+    /// the failure count, `Unhealthy`, the next run, and the kill after
+    /// `failureThreshold` failures in a row.
+    pub(super) fn liveness_result(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        i: usize,
+        gen: u32,
+        fails: bool,
+        output: Option<&str>,
+    ) {
+        let Some((_, spec)) = self.probed(slot, i, gen) else {
+            return;
+        };
+        let n = spec.containers.len();
+        let c = Self::container_spec(&spec, i);
+        let Some(probe) = c.liveness.clone() else {
+            return;
+        };
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        let next = Payload::Timer(Timer::LivenessProbe {
+            slot,
+            container: i as u16,
+            gen,
+        });
         if !fails {
             rt.live_fail[i] = 0;
             return ctx.timer(probe.period, next);
@@ -278,7 +348,8 @@ impl Kubelet {
         rt.live_fail[i] += 1;
         let failures = rt.live_fail[i];
         let key = rt.key.clone();
-        let detail = failure_detail(&probe, rt.status.pod_ip.as_deref());
+        let detail = live_detail(output)
+            .unwrap_or_else(|| failure_detail(&probe, rt.status.pod_ip.as_deref()));
         self.event(
             ctx,
             &key,
@@ -299,6 +370,11 @@ impl Kubelet {
         let grace = probe.termination_grace.unwrap_or(spec.termination_grace);
         self.start_kill(ctx, slot, i, grace, KillReason::Liveness, &message);
     }
+}
+
+/// What a live probe's failure said, if anything.
+fn live_detail(output: Option<&str>) -> Option<String> {
+    output.map(|o| o.trim_end().to_string())
 }
 
 /// What a failed probe run reports, per handler, as the prober words it
