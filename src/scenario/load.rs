@@ -275,6 +275,14 @@ impl Loader<'_> {
                 "must be positive: the cluster needs time to converge after the last fault",
             );
         }
+        for node in spec.live.sockets.keys() {
+            if !nodes.iter().any(|n| &n.name == node) {
+                self.error(
+                    &format!("live.sockets.{node}"),
+                    "names no node of the cluster (nodes are <pool>-<n>, e.g. worker-1)",
+                );
+            }
+        }
         if !self.errors.is_empty() {
             return Err(self.finish_errors());
         }
@@ -306,6 +314,7 @@ impl Loader<'_> {
             objective,
             faults,
             liveness_bound,
+            live: spec.live,
         })
     }
 

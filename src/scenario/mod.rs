@@ -74,6 +74,8 @@ pub struct Scenario {
     /// How long after the last fault heals the liveness checkers wait
     /// (`checks.liveness`, default 10 minutes).
     pub liveness_bound: SimDuration,
+    /// `live:`: what `kubesim live` needs beyond the simulation.
+    pub live: spec::LiveSpec,
 }
 
 /// The liveness bound when a scenario does not set one.

@@ -9,7 +9,7 @@ use crate::model::msg::Payload;
 use crate::model::world::World;
 use crate::report::summary::{NotReached, RunFacts, Summary};
 use crate::sim::{
-    Engine, EventLog, SimDuration, SimTime, Trace, TraceLevel, TraceObserver, TraceSink,
+    Engine, EventLog, Pacer, SimDuration, SimTime, Trace, TraceLevel, TraceObserver, TraceSink,
 };
 
 /// How to run: overrides of the scenario's own settings.
@@ -24,6 +24,9 @@ pub struct RunOptions {
     pub checks: bool,
     /// Keep one entry per delivered event, to find where two runs part.
     pub event_log: bool,
+    /// Live mode: run on this wall clock instead of as fast as possible
+    /// (the scenario's kubelets then drive a real runtime; `src/live`).
+    pub pacer: Option<Box<dyn Pacer<Payload>>>,
 }
 
 impl Default for RunOptions {
@@ -36,6 +39,7 @@ impl Default for RunOptions {
             observer: None,
             checks: false,
             event_log: false,
+            pacer: None,
         }
     }
 }
@@ -103,7 +107,17 @@ pub fn run(
             liveness_checked_at = Some(deadline);
         }
     }
-    engine.run_until(until, &mut progress);
+    let until = match opts.pacer {
+        Some(mut pacer) => {
+            engine.run_paced(until, pacer.as_mut());
+            // Interrupted (Ctrl-C), a live run ends where it was.
+            engine.now()
+        }
+        None => {
+            engine.run_until(until, &mut progress);
+            until
+        }
+    };
     let violations = match engine.shared.checks.take() {
         Some(c) => c.finish(until, &engine.shared),
         None => Vec::new(),

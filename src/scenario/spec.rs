@@ -145,6 +145,58 @@ pub struct ScenarioSpec {
     pub faults: Option<crate::faults::profile::FaultsSpec>,
     /// What `kubesim fuzz` checks; see [`crate::faults::checkers`].
     pub checks: Option<ChecksSpec>,
+    /// How `kubesim live` runs this scenario on real containerd nodes; a
+    /// simulated run ignores it.
+    #[serde(default)]
+    pub live: LiveSpec,
+}
+
+/// What runs in place of a manifest's image: a local image's name, or one
+/// with the program that stands for the image's own entrypoint (run when
+/// the container names no `command` or `args`): `{image: busybox, command:
+/// [httpd, -f, -p, "80"]}` for a web server image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LiveImageSpec {
+    Name(String),
+    #[serde(rename_all = "camelCase")]
+    With {
+        image: String,
+        #[serde(default)]
+        command: Vec<String>,
+    },
+}
+
+impl LiveImageSpec {
+    /// The local image's name.
+    pub fn image(&self) -> &str {
+        match self {
+            LiveImageSpec::Name(n) | LiveImageSpec::With { image: n, .. } => n,
+        }
+    }
+
+    /// The program that stands for the image's entrypoint, if given.
+    pub fn command(&self) -> &[String] {
+        match self {
+            LiveImageSpec::Name(_) => &[],
+            LiveImageSpec::With { command, .. } => command,
+        }
+    }
+}
+
+/// `live:`: the real nodes of `kubesim live` (see [`crate::live`]).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LiveSpec {
+    /// Manifest image → the local image that runs in its place (built from
+    /// Debian's busybox-static, or by `kubesim live image build`); there is
+    /// no registry.
+    #[serde(default)]
+    pub images: BTreeMap<String, LiveImageSpec>,
+    /// Node → the socket of a containerd already running for it; kubesim
+    /// starts its own containerd for every node not named here.
+    #[serde(default)]
+    pub sockets: BTreeMap<String, String>,
 }
 
 /// `checks:`: how the invariant checkers judge a run.

@@ -359,8 +359,8 @@ impl<P, S> Engine<P, S> {
                 self.deliver(t2, env);
                 continue;
             }
-            if now >= until {
-                self.clock = self.clock.max(until);
+            if now >= until || pacer.interrupted() {
+                self.clock = self.clock.max(now.min(until));
                 return;
             }
             let deadline = next.map_or(until, |t| t.min(until));
@@ -428,7 +428,13 @@ pub trait Pacer<P> {
     fn now(&mut self) -> SimTime;
     /// Blocks until real time reaches `deadline` or something arrives from
     /// outside, whichever is first; returns what arrived (maybe nothing).
+    /// It may return early with nothing (to let the run look at
+    /// [`Pacer::interrupted`]).
     fn wait(&mut self, deadline: SimTime) -> Vec<External<P>>;
+    /// The run is to end now (Ctrl-C), before its horizon.
+    fn interrupted(&mut self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
