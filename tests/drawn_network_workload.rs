@@ -147,6 +147,33 @@ fn drawn_faults_respect_window_cap_and_busy_targets() {
 }
 
 #[test]
+fn a_partition_target_among_its_peers_is_cut_from_the_others() {
+    // Targets worker-1..4 and kube-scheduler, peers kube-scheduler and
+    // kube-apiserver: a worker is cut from both; kube-scheduler only from
+    // kube-apiserver (before, its peers held itself too, and its repro
+    // failed to load: "`kube-scheduler` is on both sides of the cut").
+    let p = profile(", oneWay: true, peers: [kube-scheduler, kube-apiserver]");
+    let both = vec!["kube-scheduler".to_string(), "kube-apiserver".to_string()];
+    let mut scheduler_cuts = 0;
+    for seed in 1..=100 {
+        for f in draw(&p, seed).faults {
+            let FaultDetail::Partition { one_way, peers } = &f.detail else {
+                continue;
+            };
+            assert!(one_way);
+            if f.target == "kube-scheduler" {
+                assert_eq!(peers, &["kube-apiserver".to_string()], "seed {seed}");
+                scheduler_cuts += 1;
+            } else {
+                assert_eq!(peers, &both, "seed {seed}: {f}");
+            }
+        }
+    }
+    // One target in five, ~4 partitions a seed: far more than 10 in 100.
+    assert!(scheduler_cuts > 10, "{scheduler_cuts}");
+}
+
+#[test]
 fn the_repro_of_the_new_kinds_reruns_to_the_same_digest_at_another_level() {
     let dir = tempfile::tempdir().unwrap();
     let mut kinds_written = std::collections::BTreeSet::new();

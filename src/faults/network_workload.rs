@@ -113,18 +113,25 @@ pub fn owns(kind: FaultKind) -> bool {
     )
 }
 
-/// The detail a drawn partition carries: none for the plain symmetric
-/// cut from everyone.
-pub fn partition_detail(kind: &KindProfile) -> FaultDetail {
-    match &kind.extra {
+/// The detail a partition of `target` carries: none for the plain
+/// symmetric cut from everyone. A target among the `peers` is cut from
+/// the others (as `linkDegrade` leaves a target out of its own peers), so
+/// `targets: [a, b]` with `peers: [a, b]` cuts either direction between
+/// them; `None` when the target is its only peer (nothing to cut from).
+pub fn partition_detail(kind: &KindProfile, target: &str) -> Option<FaultDetail> {
+    Some(match &kind.extra {
         KindExtra::Partition { one_way, peers } if *one_way || !peers.is_empty() => {
+            let others: Vec<String> = peers.iter().filter(|p| *p != target).cloned().collect();
+            if others.is_empty() && !peers.is_empty() {
+                return None;
+            }
             FaultDetail::Partition {
                 one_way: *one_way,
-                peers: peers.clone(),
+                peers: others,
             }
         }
         _ => FaultDetail::None,
-    }
+    })
 }
 
 /// The target and detail a candidate of one of this file's kinds takes,

@@ -180,11 +180,13 @@ pub fn draw(profile: &FaultProfile, seed: u64) -> Schedule {
         let target = if nw::owns(kind.kind) {
             nw::accept(kind, &active, c.pick)
         } else {
-            let detail = match kind.kind {
-                FaultKind::Partition => nw::partition_detail(kind),
-                _ => FaultDetail::None,
-            };
-            accept(kind, profile, &active, c.pick).map(|t| (t, detail))
+            accept(kind, profile, &active, c.pick).and_then(|t| {
+                let detail = match kind.kind {
+                    FaultKind::Partition => nw::partition_detail(kind, &t)?,
+                    _ => FaultDetail::None,
+                };
+                Some((t, detail))
+            })
         };
         match target {
             Some((target, detail))

@@ -285,10 +285,21 @@ fn timeline_units(steps: &[Option<Step>]) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) 
     (faults, others)
 }
 
+/// A fault that a later step undoes (a container crash has no heal).
 fn is_inject(a: &Action) -> bool {
     matches!(
         a,
-        Action::CrashNode(_) | Action::CrashEtcd(_) | Action::Partition(_)
+        Action::CrashNode(_)
+            | Action::CrashEtcd(_)
+            | Action::Partition(_)
+            | Action::PartitionOneWay { .. }
+            | Action::PartitionBetween(_)
+            | Action::CrashComponent(_)
+            | Action::CrashKubelet(_)
+            | Action::HangKubelet(_)
+            | Action::SlowDisk { .. }
+            | Action::DegradeLinks(_)
+            | Action::FailImagePulls(_)
     )
 }
 
@@ -309,7 +320,20 @@ fn heals(inject: &Step, heal: &Step) -> bool {
             b.is_none_or(|b| b == *a)
         }
         (Some(Action::CrashEtcd(EtcdTarget::Leader)), Some(Action::RestartEtcd(_))) => true,
-        (Some(Action::Partition(_)), Some(Action::Heal)) => true,
+        (
+            Some(
+                Action::Partition(_) | Action::PartitionOneWay { .. } | Action::PartitionBetween(_),
+            ),
+            Some(Action::Heal),
+        ) => true,
+        (Some(Action::CrashComponent(a)), Some(Action::RestartComponent(b)))
+        | (Some(Action::CrashKubelet(a)), Some(Action::RestartKubelet(b)))
+        | (Some(Action::HangKubelet(a)), Some(Action::ResumeKubelet(b))) => a == b,
+        (Some(Action::SlowDisk { member, .. }), Some(Action::HealDisk(m))) => member == m,
+        (Some(Action::DegradeLinks(d)), Some(Action::RestoreLinks(t))) => {
+            d.targets.iter().all(|x| t.contains(x))
+        }
+        (Some(Action::FailImagePulls(a)), Some(Action::RestoreImagePulls(b))) => a == b,
         _ => false,
     }
 }
@@ -538,5 +562,38 @@ mod tests {
         // step) is not a fault.
         assert_eq!(faults, vec![vec![1, 5], vec![2, 3], vec![4, 6], vec![7]]);
         assert_eq!(others, vec![vec![0]]);
+    }
+
+    #[test]
+    fn the_newer_fault_kinds_pair_with_their_heals() {
+        let one_way = Action::PartitionOneWay {
+            from: vec!["kube-scheduler".into()],
+            to: vec!["kube-apiserver".into()],
+        };
+        let steps = vec![
+            step(1, "fault: partition kube-scheduler for 40s", one_way),
+            step(2, "", Action::CrashComponent("kube-scheduler".into())),
+            step(3, "", Action::HangKubelet("worker-1".into())),
+            step(4, "", Action::ResumeKubelet("worker-1".into())),
+            step(5, "fault healed: partition kube-scheduler", Action::Heal),
+            step(6, "", Action::RestartComponent("kube-scheduler".into())),
+            step(
+                7,
+                "",
+                Action::SlowDisk {
+                    member: 1,
+                    fsync: SimDuration::from_millis(800),
+                },
+            ),
+            step(8, "", Action::HealDisk(1)),
+        ];
+        let (faults, others) = timeline_units(&steps);
+        // The one-way cut pairs with its heal by note (1 with 5), the
+        // others by action: the scheduler's crash with its restart (2
+        // with 6), the hang with its resume (3 with 4), the disk with its
+        // heal (7 with 8). Each was a unit of its own before, so ddmin
+        // could drop a heal and keep its fault: a fault that never heals.
+        assert_eq!(faults, vec![vec![0, 4], vec![1, 5], vec![2, 3], vec![6, 7]]);
+        assert!(others.is_empty());
     }
 }
