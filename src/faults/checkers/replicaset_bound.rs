@@ -228,4 +228,50 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
     }
+
+    /// What `scenarios/fuzz-planted-relist.yaml` relies on: on a spec that
+    /// only grows, the lag hides nothing, so the first create past the
+    /// current spec is reported whenever it comes.
+    #[test]
+    fn on_a_growing_spec_one_create_past_it_is_caught_at_once() {
+        let mut c = ReplicaSetBound::default();
+        let mut out = Vec::new();
+        let at = |s: u64| SimTime(s * 1_000_000_000);
+        c.observe(
+            at(0),
+            &Observation::Committed(&change(2, None, Some(&rs(6)))),
+            &mut out,
+        );
+        let pods: Vec<_> = (0..10)
+            .map(|i| pod(&format!("p{i}"), 1, Some(("ReplicaSet", "u-web"))))
+            .collect();
+        for (i, p) in pods[..6].iter().enumerate() {
+            let c6 = change(3 + i as u64, None, Some(p));
+            c.observe(at(1), &Observation::Committed(&c6), &mut out);
+        }
+        // Scaled to 9 at 120 s (rv 9); its 3 creates at 200 s make 9
+        // active, max(6, 9) = 9: within.
+        c.observe(
+            at(120),
+            &Observation::Committed(&change(9, Some(&rs(6)), Some(&rs(9)))),
+            &mut out,
+        );
+        for (i, p) in pods[6..9].iter().enumerate() {
+            let c3 = change(10 + i as u64, None, Some(p));
+            c.observe(at(200), &Observation::Committed(&c3), &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        // A fourth create 1 ms later (the sync that forgot its
+        // expectations) is 10 active > 9, though the scale was 80 s ago,
+        // inside the 120 s lag: an older spec, 6, cannot excuse it.
+        let late = SimTime(at(200).0 + 1_000_000);
+        c.observe(
+            late,
+            &Observation::Committed(&change(13, None, Some(&pods[9]))),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert!(out[0].message.contains("10 active pods"), "{}", out[0]);
+        assert!(out[0].message.contains("at most 9"), "{}", out[0]);
+    }
 }
