@@ -351,8 +351,8 @@ mod tests {
     fn object(yaml: &str) -> Arc<Object> {
         let docs = crate::api::manifest::parse_yaml("t.yaml", yaml).expect("yaml");
         let mut report = Default::default();
-        let mut objs = crate::api::manifest::decode_object("t.yaml", &docs[0], &mut report)
-            .expect("manifest");
+        let mut objs =
+            crate::api::manifest::decode_object("t.yaml", &docs[0], &mut report).expect("manifest");
         Arc::new(objs.remove(0))
     }
 

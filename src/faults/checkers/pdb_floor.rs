@@ -380,6 +380,10 @@ mod tests {
             &mut out,
         );
         assert_eq!(out.len(), 1, "{out:?}");
-        assert!(out[0].message.contains("leaves 0 healthy pods"), "{}", out[0]);
+        assert!(
+            out[0].message.contains("leaves 0 healthy pods"),
+            "{}",
+            out[0]
+        );
     }
 }
