@@ -19,7 +19,7 @@ use super::workqueue::WorkQueue;
 use crate::api::disruption_budget::{BudgetStatus, DisruptionBudget, DELETION_TIMEOUT};
 use crate::api::int_or_percent::{scaled_value, IntOrPercent};
 use crate::api::{Kind, Object};
-use crate::sim::SimTime;
+use crate::sim::{SimDuration, SimTime};
 
 #[derive(Default)]
 pub struct DisruptionController;
@@ -132,6 +132,18 @@ pub fn disrupted_pods(
     (kept, expired, recheck)
 }
 
+/// How long until the recheck of a `disruptedPods` entry due at `due`
+/// (`enqueuePdbForRecheck(pdb, nextRecheckTime.Sub(now))`). Upstream expires
+/// an entry once `expectedDeletion.Before(currentTime)`; on a real clock the
+/// recheck runs a moment after `due`, so it finds the entry expired. On the
+/// virtual clock a recheck at `due` itself would keep the entry and ask for a
+/// recheck after zero, which the work queue adds at once: the same sync at
+/// the same instant, forever. The recheck is due one nanosecond after `due`,
+/// the first instant upstream's comparison expires the entry.
+pub fn recheck_delay(due: SimTime, now: SimTime) -> SimDuration {
+    due.since(now) + SimDuration::from_nanos(1)
+}
+
 /// `countHealthyPods`: ready pods not being deleted and not already
 /// promised to an eviction.
 pub fn healthy_pods(
@@ -228,7 +240,7 @@ impl Controller for DisruptionController {
             && old.observed_generation == budget.generation
             && old.conditions_up_to_date();
         if let Some(at) = recheck {
-            cx.requeue_after(at.since(now));
+            cx.requeue_after(recheck_delay(at, now));
         }
         if unchanged {
             return;
@@ -275,7 +287,6 @@ impl Controller for DisruptionController {
 mod tests {
     use super::*;
     use crate::api::disruption_budget::BudgetStatus;
-    use crate::sim::SimDuration;
 
     fn budget(min: Option<IntOrPercent>, max: Option<IntOrPercent>) -> DisruptionBudget {
         DisruptionBudget {
@@ -334,5 +345,69 @@ mod tests {
         assert_eq!(kept.keys().collect::<Vec<_>>(), vec!["b"]);
         assert_eq!(expired, vec!["a".to_string()]);
         assert_eq!(recheck, Some(t(220)));
+    }
+
+    /// One object from a manifest, as the informers would cache it.
+    fn object(yaml: &str) -> Arc<Object> {
+        let docs = crate::api::manifest::parse_yaml("t.yaml", yaml).expect("yaml");
+        let mut report = Default::default();
+        let mut objs =
+            crate::api::manifest::decode_object("t.yaml", &docs[0], &mut report).expect("manifest");
+        Arc::new(objs.remove(0))
+    }
+
+    /// A pod the eviction API approved at 0s was never deleted (its delete
+    /// was lost with a crashed apiserver). Its entry is due at 2m; the
+    /// recheck must run after that instant and expire it. Before the fix
+    /// the sync at exactly 2m kept the entry and asked for a recheck after
+    /// 0 s, which the work queue adds at once: the manager synced the
+    /// budget again at the same instant, recursively, until the stack
+    /// overflowed (fuzz-everything seed 452).
+    #[test]
+    fn an_entry_due_now_is_rechecked_after_now_and_expires() {
+        let mut cache = Cache::default();
+        cache.apply(
+            object(
+                "apiVersion: policy/v1\nkind: PodDisruptionBudget\n\
+                 metadata: {name: web, namespace: default}\n\
+                 spec: {minAvailable: 1, selector: {matchLabels: {app: web}}}\n\
+                 status: {disruptedPods: {web-a: \"2025-01-01T00:00:00Z\"}}\n",
+            ),
+            false,
+        );
+        cache.apply(
+            object(
+                "apiVersion: v1\nkind: Pod\n\
+                 metadata: {name: web-a, namespace: default, labels: {app: web}}\n\
+                 spec: {containers: [{name: web, image: nginx}]}\n",
+            ),
+            false,
+        );
+        let due = SimTime::ZERO.after(DELETION_TIMEOUT);
+        let mut c = DisruptionController;
+        // At 2m exactly the entry is not yet past due (upstream's
+        // `expectedDeletion.Before(now)` is false): kept, recheck 1 ns on.
+        let mut cx = SyncCtx::new(due, &cache);
+        c.sync("default/web", &mut cx);
+        assert_eq!(cx.requeue_after, Some(SimDuration::from_nanos(1)));
+        // 1 ns later it is past due: the status written drops it.
+        let mut cx = SyncCtx::new(due.after(SimDuration::from_nanos(1)), &cache);
+        c.sync("default/web", &mut cx);
+        assert_eq!(cx.requeue_after, None);
+        let written = cx.requests.last().expect("a status write");
+        let budget = DisruptionBudget::read(written.body.as_ref().unwrap()).unwrap();
+        assert!(budget.status.disrupted_pods.is_empty());
+    }
+
+    #[test]
+    fn recheck_delay_is_never_zero() {
+        let t = |s| SimTime::ZERO.after(SimDuration::from_secs(s));
+        // Due in 100 s: 100 s and 1 ns.
+        assert_eq!(
+            recheck_delay(t(220), t(120)),
+            SimDuration::from_secs(100) + SimDuration::from_nanos(1)
+        );
+        // Due now: 1 ns, not 0 (an immediate re-add at the same instant).
+        assert_eq!(recheck_delay(t(120), t(120)), SimDuration::from_nanos(1));
     }
 }

@@ -1,11 +1,15 @@
 //! Voluntary evictions never take a PodDisruptionBudget below its floor.
 //!
-//! Judged from the committed history, not the apiserver's cache: when the
-//! eviction subresource passes its point of no return for a pod that is
-//! healthy in etcd (Ready, not terminating, not finished), every budget
-//! selecting it must keep at least its floor of healthy pods after the
-//! pod goes, counting as gone the pods earlier evictions accepted whose
-//! deletion etcd has not committed yet.
+//! Judged from the committed history, not the apiserver's cache: when an
+//! eviction decides on a pod that is healthy in etcd (Ready, not
+//! terminating, not finished), every budget selecting it must keep at
+//! least its floor of healthy pods after the pod goes, counting as gone
+//! the pods earlier evictions accepted whose deletion etcd has not
+//! committed yet. The decision is the budget write that spends a
+//! disruption (the pod added to `disruptedPods`, upstream's
+//! `checkAndDecrement`) or, for an eviction no budget paid for, its point
+//! of no return before the delete: a pod that goes unready between the
+//! spend and the delete does not make the spend wrong.
 //!
 //! The floor is `minAvailable` when it is an integer; for a percentage or
 //! `maxUnavailable` it is the `desiredHealthy` the disruption controller
@@ -80,21 +84,54 @@ impl PdbFloor {
         }
     }
 
-    fn budget_written(&mut self, c: &WatchedChange) {
+    fn budget_written(&mut self, at: SimTime, c: &WatchedChange, out: &mut Vec<Violation>) {
         let name = c.key.to_string();
         let Some(v) = c.value.as_deref().and_then(DisruptionBudget::read) else {
             self.budgets.remove(&name);
             return;
         };
-        let spent = self
-            .budgets
-            .get(&name)
-            .is_some_and(|old| v.status.disrupted_pods.len() > old.b.status.disrupted_pods.len());
+        // The eviction API spends a disruption by adding its pod to
+        // `disruptedPods`; the names this write added are its evictions.
+        let added: Vec<String> = match self.budgets.get(&name) {
+            Some(old) => v
+                .status
+                .disrupted_pods
+                .keys()
+                .filter(|p| !old.b.status.disrupted_pods.contains_key(*p))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let spent = !added.is_empty();
         let involuntary = spent && self.budgets.get(&name).is_some_and(|o| o.involuntary);
+        let namespace = v.namespace.clone();
         self.budgets.insert(name, Budget { b: v, involuntary });
+        for pod in added {
+            let found = self
+                .pods
+                .values()
+                .find(|p| p.meta.namespace == namespace && p.meta.name == pod)
+                .cloned();
+            if let Some(p) = found {
+                self.judge(at, &p, out);
+            }
+        }
     }
 
+    /// The eviction's pod delete. An eviction that spent a budget was
+    /// judged when it spent it (upstream's `checkAndDecrement`, the
+    /// decision); what happens to other pods between that write and this
+    /// delete is not the eviction's doing.
     fn accepted(&mut self, at: SimTime, pod: &Object, out: &mut Vec<Violation>) {
+        if self.evicting.contains(pod.meta.uid.as_str()) {
+            return;
+        }
+        self.judge(at, pod, out);
+    }
+
+    /// Counts `pod` as going and checks every budget selecting it keeps its
+    /// floor.
+    fn judge(&mut self, at: SimTime, pod: &Object, out: &mut Vec<Violation>) {
         let uid = pod.meta.uid.as_str();
         let Some(committed) = self.pods.get(uid).cloned() else {
             return;
@@ -148,7 +185,7 @@ impl Checker for PdbFloor {
         match *o {
             Observation::Committed(c) if c.key.kind == Kind::Pod => self.pod_written(c),
             Observation::Committed(c) if c.key.kind == Kind::PodDisruptionBudget => {
-                self.budget_written(c)
+                self.budget_written(at, c, out)
             }
             Observation::EvictionAccepted { pod } => self.accepted(at, pod, out),
             _ => {}
@@ -262,6 +299,87 @@ mod tests {
             &mut out,
         );
         assert_eq!(out.len(), 1);
+        assert!(
+            out[0].message.contains("leaves 0 healthy pods"),
+            "{}",
+            out[0]
+        );
+    }
+
+    fn spent_on(min: i64, pod: &str) -> Object {
+        json_object(
+            Kind::PodDisruptionBudget,
+            "web",
+            json!({"spec": {"minAvailable": min, "selector": {"matchLabels": {"app": "web"}}},
+                   "status": {"desiredHealthy": min, "observedGeneration": 1,
+                              "disruptedPods": {pod: "2025-01-01T00:00:00Z"}}}),
+        )
+    }
+
+    /// fuzz-everything seeds 252 and 414: the eviction API spent the
+    /// budget on a with 3 healthy (2 left, the floor); before the delete,
+    /// d went unready on its own and the disruption controller rewrote the
+    /// status. Judged at the delete, 1 healthy was left (b): a violation
+    /// before the fix. Judged at the spend, 2 were: none.
+    #[test]
+    fn an_eviction_is_judged_when_it_spends_the_budget_not_at_its_delete() {
+        let mut c = PdbFloor::default();
+        let mut out = Vec::new();
+        let pods = [web("a"), web("b"), web("d")];
+        for (i, p) in pods.iter().enumerate() {
+            c.observe(
+                SimTime(1),
+                &Observation::Committed(&change(2 + i as u64, None, Some(p))),
+                &mut out,
+            );
+        }
+        let fresh = budget(2);
+        c.observe(
+            SimTime(1),
+            &Observation::Committed(&change(9, None, Some(&fresh))),
+            &mut out,
+        );
+        // The spend: a joins disruptedPods; 3 healthy − a = 2 = floor.
+        let spent = spent_on(2, "a");
+        c.observe(
+            SimTime(2),
+            &Observation::Committed(&change(10, Some(&fresh), Some(&spent))),
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
+        // d goes unready; the controller writes the status again (a still
+        // listed, so nothing spent): the involuntary loss is accounted for.
+        let d_down = ready(pods[2].clone(), false, SimTime(3));
+        c.observe(
+            SimTime(3),
+            &Observation::Committed(&change(11, Some(&pods[2]), Some(&d_down))),
+            &mut out,
+        );
+        c.observe(
+            SimTime(3),
+            &Observation::Committed(&change(12, Some(&spent), Some(&spent))),
+            &mut out,
+        );
+        // a's delete: already judged at the spend.
+        c.observe(
+            SimTime(4),
+            &Observation::EvictionAccepted { pod: &pods[0] },
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
+        // A spend that does go below the floor is still caught: b now, with
+        // a evicting and d unready, leaves 0 of a floor of 2.
+        let mut both = spent_on(2, "a");
+        if let crate::api::object::Body::Json(m) = &mut both.body {
+            let m = std::sync::Arc::make_mut(m);
+            m["status"]["disruptedPods"]["b"] = json!("2025-01-01T00:00:04Z");
+        }
+        c.observe(
+            SimTime(5),
+            &Observation::Committed(&change(13, Some(&spent), Some(&both))),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
         assert!(
             out[0].message.contains("leaves 0 healthy pods"),
             "{}",

@@ -66,6 +66,7 @@ pub(super) fn hold(
     from: ComponentId,
     to: ComponentId,
     msg: Message,
+    refusal_id: u64,
 ) {
     let broken = ctx
         .shared
@@ -79,7 +80,28 @@ pub(super) fn hold(
     }
     let now = ctx.now;
     let flow = ctx.shared.net.flows[from as usize].entry(to).or_default();
-    flow.held.push((now, msg));
+    flow.held.push((now, msg, refusal_id));
+}
+
+/// Holds `msg` as a dial to `to`, which is down, across a cut: no SYN-ACK
+/// and no RST can come back, so nothing is known until the heal, when
+/// [`release`] delivers it to `to` if it is up again or refuses it if not.
+/// Without this the dial vanished, and a request without a deadline (a
+/// watch) waited for an answer forever.
+pub(super) fn hold_dial(
+    ctx: &mut Ctx<'_, Payload, World>,
+    from: ComponentId,
+    to: ComponentId,
+    msg: Message,
+    refusal_id: u64,
+) {
+    let now = ctx.now;
+    let net = &mut ctx.shared.net;
+    let state = net.stalls.pairs.entry(pair(from, to)).or_default();
+    state.active = None;
+    state.broken = true;
+    let flow = net.flows[from as usize].entry(to).or_default();
+    flow.held.push((now, msg, refusal_id));
 }
 
 pub(super) fn ensure_stall(ctx: &mut Ctx<'_, Payload, World>, a: ComponentId, b: ComponentId) {
@@ -182,17 +204,33 @@ fn release(ctx: &mut Ctx<'_, Payload, World>, from: ComponentId, to: ComponentId
     };
     let held = std::mem::take(&mut flow.held);
     let at = if dialling {
-        held.iter().map(|(t, _)| next_retry(*t, SYN_RTO, now)).min()
+        held.iter()
+            .map(|(t, _, _)| next_retry(*t, SYN_RTO, now))
+            .min()
     } else {
-        held.first().map(|(t, _)| next_retry(*t, RTO_MIN, now))
+        held.first().map(|(t, _, _)| next_retry(*t, RTO_MIN, now))
     };
     let Some(at) = at else {
         return;
     };
-    for (_, msg) in held {
+    let up = ctx.is_alive(to);
+    for (_, msg, refusal_id) in held {
         if matches!(&msg, Message::Api(r) if r.deadline <= at) {
             // The client gave up on it meanwhile: its stream was reset.
             ctx.shared.net.dropped += 1;
+            continue;
+        }
+        if !up {
+            // The SYN meets a host whose process is gone: RST.
+            let back = ctx.shared.net.arrival(to, from, at);
+            ctx.deliver_at(
+                from,
+                back,
+                Payload::Msg {
+                    from: to,
+                    msg: Message::Refused { req: refusal_id },
+                },
+            );
             continue;
         }
         let arrival = ctx.shared.net.arrival(from, to, at);

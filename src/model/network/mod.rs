@@ -16,7 +16,8 @@
 //!   gone, and both ends are told ([`Message::ConnectionLost`]) so a
 //!   watcher resumes from its last revision.
 //! - A message to a crashed endpoint is answered by a connection refusal,
-//!   as a TCP RST would be; a process that crashes closes its connections
+//!   as a TCP RST would be (across a cut, at the first SYN retry after the
+//!   heal); a process that crashes closes its connections
 //!   (its peers see them end), a machine that dies does not.
 
 pub mod connection;
@@ -64,8 +65,8 @@ struct Flow {
     /// The last arrival scheduled on this flow (FIFO).
     last_arrival: SimTime,
     /// Messages held while the connection is stalled by a partition: when
-    /// each was first sent, and the message.
-    held: Vec<(SimTime, Message)>,
+    /// each was first sent, the message, and the id a refusal echoes.
+    held: Vec<(SimTime, Message, u64)>,
 }
 
 /// Where a message goes.
@@ -232,18 +233,23 @@ pub fn send(ctx: &mut Ctx<'_, Payload, World>, to: ComponentId, msg: Message, re
     let now = ctx.now;
     if !ctx.is_alive(to) {
         // Connection refused: the RST comes back after one network hop, if
-        // the path exists (across a partition the SYN goes unanswered).
-        if ctx.shared.net.reachable(from, to) {
-            let at = ctx.shared.net.arrival(from, to, now);
-            ctx.deliver_at(
-                from,
-                now.after(at.since(now)),
-                Payload::Msg {
-                    from: to,
-                    msg: Message::Refused { req: refusal_id },
-                },
-            );
+        // the path exists. Across a partition the SYN goes unanswered and
+        // is retried: the dial waits for the heal, when the first SYN
+        // retry after it meets the refusal (or the endpoint, if it is up
+        // again by then).
+        if !ctx.shared.net.reachable(from, to) {
+            connection::hold_dial(ctx, from, to, msg, refusal_id);
+            return;
         }
+        let at = ctx.shared.net.arrival(from, to, now);
+        ctx.deliver_at(
+            from,
+            now.after(at.since(now)),
+            Payload::Msg {
+                from: to,
+                msg: Message::Refused { req: refusal_id },
+            },
+        );
         return;
     }
     match ctx.shared.net.route(from, to, now) {
@@ -255,7 +261,7 @@ pub fn send(ctx: &mut Ctx<'_, Payload, World>, to: ComponentId, msg: Message, re
             }
             ctx.deliver_at(to, at, Payload::Msg { from, msg })
         }
-        Route::Held => connection::hold(ctx, from, to, msg),
+        Route::Held => connection::hold(ctx, from, to, msg, refusal_id),
     }
 }
 
