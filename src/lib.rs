@@ -1,6 +1,7 @@
 pub mod api;
 pub mod controllers;
 pub mod faults;
+pub mod live;
 pub mod model;
 pub mod report;
 pub mod scenario;

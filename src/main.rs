@@ -38,6 +38,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Live mode: real containerd nodes (image build, cleanup).
+    Live(cli::live::LiveArgs),
     /// Run a scenario; print a summary and the trace digest.
     Run {
         /// The scenario YAML.
@@ -224,6 +226,7 @@ fn load(path: &Path) -> Result<Scenario, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Live(args) => cli::live::live_cmd(args),
         Command::Validate { files } => validate(&files),
         Command::Explain {
             snapshot,
