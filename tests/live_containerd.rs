@@ -97,34 +97,42 @@ async fn run_sandbox(c: &NodeClient, img: &ImageRef, node: &str, pod: &str) -> u
     c.start_task(&id).await.expect("sandbox start")
 }
 
+/// A pod whose sandbox runs on a node.
+struct Pod<'a> {
+    c: &'a NodeClient,
+    img: &'a ImageRef,
+    node: &'a str,
+    uid: &'a str,
+    sandbox_pid: u32,
+}
+
 /// An app container of the pod, created and started; (create, start) took.
 async fn run_app(
-    c: &NodeClient,
-    img: &ImageRef,
-    node: &str,
-    pod: &str,
+    pod: &Pod<'_>,
     id: &str,
     args: &[&str],
-    sandbox_pid: u32,
     res: Resources,
     log: Option<&Path>,
 ) -> (Duration, Duration) {
     let s = spec(
-        node,
-        pod,
+        pod.node,
+        pod.uid,
         id,
         args,
-        PodNamespaces::Join { sandbox_pid },
+        PodNamespaces::Join {
+            sandbox_pid: pod.sandbox_pid,
+        },
         res,
     );
     let t0 = Instant::now();
-    c.create_container(id, img, &s)
+    pod.c
+        .create_container(id, pod.img, &s)
         .await
         .expect("create container");
     let created = t0.elapsed();
     let t1 = Instant::now();
-    c.create_task(id, log).await.expect("create task");
-    c.start_task(id).await.expect("start task");
+    pod.c.create_task(id, log).await.expect("create task");
+    pod.c.start_task(id).await.expect("start task");
     (created, t1.elapsed())
 }
 
@@ -240,13 +248,15 @@ async fn a_container_exits_with_its_code_and_writes_its_log() {
     let sb = run_sandbox(&c, &img, node, "pod-exit").await;
     let log = dir.path().join("app.log");
     let (created, started) = run_app(
-        &c,
-        &img,
-        node,
-        "pod-exit",
+        &Pod {
+            c: &c,
+            img: &img,
+            node,
+            uid: "pod-exit",
+            sandbox_pid: sb,
+        },
         "app",
         &["sh", "-c", "echo hi; exit 3"],
-        sb,
         Resources::default(),
         Some(&log),
     )
@@ -275,13 +285,15 @@ async fn a_memory_limited_dd_is_oom_killed_and_reported() {
         ..Default::default()
     };
     run_app(
-        &c,
-        &img,
-        node,
-        "pod-oom",
+        &Pod {
+            c: &c,
+            img: &img,
+            node,
+            uid: "pod-oom",
+            sandbox_pid: sb,
+        },
         "hog",
         &["dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"],
-        sb,
         res,
         None,
     )
@@ -317,13 +329,15 @@ async fn exec_returns_its_exit_code_and_times_out() {
     let (mut d, c, img) = node_with_image(dir.path(), node).await;
     let sb = run_sandbox(&c, &img, node, "pod-exec").await;
     run_app(
-        &c,
-        &img,
-        node,
-        "pod-exec",
+        &Pod {
+            c: &c,
+            img: &img,
+            node,
+            uid: "pod-exec",
+            sandbox_pid: sb,
+        },
         "srv",
         &["sleep", "1000"],
-        sb,
         Resources::default(),
         None,
     )
@@ -377,26 +391,30 @@ async fn stop_sends_sigterm_then_sigkill_at_the_grace_period() {
     let sb = run_sandbox(&c, &img, node, "pod-stop").await;
     let polite = "trap 'exit 0' TERM; while true; do sleep 0.05; done";
     run_app(
-        &c,
-        &img,
-        node,
-        "pod-stop",
+        &Pod {
+            c: &c,
+            img: &img,
+            node,
+            uid: "pod-stop",
+            sandbox_pid: sb,
+        },
         "polite",
         &["sh", "-c", polite],
-        sb,
         Resources::default(),
         None,
     )
     .await;
     // PID 1 without a TERM handler: the kernel drops SIGTERM.
     run_app(
-        &c,
-        &img,
-        node,
-        "pod-stop",
+        &Pod {
+            c: &c,
+            img: &img,
+            node,
+            uid: "pod-stop",
+            sandbox_pid: sb,
+        },
         "stubborn",
         &["sleep", "1000"],
-        sb,
         Resources::default(),
         None,
     )
@@ -434,13 +452,15 @@ async fn a_killed_node_leaves_nothing_running_and_restarts_with_its_image() {
     let (mut d, c, img) = node_with_image(dir.path(), node).await;
     let sb = run_sandbox(&c, &img, node, "pod-crash").await;
     run_app(
-        &c,
-        &img,
-        node,
-        "pod-crash",
+        &Pod {
+            c: &c,
+            img: &img,
+            node,
+            uid: "pod-crash",
+            sandbox_pid: sb,
+        },
         "web",
         &["httpd", "-f", "-p", "8080"],
-        sb,
         Resources::default(),
         None,
     )
@@ -495,13 +515,15 @@ async fn holder_process() {
         let (d, c, img) = node_with_image(&dir, node).await;
         let sb = run_sandbox(&c, &img, node, "pod-k9").await;
         run_app(
-            &c,
-            &img,
-            node,
-            "pod-k9",
+            &Pod {
+                c: &c,
+                img: &img,
+                node,
+                uid: "pod-k9",
+                sandbox_pid: sb,
+            },
             "app",
             &["sleep", "1000"],
-            sb,
             Resources::default(),
             None,
         )

@@ -19,7 +19,7 @@ use containerd_client::services::v1::{
     ApplyRequest, CreateImageRequest, GetImageRequest, Image, InfoRequest, ReadContentRequest,
     UpdateImageRequest, WriteAction, WriteContentRequest,
 };
-use containerd_client::tonic::{self, codegen::tokio_stream, Request};
+use containerd_client::tonic::{self, codegen::tokio_stream};
 use containerd_client::types::Descriptor;
 use sha2::{Digest, Sha256};
 
