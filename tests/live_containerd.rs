@@ -369,6 +369,33 @@ async fn exec_returns_its_exit_code_and_times_out() {
         .await
         .expect("exec");
     assert_eq!(named, ExecOutcome::Exited(0));
+    // A second container of the pod serves on the sandbox's loopback; the
+    // first reaches it at 127.0.0.1: one network namespace, lo up, no CNI.
+    run_app(
+        &Pod {
+            c: &c,
+            img: &img,
+            node,
+            uid: "pod-exec",
+            sandbox_pid: sb,
+        },
+        "web",
+        &["httpd", "-f", "-p", "8080", "-h", "/etc"],
+        Resources::default(),
+        None,
+    )
+    .await;
+    let fetch = "for i in $(seq 50); do wget -q -O - http://127.0.0.1:8080/hosts | grep -q localhost && exit 0; sleep 0.1; done; exit 1";
+    let reached = c
+        .exec(
+            "srv",
+            "probe-web",
+            &["sh".into(), "-c".into(), fetch.into()],
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("exec");
+    assert_eq!(reached, ExecOutcome::Exited(0));
     let slow = c
         .exec(
             "srv",

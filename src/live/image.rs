@@ -19,10 +19,10 @@ use super::import::{digest_of, ImageRef, NAME_ANNOTATION};
 /// Where Debian's busybox-static installs its binary.
 pub const BUSYBOX: &str = "/bin/busybox";
 /// The applets linked to busybox in the image's /bin.
-pub const APPLETS: [&str; 30] = [
+pub const APPLETS: [&str; 32] = [
     "sh", "sleep", "httpd", "nc", "wget", "cat", "dd", "true", "false", "echo", "ls", "head",
     "tail", "env", "ps", "kill", "mkdir", "rm", "cp", "mv", "grep", "sed", "touch", "date",
-    "hostname", "id", "ip", "ifconfig", "printf", "yes",
+    "hostname", "id", "ip", "ifconfig", "printf", "yes", "seq", "test",
 ];
 const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
