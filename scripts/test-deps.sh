@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Finds, or installs from Debian's packages, the programs kubesim's tests run
-# beside it: a headless Chromium that loads the HTML report. Installing needs
+# beside it: a headless Chromium that loads the HTML report, and for live
+# mode's tests (tests/live_containerd.rs, as root) containerd, runc and
+# busybox-static (the /bin/busybox live images are built from). Installing needs
 # root (or sudo) and a package mirror; without them it says what to install.
 set -euo pipefail
 
 # program -> Debian package that provides it
-needs=("chromium-headless-shell chromium-headless-shell")
+needs=(
+  "chromium-headless-shell chromium-headless-shell"
+  "containerd containerd"
+  "runc runc"
+  "/bin/busybox busybox-static"
+)
 
 have_any() {
   case "$1" in
     chromium-headless-shell) command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 ;;
+    /*) [ -x "$1" ] ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

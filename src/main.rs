@@ -38,6 +38,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Live mode: real containerd nodes (image build, cleanup).
+    Live(cli::live::LiveArgs),
     /// Run a scenario; print a summary and the trace digest.
     Run {
         /// The scenario YAML.
@@ -171,7 +173,7 @@ macro_rules! outln {
     }};
 }
 
-fn duration_arg(s: &str) -> Result<SimDuration, String> {
+pub(crate) fn duration_arg(s: &str) -> Result<SimDuration, String> {
     let d = parse_duration(s).map_err(|e| e.0)?;
     if d.is_zero() {
         return Err("the run must last longer than zero".into());
@@ -224,6 +226,23 @@ fn load(path: &Path) -> Result<Scenario, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Live(args) => match args.scenario.clone() {
+            Some(scenario) => run_cmd(
+                &scenario,
+                None,
+                args.until,
+                args.out.clone(),
+                None,
+                Outputs {
+                    report: !args.no_report,
+                    narrate: false,
+                    write_repro: None,
+                    check: false,
+                    live: true,
+                },
+            ),
+            None => cli::live::live_cmd(args),
+        },
         Command::Validate { files } => validate(&files),
         Command::Explain {
             snapshot,
@@ -251,6 +270,7 @@ fn main() -> ExitCode {
                 narrate,
                 write_repro,
                 check,
+                live: false,
             },
         ),
         Command::Report { dir } => report_cmd(&dir),
@@ -363,6 +383,8 @@ struct Outputs {
     write_repro: Option<PathBuf>,
     /// Run the invariant checkers; exit 1 when one is broken.
     check: bool,
+    /// `kubesim live`: on the wall clock, with real containerd nodes.
+    live: bool,
 }
 
 /// The run directory's `scenario.yaml` becomes the repro (its lines are the
@@ -444,7 +466,8 @@ fn run_cmd(
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into());
-        PathBuf::from("runs").join(stem)
+        let suffix = if outputs.live { "-live" } else { "" };
+        PathBuf::from("runs").join(stem + suffix)
     });
     if let Err(e) = std::fs::create_dir_all(&out) {
         eprintln!("error: cannot create {}: {e}", out.display());
@@ -489,6 +512,15 @@ fn run_cmd(
         },
         None => rerun,
     };
+    let mut scenario = scenario;
+    let live = if outputs.live {
+        match cli::live::start_session(&out, &mut scenario) {
+            Ok(l) => Some(l),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
     let trace_path = out.join("trace.jsonl");
     let file = match File::create(&trace_path) {
         Ok(f) => f,
@@ -512,7 +544,7 @@ fn run_cmd(
     let level = trace_level.unwrap_or(scenario.trace_level);
     // The report is read from the trace as the run writes it, on another
     // thread; after the run only the charts and the page remain.
-    let (feeder, live) = if outputs.report {
+    let (feeder, report) = if outputs.report {
         match kubesim::report::live::start(&out) {
             Ok((f, l)) => (Some(f), Some(l)),
             Err(e) => {
@@ -540,6 +572,15 @@ fn run_cmd(
             }
         }) as kubesim::sim::TraceObserver
     });
+    let (session, pacer) = match live {
+        Some((session, mut clock)) => {
+            // Virtual time zero is now, after the nodes came up.
+            clock.reset();
+            let p: Box<dyn kubesim::sim::Pacer<kubesim::model::msg::Payload>> = Box::new(clock);
+            (Some(session), Some(p))
+        }
+        None => (None, None),
+    };
     let opts = RunOptions {
         seed,
         until,
@@ -547,6 +588,7 @@ fn run_cmd(
         sink: TraceSink::Writer(Box::new(BufWriter::with_capacity(1 << 20, file))),
         observer,
         checks: outputs.check,
+        pacer,
         ..RunOptions::default()
     };
     let mut shown = false;
@@ -559,6 +601,9 @@ fn run_cmd(
         bar.set_position(t.0 / 1_000_000_000);
     });
     bar.finish_and_clear();
+    if let Some(session) = session {
+        cli::live::end_session(session);
+    }
     let finished = match finished {
         Ok(f) => f,
         Err(e) => {
@@ -603,14 +648,15 @@ fn run_cmd(
         summary_path.display()
     );
     outln!(
-        "rerun    kubesim run {}{}",
+        "rerun    kubesim {} {}{}",
+        if outputs.live { "live" } else { "run" },
         rerun.display(),
         seed.map_or(String::new(), |s| format!(" --seed {s}"))
             + &until.map_or(String::new(), |u| format!(" --until {u}"))
     );
-    if let Some(live) = live {
+    if let Some(report) = report {
         let started = Instant::now();
-        match live.finish(&out) {
+        match report.finish(&out) {
             Ok(w) => outln!(
                 "report   {} {:.2}s after the run ({} chart files, timeseries.csv, trace.perfetto.json with {} events)",
                 out.join("report.html").display(),

@@ -3,4 +3,5 @@
 //! progress and printing.
 
 pub mod fuzz;
+pub mod live;
 pub mod shrink;

@@ -56,6 +56,11 @@ impl WallClock {
         (clock, Answers(tx))
     }
 
+    /// Starts the clock again: virtual time zero is now.
+    pub fn reset(&mut self) {
+        self.start = Instant::now();
+    }
+
     fn external(to: ReplyTo, a: Answer) -> External<Payload> {
         let payload = match a {
             Answer::Step(t) => Payload::Timer(t),

@@ -193,19 +193,54 @@ impl Kubelet {
                 let Some(slot) = self.slot_of(&pod_uid) else {
                     return;
                 };
-                let key = self.pods[slot as usize].as_ref().expect("slot").key.clone();
-                let reason = if container.is_some() {
-                    "Failed"
-                } else {
-                    "FailedCreatePodSandBox"
-                };
-                self.event(ctx, &key, "Warning", reason, &message);
-                let rt = self.pods[slot as usize].as_ref().expect("slot");
-                if !matches!(rt.stage, Stage::Terminating | Stage::Done) {
-                    self.step_after(ctx, slot, FAILED_SYNC_RETRY);
-                }
+                self.on_live_failure(ctx, slot, container, &message);
             }
         }
+    }
+
+    /// A sandbox or container the runtime could not make: the event
+    /// upstream's kubelet records, and the pod worker's next try after its
+    /// back-off, from where it failed (the sandbox again, or the container
+    /// waiting with `RunContainerError`).
+    fn on_live_failure(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        slot: u32,
+        container: Option<ContainerRef>,
+        message: &str,
+    ) {
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        if matches!(rt.stage, Stage::Terminating | Stage::Done) {
+            return;
+        }
+        let key = rt.key.clone();
+        let n = rt.status.container_statuses.len();
+        let reason = match container {
+            None => {
+                rt.stage = Stage::Sandbox;
+                rt.retry_sandbox = true;
+                "FailedCreatePodSandBox"
+            }
+            Some(c) => {
+                let st = if c.index < n {
+                    rt.stage = Stage::StartApps;
+                    &mut rt.status.container_statuses[c.index]
+                } else {
+                    rt.stage = Stage::Init(c.index - n);
+                    &mut rt.status.init_container_statuses[c.index - n]
+                };
+                st.state = ContainerState::Waiting {
+                    reason: "RunContainerError",
+                    message: message.to_string(),
+                };
+                st.started = false;
+                rt.started[c.index] = None;
+                "Failed"
+            }
+        };
+        self.event(ctx, &key, "Warning", reason, message);
+        self.post_status(ctx, slot);
+        self.step_after(ctx, slot, FAILED_SYNC_RETRY);
     }
 
     fn slot_of(&self, pod_uid: &str) -> Option<u32> {

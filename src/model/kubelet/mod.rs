@@ -156,6 +156,9 @@ struct PodRuntime {
     deleted_sent: bool,
     /// The pod is done and deleted; its DELETE waits for the final status.
     delete_pending: bool,
+    /// Live: the runtime could not make the sandbox; the next step tries
+    /// again rather than moving on.
+    retry_sandbox: bool,
 }
 
 pub struct Kubelet {
@@ -470,6 +473,7 @@ impl Kubelet {
             acked_rv: 0,
             deleted_sent: false,
             delete_pending: false,
+            retry_sandbox: false,
         });
         self.admit(ctx, slot);
     }

@@ -151,6 +151,11 @@ impl Kubelet {
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let now = ctx.now;
         match rt.stage {
+            Stage::Sandbox if rt.retry_sandbox => {
+                // Live: the sandbox failed; try again.
+                rt.retry_sandbox = false;
+                self.step_when(ctx, slot, |pod, then| RuntimeOp::RunSandbox { pod, then });
+            }
             Stage::Sandbox => {
                 rt.status
                     .set_condition("PodReadyToStartContainers", true, now, None);
