@@ -31,7 +31,8 @@ pub fn probe(pid: u32, handler: &Handler, timeout: Duration) -> (bool, String) {
             Handler::Exec(_) => (false, "an exec probe runs in the container".into()),
         }
     });
-    t.join().unwrap_or_else(|_| (false, "probe thread panicked".into()))
+    t.join()
+        .unwrap_or_else(|_| (false, "probe thread panicked".into()))
 }
 
 fn enter_netns(pid: u32) -> std::io::Result<()> {
@@ -58,7 +59,12 @@ fn http_get(port: u16, path: &str, timeout: Duration) -> (bool, String) {
     let url = format!("http://127.0.0.1:{port}{path}");
     let mut s = match connect(port, timeout) {
         Ok(s) => s,
-        Err(e) => return (false, format!("Get \"{url}\": dial tcp 127.0.0.1:{port}: {e}")),
+        Err(e) => {
+            return (
+                false,
+                format!("Get \"{url}\": dial tcp 127.0.0.1:{port}: {e}"),
+            )
+        }
     };
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: kube-probe/1.34\r\nAccept: */*\r\nConnection: close\r\n\r\n"

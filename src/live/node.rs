@@ -5,7 +5,7 @@
 //! (images kept) and removes the dead containers it still lists.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -43,7 +43,8 @@ impl LiveNode {
         mapping: Arc<BTreeMap<String, (String, Vec<String>)>>,
         logs: PathBuf,
     ) -> Result<Arc<LiveNode>> {
-        std::fs::create_dir_all(&logs).map_err(LiveError::io(format!("creating {}", logs.display())))?;
+        std::fs::create_dir_all(&logs)
+            .map_err(LiveError::io(format!("creating {}", logs.display())))?;
         let client = daemon.client().await?;
         let node = Arc::new(LiveNode {
             name: daemon.name().to_string(),
@@ -70,10 +71,9 @@ impl LiveNode {
 
     /// The image a sandbox runs.
     pub fn sandbox_image(&self) -> Result<ImageRef> {
-        self.images
-            .get(SANDBOX_IMAGE)
-            .cloned()
-            .ok_or_else(|| LiveError::Other(format!("node {}: no {SANDBOX_IMAGE} image", self.name)))
+        self.images.get(SANDBOX_IMAGE).cloned().ok_or_else(|| {
+            LiveError::Other(format!("node {}: no {SANDBOX_IMAGE} image", self.name))
+        })
     }
 
     /// What runs for a manifest's `image`: the local image, and the
@@ -91,8 +91,33 @@ impl LiveNode {
         self.logs.join(format!("{id}.log"))
     }
 
-    pub async fn was_oom_killed(&self, id: &str) -> bool {
-        self.ooms.was_killed(id).await
+    /// Whether the kernel's OOM killer ended container `id` of pod
+    /// `pod_uid`: its memory cgroup counts the kill (`oom_kill` in
+    /// cgroup v1's `memory.oom_control`, v2's `memory.events`, what
+    /// containerd's OOM watcher reads), or containerd's `/tasks/oom` event
+    /// says so.
+    pub async fn was_oom_killed(&self, pod_uid: &str, id: &str) -> bool {
+        let rel = super::spec::cgroups_path(&self.name, pod_uid, id);
+        let rel = rel.trim_start_matches('/');
+        let files = [
+            PathBuf::from("/sys/fs/cgroup/memory")
+                .join(rel)
+                .join("memory.oom_control"),
+            PathBuf::from("/sys/fs/cgroup/unified")
+                .join(rel)
+                .join("memory.events"),
+            PathBuf::from("/sys/fs/cgroup")
+                .join(rel)
+                .join("memory.events"),
+        ];
+        let counted = files.iter().any(|f| {
+            std::fs::read_to_string(f).is_ok_and(|t| {
+                t.lines()
+                    .filter_map(|l| l.strip_prefix("oom_kill "))
+                    .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+            })
+        });
+        counted || self.ooms.was_killed(id).await
     }
 
     /// The machine crashed: its containerd, shims and containers die.
@@ -145,20 +170,13 @@ impl LiveNode {
     }
 
     /// The end of the run: every container removed, the daemon stopped.
+    /// A node still crashed is booted first: its daemon's records of the
+    /// containers that died with it are removed too.
     pub async fn stop(&self) -> Result<()> {
+        self.boot().await;
         if !self.up.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
         self.daemon.lock().await.stop().await
     }
-
-    /// The daemon's socket.
-    pub async fn socket(&self) -> PathBuf {
-        self.daemon.lock().await.socket().to_path_buf()
-    }
-}
-
-/// Whether `p` is inside `dir` (for the socket of an attached daemon).
-pub fn inside(p: &Path, dir: &Path) -> bool {
-    p.starts_with(dir)
 }

@@ -44,7 +44,10 @@ pub fn container_input(
         let inits = api.init_containers.as_deref().unwrap_or_default();
         (
             inits.get(j).ok_or("no such init container")?,
-            p.spec.init_containers.get(j).ok_or("no such init container")?,
+            p.spec
+                .init_containers
+                .get(j)
+                .ok_or("no such init container")?,
         )
     };
     let image_name = c.image.clone().unwrap_or_default();
@@ -72,7 +75,10 @@ pub fn container_input(
         process = vec!["/bin/sh".into(), "-c".into(), script];
     }
     if process.is_empty() {
-        return Err(format!("container {}: no command, and the image has none", model.name));
+        return Err(format!(
+            "container {}: no command, and the image has none",
+            model.name
+        ));
     }
     let mut env = image.config.env.clone();
     for e in c.env.iter().flatten() {

@@ -118,7 +118,8 @@ impl Dispatcher {
                 let answers = self.answers.clone();
                 tokio::spawn(async move {
                     let timeout = Duration::from_nanos(timeout.nanos());
-                    let (ok, output) = run_handler(&node, &state, &pod, why, &handler, timeout).await;
+                    let (ok, output) =
+                        run_handler(&node, &state, &pod, why, &handler, timeout).await;
                     let a = RuntimeAnswer::Ran {
                         why,
                         pod_uid: pod.meta.uid.clone(),
@@ -209,7 +210,13 @@ impl PodWorker {
             RuntimeOp::Signal {
                 container, signal, ..
             } => {
-                let id = self.state.lock().await.containers.get(&container.index).cloned();
+                let id = self
+                    .state
+                    .lock()
+                    .await
+                    .containers
+                    .get(&container.index)
+                    .cloned();
                 if let Some(id) = id {
                     let sig = match signal {
                         Signal::Term => libc::SIGTERM,
@@ -223,7 +230,13 @@ impl PodWorker {
         }
     }
 
-    fn failed(&self, reply: ReplyTo, pod: &Object, container: Option<ContainerRef>, message: String) {
+    fn failed(
+        &self,
+        reply: ReplyTo,
+        pod: &Object,
+        container: Option<ContainerRef>,
+        message: String,
+    ) {
         let a = RuntimeAnswer::Failed {
             container,
             pod_uid: pod.meta.uid.clone(),
@@ -259,7 +272,12 @@ impl PodWorker {
     /// CreateContainer + StartContainer for container `c`: the old
     /// container at that index goes first; a waiter reports the new one's
     /// exit.
-    async fn start(&self, reply: ReplyTo, pod: &Arc<Object>, c: ContainerRef) -> Result<(), String> {
+    async fn start(
+        &self,
+        reply: ReplyTo,
+        pod: &Arc<Object>,
+        c: ContainerRef,
+    ) -> Result<(), String> {
         let client = self.node.client().await;
         let (old, sandbox_pid, attempt) = {
             let mut s = self.state.lock().await;
@@ -283,7 +301,11 @@ impl PodWorker {
             .create_task(&id, Some(&log))
             .await
             .map_err(|e| format!("Error: failed to create containerd task: {e}"))?;
-        self.state.lock().await.containers.insert(c.index, id.clone());
+        self.state
+            .lock()
+            .await
+            .containers
+            .insert(c.index, id.clone());
         self.watch_exit(reply, pod, c, &id);
         client
             .start_task(&id)
@@ -303,7 +325,7 @@ impl PodWorker {
             let Ok(exit) = client.wait_task(&id).await else {
                 return; // The node crashed: nothing exits, it is gone.
             };
-            let oom_killed = exit.code == 137 && node.was_oom_killed(&id).await;
+            let oom_killed = exit.code == 137 && node.was_oom_killed(&pod_uid, &id).await;
             let a = RuntimeAnswer::Exited {
                 container: c,
                 pod_uid,
@@ -337,7 +359,13 @@ impl PodWorker {
 fn id_stem(pod: &Object) -> String {
     let clean = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect()
     };
     let uid = clean(&pod.meta.uid);
@@ -363,7 +391,10 @@ async fn run_handler(
     };
     let (id, sandbox_pid) = {
         let s = state.lock().await;
-        (s.containers.get(&index).cloned(), s.sandbox.as_ref().map(|(_, p)| *p))
+        (
+            s.containers.get(&index).cloned(),
+            s.sandbox.as_ref().map(|(_, p)| *p),
+        )
     };
     let _ = pod;
     match handler {
@@ -375,7 +406,9 @@ async fn run_handler(
             let exec_id = format!("exec-{}", EXEC.fetch_add(1, Ordering::Relaxed));
             match node.client().await.exec(&id, &exec_id, args, timeout).await {
                 Ok(ExecOutcome::Exited(0)) => (true, String::new()),
-                Ok(ExecOutcome::Exited(code)) => (false, format!("command {args:?} exited with {code}")),
+                Ok(ExecOutcome::Exited(code)) => {
+                    (false, format!("command {args:?} exited with {code}"))
+                }
                 Ok(ExecOutcome::TimedOut) => (
                     false,
                     format!("command {args:?} timed out after {}s", timeout.as_secs()),

@@ -32,7 +32,11 @@ pub struct LiveSession {
 impl LiveSession {
     /// Starts every node of `scenario` under `run_dir`; the runtime's
     /// answers go to `answers`.
-    pub fn start(run_dir: &Path, scenario: &Scenario, answers: Answers) -> Result<LiveSession, StartError> {
+    pub fn start(
+        run_dir: &Path,
+        scenario: &Scenario,
+        answers: Answers,
+    ) -> Result<LiveSession, StartError> {
         preflight(scenario)?;
         Self::boot(run_dir, scenario, answers).map_err(|message| StartError { code: 1, message })
     }
@@ -49,7 +53,10 @@ impl LiveSession {
             .collect();
         let built = locals
             .iter()
-            .map(|name| build(name, &ImageSource::Busybox).map_err(|e| format!("building image {name}: {e}")))
+            .map(|name| {
+                build(name, &ImageSource::Busybox)
+                    .map_err(|e| format!("building image {name}: {e}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let nodes = rt.block_on(async {
             let mut nodes = BTreeMap::new();
@@ -75,7 +82,11 @@ impl LiveSession {
             }
             Ok::<_, String>(nodes)
         })?;
-        let runtime = Arc::new(ContainerdRuntime::start(rt.handle(), nodes.clone(), answers));
+        let runtime = Arc::new(ContainerdRuntime::start(
+            rt.handle(),
+            nodes.clone(),
+            answers,
+        ));
         Ok(LiveSession {
             rt,
             nodes,
@@ -142,7 +153,9 @@ fn machine(message: String) -> StartError {
 fn preflight(scenario: &Scenario) -> Result<(), StartError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return Err(machine("live mode runs containers with runc and needs root".into()));
+        return Err(machine(
+            "live mode runs containers with runc and needs root".into(),
+        ));
     }
     for bin in ["containerd", "containerd-shim-runc-v2", "runc"] {
         if !on_path(bin) {
@@ -152,7 +165,9 @@ fn preflight(scenario: &Scenario) -> Result<(), StartError> {
         }
     }
     if !Path::new("/bin/busybox").exists() {
-        return Err(machine("/bin/busybox is missing: apt-get install -y busybox-static".into()));
+        return Err(machine(
+            "/bin/busybox is missing: apt-get install -y busybox-static".into(),
+        ));
     }
     let scenario_error = |message| StartError { code: 2, message };
     if scenario.nodes.len() > MAX_LIVE_NODES {
