@@ -637,3 +637,121 @@ fn a_repro_of_the_new_kinds_reruns_to_the_same_digest_and_converges() {
     // Six seeds wrote every new kind out at least once.
     assert_eq!(seen.len(), 4, "{seen:?}");
 }
+
+#[test]
+fn a_kubelet_that_crashed_mid_kill_finishes_the_kill_after_its_restart() {
+    // fuzz-everything seed 305, by hand: the scale to 0 at 30 s deletes
+    // every pod; each container takes 5 s to stop on SIGTERM (grace 30 s),
+    // and worker-1's kubelet exits at 31 s, in the middle. Its container
+    // stops at ~35 s all the same; the new kubelet (60 s) handles the
+    // step that waited and sends the final delete. The old code took the
+    // late step for a stale timer (due at ~35 s, handled at 60 s): the kill
+    // never ended and the pod stayed Terminating to the horizon.
+    let yaml = cluster(
+        "  kubelet: {containerStopLatency: {constant: 5s}}",
+        "  - {at: 30s, scale: {kind: Deployment, name: web, replicas: 0}}\n  - {at: 31s, crashKubelet: worker-1}\n  - {at: 60s, restartKubelet: worker-1}\n",
+    );
+    let r = run(&yaml);
+    let on_worker_1: Vec<String> = starts_on(&r, "worker-1", 0.0);
+    assert!(!on_worker_1.is_empty(), "spreading put a pod on worker-1");
+    let deleted_at: Vec<f64> = r
+        .writes("Pod/")
+        .filter(|w| w["verb"] == "delete")
+        .filter(|w| {
+            let name = w["key"].as_str().unwrap().rsplit('/').next().unwrap();
+            on_worker_1.iter().any(|p| p.ends_with(name))
+        })
+        .map(secs)
+        .collect();
+    // Removed once the new kubelet runs (60 s), not before (it was down
+    // when its container stopped) and not never.
+    assert_eq!(deleted_at.len(), on_worker_1.len(), "{deleted_at:?}");
+    assert!(deleted_at.iter().all(|t| *t >= 60.0), "{deleted_at:?}");
+    assert_eq!(end(&r), converged(0));
+}
+
+#[test]
+fn a_final_delete_answered_5xx_is_sent_again_and_the_pod_goes() {
+    // tests/data/regressions/final-delete-retried.yaml (fuzz-everything
+    // seed 1406, shrunk): the kubelet's final DELETE (grace 0) of a
+    // drained pod is answered 5xx (500 there, 504 now that the run differs
+    // after the fix); the next status sync (10 s) deletes it
+    // again, as upstream's syncBatch keeps a pod that canBeDeleted until
+    // it is gone. Before, that DELETE was the pod's only one and the pod
+    // stayed Terminating to the horizon.
+    let s = scenario(include_str!("data/regressions/final-delete-retried.yaml"));
+    let r = run_at(&s, None, TraceLevel::Spans);
+    let deletes: Vec<(&str, u64, f64)> = r
+        .records
+        .iter()
+        .filter(|x| x["event"] == "Request" && x["verb"] == "DELETE")
+        .filter(|x| x["client"].as_str().unwrap_or("").starts_with("kubelet/"))
+        .map(|x| {
+            (
+                x["object"].as_str().unwrap(),
+                x["code"].as_u64().unwrap(),
+                secs(x),
+            )
+        })
+        .collect();
+    let failed: Vec<_> = deletes.iter().filter(|d| d.1 >= 500).collect();
+    assert!(
+        !failed.is_empty(),
+        "a final DELETE still fails here: {deletes:?}"
+    );
+    for f in failed {
+        // Sent again at the next 10 s sync, answered 200.
+        let again = deletes
+            .iter()
+            .find(|d| d.0 == f.0 && d.1 == 200 && d.2 > f.2);
+        assert!(
+            again.is_some_and(|a| a.2 - f.2 <= 10.5),
+            "{}: no DELETE within a sync period of the 5xx: {deletes:?}",
+            f.0
+        );
+    }
+    let etcd = &r.finished.engine.shared.etcd;
+    let terminating = etcd
+        .keys()
+        .filter(|k| k.kind == Kind::Pod)
+        .filter(|k| !etcd.get(k).unwrap().to_json()["metadata"]["deletionTimestamp"].is_null())
+        .count();
+    assert_eq!(terminating, 0);
+}
+
+#[test]
+fn each_informer_backs_off_on_its_own_after_an_apiserver_restart() {
+    // kube-apiserver is down 30-37 s. Each of kube-controller-manager's
+    // reflectors has its own back-off (upstream's per-Reflector
+    // backoffManager: 0.8 s doubling, jitter up to 100%), so each retries
+    // after at most 1.6 + 3.2 + 6.4 + 12.8 = 24 s of waits from the first
+    // refusal: every relist by 30 + 24 = 54 s, plus a request's latency.
+    // The old client shared one back-off among all sixteen informers;
+    // their refusals stepped it to the 30 s cap within the first second
+    // and fuzz-everything seed 1063 relisted Pods 51 s after a 7 s outage
+    // (a NotReady storm from a stale Lease informer followed).
+    let yaml = cluster(
+        "",
+        "  - {at: 30s, crashComponent: kube-apiserver}\n  - {at: 37s, restartComponent: kube-apiserver}\n",
+    );
+    let r = run(&yaml);
+    let relists: Vec<(String, f64)> = r
+        .records
+        .iter()
+        .filter(|x| {
+            x["event"] == "Request"
+                && x["verb"] == "LIST"
+                && x["client"] == "kube-controller-manager"
+                && x["code"] == 200
+        })
+        .filter(|x| secs(x) > 37.0)
+        .map(|x| (x["object"].as_str().unwrap().to_string(), secs(x)))
+        .collect();
+    let kinds: std::collections::BTreeSet<&str> = relists.iter().map(|l| l.0.as_str()).collect();
+    assert!(
+        kinds.contains("Pod") && kinds.contains("Node"),
+        "{relists:?}"
+    );
+    assert!(kinds.len() >= 10, "{relists:?}");
+    assert!(relists.iter().all(|l| l.1 <= 55.0), "{relists:?}");
+}

@@ -32,6 +32,14 @@ pub enum Observation<'a> {
         req: &'a ApiRequest,
         resp: &'a ApiResponse,
     },
+    /// A client was answered 5xx to a mutating request: the outcome is
+    /// unknown to it (the apiserver lost etcd mid-write, or timed out), so
+    /// the write may have committed although the client counts it failed.
+    Unanswered {
+        client: ComponentId,
+        req: &'a ApiRequest,
+        code: u16,
+    },
     /// A watch stream's batch, in sequence, that its owner goes on to apply:
     /// `consumer` and `watch_id` name the stream (a new id is a new stream);
     /// `filtered` when it carries only part of the kind (a node's pods).

@@ -123,7 +123,12 @@ pub struct ApiClient {
     /// it leaves `inflight` once sent and is remembered here until its
     /// stream ends.
     watches: Vec<OpenWatch>,
-    watch_backoff: WatchBackoff,
+    /// One back-off per watched resource (kind and node filter), as each
+    /// upstream Reflector has its own `backoffManager`: one shared by all
+    /// of kube-controller-manager's informers reached its 30 s cap within
+    /// the first second of an apiserver restart, and left them 30-60 s
+    /// stale after a 7 s outage.
+    watch_backoff: BTreeMap<(Kind, Option<String>), WatchBackoff>,
 }
 
 impl ApiClient {
@@ -138,7 +143,7 @@ impl ApiClient {
             waiting: VecDeque::new(),
             inflight: BTreeMap::new(),
             watches: Vec::new(),
-            watch_backoff: WatchBackoff::new(),
+            watch_backoff: BTreeMap::new(),
         }
     }
 
@@ -156,7 +161,7 @@ impl ApiClient {
         self.waiting.clear();
         self.inflight.clear();
         self.watches.clear();
-        self.watch_backoff = WatchBackoff::new();
+        self.watch_backoff.clear();
     }
 
     /// Sends `req` as soon as the rate limiter allows; `tag` comes back with
@@ -278,6 +283,13 @@ impl ApiClient {
                 resp,
             };
             ctx.shared.observe(ctx.now, acked);
+        } else if resp.code >= 500 && o.req.verb.is_mutating() {
+            let unanswered = Observation::Unanswered {
+                client: ctx.me,
+                req: &o.req,
+                code: resp.code,
+            };
+            ctx.shared.observe(ctx.now, unanswered);
         }
         Some(o.tag)
     }
@@ -307,7 +319,11 @@ impl ApiClient {
         }
         if let Some(i) = self.watches.iter().position(|w| w.req == id) {
             let w = self.watches.remove(i);
-            let wait = self.watch_backoff.step(ctx.now, ctx.rng.unit());
+            let wait = self
+                .watch_backoff
+                .entry((w.kind, w.node_filter.clone()))
+                .or_insert_with(WatchBackoff::new)
+                .step(ctx.now, ctx.rng.unit());
             self.end_stream(ctx, w.watch_id, wait);
         }
         None

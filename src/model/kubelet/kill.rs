@@ -210,12 +210,20 @@ impl Kubelet {
         let Some(kill) = rt.kills[i].clone() else {
             return self.restart_sidecar(ctx, slot, i);
         };
-        if kill.exit_at != now && kill.hook_until != Some(now) {
+        // The step is due at the hook's end, else at the exit. It may come
+        // late: a crashed kubelet's events wait until a new process
+        // handles them, and the container stopped meanwhile all the same.
+        let due = kill.hook_until.unwrap_or(kill.exit_at);
+        if now < due {
             // A stale timer (of a pod that had this slot before).
             return;
         }
         let key = rt.key.clone();
-        if kill.hook_fails_at == Some(now) {
+        if kill.hook_fails_at.is_some_and(|f| f <= now) {
+            // Reported once, at the first step at or after the failure.
+            if let Some(k) = rt.kills[i].as_mut() {
+                k.hook_fails_at = None;
+            }
             self.event(
                 ctx,
                 &key,
@@ -227,7 +235,7 @@ impl Kubelet {
         if self.live().is_some() {
             return self.kill_step_live(ctx, slot, i, kill);
         }
-        if kill.hook_until == Some(now) && kill.exit_at > now {
+        if kill.hook_until.is_some() && kill.exit_at > now {
             let rt = self.pods[slot as usize].as_mut().expect("slot");
             if let Some(k) = rt.kills[i].as_mut() {
                 k.hook_until = None;

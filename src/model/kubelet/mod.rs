@@ -95,6 +95,8 @@ const TAG_STATUS: u64 = 4;
 const TAG_LIST: u64 = 5;
 const TAG_STATUS_GET: u64 = 6;
 const TAG_POD: u64 = 1 << 32;
+/// The final delete of a pod (grace 0), by slot.
+const TAG_POD_DELETE: u64 = 1 << 33;
 
 /// What a [`Timer::KubeletRetry`] retries, with upstream's backoff: node
 /// registration 100 ms doubling to 7 s; the lease controller's ensure-lease
@@ -568,6 +570,19 @@ impl Kubelet {
                 }
                 _ => self.retry_later(ctx, RETRY_LIST),
             },
+            t if t & TAG_POD_DELETE != 0 => {
+                // A delete that failed (not a 404: the pod is gone) goes
+                // again on the next status sync, as upstream's
+                // `needsUpdate` keeps a pod that `canBeDeleted` in every
+                // `syncBatch` until it is gone.
+                let slot = (t & 0xffff_ffff) as u32;
+                let gone = resp.is_some_and(|r| r.ok() || r.code == 404);
+                if let Some(rt) = self.pods.get_mut(slot as usize).and_then(Option::as_mut) {
+                    if !gone {
+                        rt.deleted_sent = false;
+                    }
+                }
+            }
             t if t & TAG_POD != 0 => {
                 let slot = (t & 0xffff_ffff) as u32;
                 if let Some(rt) = self.pods.get_mut(slot as usize).and_then(Option::as_mut) {

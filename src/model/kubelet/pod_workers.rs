@@ -566,7 +566,7 @@ impl Kubelet {
         rt.delete_pending = false;
         let mut req = ApiRequest::new(Verb::Delete, Kind::Pod, &rt.key.namespace, &rt.key.name);
         req.grace_seconds = Some(0);
-        self.client.request(ctx, req, TAG_POD | slot as u64);
+        self.client.request(ctx, req, TAG_POD_DELETE | slot as u64);
     }
 }
 

@@ -47,6 +47,12 @@ impl Kubelet {
             let Some(rt) = self.pods[slot as usize].as_ref() else {
                 continue;
             };
+            // A finished pod whose delete failed: delete it again.
+            let deleting = rt.obj.meta.deletion.is_some();
+            if deleting && rt.stage == Stage::Done && !rt.posting && !rt.deleted_sent {
+                self.finalize_delete(ctx, slot);
+                continue;
+            }
             // A write in flight, or one acknowledged that the watch has not
             // brought back yet, would be compared with a stale cache.
             if rt.posting || rt.deleted_sent || rt.acked_rv > rt.obj.meta.resource_version {
