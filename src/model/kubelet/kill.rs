@@ -257,7 +257,7 @@ impl Kubelet {
         kill: Kill,
     ) {
         let now = ctx.now;
-        if kill.hook_until == Some(now) {
+        if kill.hook_until.is_some() {
             let exit_at = kill.exit_at.max(now.after(MINIMUM_GRACE));
             return self.sigterm_live(ctx, slot, i, exit_at);
         }
