@@ -138,8 +138,6 @@ impl Kubelet {
         let Some((started, spec)) = self.probed(slot, i, gen) else {
             return;
         };
-        let n = spec.containers.len();
-        let sidecar = i >= n;
         let c = Self::container_spec(&spec, i);
         let Some(probe) = c.readiness.as_ref().or(c.startup.as_ref()) else {
             return;
@@ -149,11 +147,7 @@ impl Kubelet {
             return self.probe_live(ctx, slot, i, probe, RunFor::Probe { container, gen });
         }
         let rt = self.pods[slot as usize].as_mut().expect("slot");
-        let is_started = if sidecar {
-            rt.status.init_container_statuses[i - n].started
-        } else {
-            rt.status.container_statuses[i].started
-        };
+        let is_started = rt.container_started(i);
         let up = now.since(started);
         // The app answers its probe once it has warmed up; a readiness
         // probe also fails in its scripted window or by chance.
@@ -190,11 +184,7 @@ impl Kubelet {
             return;
         };
         let rt = self.pods[slot as usize].as_mut().expect("slot");
-        let is_started = if sidecar {
-            rt.status.init_container_statuses[i - n].started
-        } else {
-            rt.status.container_statuses[i].started
-        };
+        let is_started = rt.container_started(i);
         let readiness = c.readiness.is_some() && is_started;
         if ok {
             rt.probe_ok[i] += 1;
@@ -284,17 +274,12 @@ impl Kubelet {
         let Some((started, spec)) = self.probed(slot, i, gen) else {
             return;
         };
-        let n = spec.containers.len();
         let c = Self::container_spec(&spec, i);
         let Some(probe) = c.liveness.clone() else {
             return;
         };
         let rt = self.pods[slot as usize].as_mut().expect("slot");
-        let is_started = if i >= n {
-            rt.status.init_container_statuses[i - n].started
-        } else {
-            rt.status.container_statuses[i].started
-        };
+        let is_started = rt.container_started(i);
         let next = Payload::Timer(Timer::LivenessProbe {
             slot,
             container: i as u16,
@@ -402,6 +387,19 @@ impl NonZero for SimDuration {
             fallback.min(SimDuration::from_secs(1))
         } else {
             self
+        }
+    }
+}
+
+impl PodRuntime {
+    /// Whether container `i` (app index, or `n + j` for sidecar `j`) counts
+    /// as started (its startup probe, if any, has passed).
+    fn container_started(&self, i: usize) -> bool {
+        let n = self.status.container_statuses.len();
+        if i >= n {
+            self.status.init_container_statuses[i - n].started
+        } else {
+            self.status.container_statuses[i].started
         }
     }
 }
