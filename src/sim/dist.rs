@@ -2,7 +2,9 @@
 //!
 //! All draws come from the caller's own [`RngStream`], so a distribution holds
 //! no randomness itself and can be shared and cloned freely. Samples are whole
-//! nanoseconds, never negative.
+//! nanoseconds, never negative. Their logarithms and exponentials go through
+//! `libm`, which rounds alike on every platform, so a draw is the same number
+//! on every machine (the platform's `ln`/`exp` may differ in the last bit).
 
 use std::sync::Arc;
 
@@ -54,12 +56,12 @@ impl LatencyDist {
         let p50n = p50.nanos().max(1) as f64;
         let p99n = p99.nanos().max(1) as f64;
         let sigma = if p99n > p50n {
-            (p99n / p50n).ln() / Z99
+            libm::log(p99n / p50n) / Z99
         } else {
             0.0
         };
         LatencyDist::LogNormal {
-            mu: p50n.ln(),
+            mu: libm::log(p50n),
             sigma,
             p50,
             p99,
@@ -78,14 +80,14 @@ impl LatencyDist {
             }
             LatencyDist::LogNormal { mu, sigma, .. } => {
                 if *sigma == 0.0 {
-                    return SimDuration(clamp_nanos(mu.exp()));
+                    return SimDuration(clamp_nanos(libm::exp(*mu)));
                 }
-                let x = (mu + sigma * rng.standard_normal()).exp();
+                let x = libm::exp(mu + sigma * rng.standard_normal());
                 SimDuration(clamp_nanos(x))
             }
             LatencyDist::Exponential { mean } => {
                 let u = 1.0 - rng.unit();
-                SimDuration(clamp_nanos(-u.ln() * mean.0 as f64))
+                SimDuration(clamp_nanos(-libm::log(u) * mean.0 as f64))
             }
             LatencyDist::Empirical { samples, .. } => {
                 if samples.is_empty() {

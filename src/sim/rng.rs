@@ -70,15 +70,16 @@ impl RngStream {
     /// A standard normal draw (Box–Muller). Each pair yields two draws; the
     /// second is kept for the next call, which halves the cost of the
     /// log-normal latencies every message samples. The spare is part of the
-    /// stream's state, so the sequence stays a pure function of the seed.
+    /// stream's state, so the sequence stays a pure function of the seed;
+    /// `libm`'s log and sincos keep it the same on every platform.
     pub fn standard_normal(&mut self) -> f64 {
         if let Some(z) = self.spare_normal.take() {
             return z;
         }
         let u1 = 1.0 - self.unit(); // (0, 1]
         let u2 = self.unit();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let (sin, cos) = (std::f64::consts::TAU * u2).sin_cos();
+        let r = (-2.0 * libm::log(u1)).sqrt();
+        let (sin, cos) = libm::sincos(std::f64::consts::TAU * u2);
         self.spare_normal = Some(r * sin);
         r * cos
     }

@@ -76,7 +76,7 @@ fn log_rank_diff(t1: i64, t2: i64, now: i64) -> i64 {
         if d <= 0 {
             -1
         } else {
-            (d as f64).log2() as i64
+            libm::log2(d as f64) as i64
         }
     };
     r(t1) - r(t2)

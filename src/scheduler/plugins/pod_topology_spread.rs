@@ -242,7 +242,7 @@ pub fn score(
             } else {
                 s
             };
-            ((size + 2) as f64).ln()
+            libm::log((size + 2) as f64)
         })
         .collect();
     // Matching pods over every node whose domain holds a candidate.
