@@ -4,6 +4,7 @@
 //! `minimumGracePeriodInSeconds` (2 s), and SIGKILL when that runs out.
 
 use super::backoff::restart_delay;
+use super::step_spans::StepKind;
 use super::*;
 use crate::api::pod::{ContainerModel, PodSpecModel, PreStopModel};
 
@@ -32,6 +33,8 @@ pub(super) struct Kill {
     /// the instant SIGKILL goes if it has not exited by then.
     exit_at: SimTime,
     killed: bool,
+    /// When SIGTERM goes (went): the start of the `stop` runtime step.
+    term_at: SimTime,
     /// When the kill began and the grace it had (a live preStop hook's
     /// end recomputes the SIGTERM window from them).
     began: SimTime,
@@ -86,6 +89,7 @@ fn plan(
         hook_fails_at,
         exit_at,
         killed,
+        term_at,
         began: now,
         grace,
     }
@@ -281,6 +285,7 @@ impl Kubelet {
         if let Some(k) = rt.kills[i].as_mut() {
             k.hook_until = None;
             k.exit_at = exit_at;
+            k.term_at = now;
         }
         self.signal_live(ctx, slot, i, super::runtime::Signal::Term);
         self.kill_timer(ctx, slot, i, exit_at.since(now));
@@ -335,6 +340,13 @@ impl Kubelet {
         rt.kills[i] = None;
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let n = spec.containers.len();
+        if !kill.killed && kill.hook_until.is_none() && kill.term_at <= now {
+            // It stopped on SIGTERM, by itself: the runtime's stop step.
+            let key = rt.key.clone();
+            let name = Self::container_spec(&spec, i).name.clone();
+            self.trace_step(ctx, &key, StepKind::Stop, &name, kill.term_at);
+        }
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
         let (exit_code, reason) = match exit {
             Some(0) => (0, "Completed"),
             Some(code) => (code, "Error"),

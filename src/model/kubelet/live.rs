@@ -49,6 +49,7 @@ impl Kubelet {
     ) {
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         rt.gen += 1;
+        rt.timed_step = None;
         let then = Timer::PodStep { slot, gen: rt.gen };
         let op = op(rt.obj.clone(), then);
         self.submit(ctx, op);

@@ -30,6 +30,7 @@ mod pod_workers;
 mod prober;
 pub mod runtime;
 mod status_manager;
+mod step_spans;
 
 use status_manager::STATUS_SYNC_PERIOD;
 
@@ -161,6 +162,9 @@ struct PodRuntime {
     /// Live: the runtime could not make the sandbox; the next step tries
     /// again rather than moving on.
     retry_sandbox: bool,
+    /// The armed pod step is this runtime step, begun then: traced as a
+    /// `RuntimeStep` span when it fires ([`step_spans`]).
+    timed_step: Option<(step_spans::StepKind, SimTime)>,
 }
 
 pub struct Kubelet {
@@ -476,6 +480,7 @@ impl Kubelet {
             deleted_sent: false,
             delete_pending: false,
             retry_sandbox: false,
+            timed_step: None,
         });
         self.admit(ctx, slot);
     }
@@ -647,6 +652,7 @@ impl Actor<Payload, World> for Kubelet {
                     return;
                 };
                 if rt.gen == gen {
+                    self.end_timed_step(ctx, slot);
                     self.advance(ctx, slot);
                 }
             }

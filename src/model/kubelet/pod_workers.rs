@@ -5,6 +5,7 @@
 use super::backoff::restart_delay;
 use super::kill::KillReason;
 use super::runtime::RuntimeOp;
+use super::step_spans::StepKind;
 use super::*;
 
 impl Kubelet {
@@ -125,10 +126,12 @@ impl Kubelet {
         self.trace(ctx, "PodAdmitted", &key, "");
         self.post_status(ctx, slot);
         if self.live().is_some() {
-            return self.step_when(ctx, slot, |pod, then| RuntimeOp::RunSandbox { pod, then });
+            self.step_when(ctx, slot, |pod, then| RuntimeOp::RunSandbox { pod, then });
+        } else {
+            let d = self.cfg.sandbox_create.sample(ctx.rng);
+            self.step_after(ctx, slot, d);
         }
-        let d = self.cfg.sandbox_create.sample(ctx.rng);
-        self.step_after(ctx, slot, d);
+        self.time_step(ctx, slot, StepKind::Sandbox);
     }
 
     pub(super) fn step_after(
@@ -139,6 +142,7 @@ impl Kubelet {
     ) {
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         rt.gen += 1;
+        rt.timed_step = None;
         let gen = rt.gen;
         ctx.timer(d, Payload::Timer(Timer::PodStep { slot, gen }));
     }
@@ -155,6 +159,7 @@ impl Kubelet {
                 // Live: the sandbox failed; try again.
                 rt.retry_sandbox = false;
                 self.step_when(ctx, slot, |pod, then| RuntimeOp::RunSandbox { pod, then });
+                self.time_step(ctx, slot, StepKind::Sandbox);
             }
             Stage::Sandbox => {
                 rt.status
@@ -217,12 +222,14 @@ impl Kubelet {
                     let rt = self.pods[slot as usize].as_mut().expect("slot");
                     let due = due_to_start(rt, &spec, now);
                     rt.stage = Stage::Running;
-                    return self.start_live(ctx, slot, &due, true);
+                    self.start_live(ctx, slot, &due, true);
+                    return self.time_step(ctx, slot, StepKind::Start);
                 }
                 let d = self.cfg.container_start.sample(ctx.rng);
                 let rt = self.pods[slot as usize].as_mut().expect("slot");
                 rt.stage = Stage::Running;
                 self.step_after(ctx, slot, d);
+                self.time_step(ctx, slot, StepKind::Start);
             }
             Stage::Running => self.start_containers(ctx, slot),
             Stage::Terminating => self.finish_termination(ctx, slot),
@@ -504,6 +511,7 @@ impl Kubelet {
         rt.stage = Stage::Terminating;
         // A restart or step that was due is off.
         rt.gen += 1;
+        rt.timed_step = None;
         rt.restart_at.iter_mut().for_each(|r| *r = None);
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let grace =
