@@ -84,6 +84,20 @@ enum Command {
         /// empty, cut off or not a kubesim trace).
         dir: PathBuf,
     },
+    /// Fit the kubelet's latency distributions (sandbox create, container
+    /// start and stop, image unpack) from a `kubesim live` run into a
+    /// `cluster.kubelet` block, then check the fit: simulate the run's
+    /// scenario with and without it and compare pod startup with live.
+    Calibrate {
+        /// The live run's directory.
+        live_dir: PathBuf,
+        /// Where to write the block [default: LIVE_DIR/calibrated-kubelet.yaml].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only fit and write; skip the check's two simulations.
+        #[arg(long)]
+        no_check: bool,
+    },
     /// Run a scenario over a range of settings, in parallel, and name the
     /// smallest setting that meets its objective.
     Sweep {
@@ -227,20 +241,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Live(args) => match args.scenario.clone() {
-            Some(scenario) => run_cmd(
-                &scenario,
-                None,
-                args.until,
-                args.out.clone(),
-                None,
-                Outputs {
-                    report: !args.no_report,
-                    narrate: false,
-                    write_repro: None,
-                    check: false,
-                    live: true,
-                },
-            ),
+            Some(scenario) => live_run_cmd(&scenario, &args),
             None => cli::live::live_cmd(args),
         },
         Command::Validate { files } => validate(&files),
@@ -271,9 +272,15 @@ fn main() -> ExitCode {
                 write_repro,
                 check,
                 live: false,
+                as_live: false,
             },
         ),
         Command::Report { dir } => report_cmd(&dir),
+        Command::Calibrate {
+            live_dir,
+            out,
+            no_check,
+        } => cli::calibrate::calibrate_cmd(&live_dir, out, !no_check),
         Command::Fuzz {
             scenario,
             seeds,
@@ -385,6 +392,9 @@ struct Outputs {
     check: bool,
     /// `kubesim live`: on the wall clock, with real containerd nodes.
     live: bool,
+    /// The simulation of a live run (`kubesim live --compare`): the mapped
+    /// images are on every node already, as they are on live nodes.
+    as_live: bool,
 }
 
 /// The run directory's `scenario.yaml` becomes the repro (its lines are the
@@ -427,6 +437,49 @@ fn write_repro_copy(
     Ok(file)
 }
 
+/// `kubesim live SCENARIO`, and with `--compare` the simulation of the
+/// same scenario and seed into `sim/` beside it, then the comparison.
+fn live_run_cmd(scenario: &Path, args: &cli::live::LiveArgs) -> ExitCode {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(scenario, true));
+    // The comparison reads pods' milestones from the objects written.
+    let level = args.compare.then_some(TraceLevel::Full);
+    let outputs = |live| Outputs {
+        report: !args.no_report,
+        narrate: false,
+        write_repro: None,
+        check: false,
+        live,
+        as_live: !live,
+    };
+    let code = run_cmd(
+        scenario,
+        None,
+        args.until,
+        Some(out.clone()),
+        level,
+        outputs(true),
+    );
+    if !args.compare || code != ExitCode::SUCCESS {
+        return code;
+    }
+    cli::live::compare(&out, !args.no_report, |seed, until, sim_out| {
+        run_cmd(scenario, Some(seed), Some(until), Some(sim_out), level, outputs(false))
+    })
+}
+
+/// `runs/<scenario file stem>`, with `-live` for a live run.
+fn default_out(path: &Path, live: bool) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let suffix = if live { "-live" } else { "" };
+    PathBuf::from("runs").join(stem + suffix)
+}
+
 fn run_cmd(
     path: &Path,
     seed: Option<u64>,
@@ -461,14 +514,7 @@ fn run_cmd(
         }
         None => (scenario, None),
     };
-    let out = out.unwrap_or_else(|| {
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "run".into());
-        let suffix = if outputs.live { "-live" } else { "" };
-        PathBuf::from("runs").join(stem + suffix)
-    });
+    let out = out.unwrap_or_else(|| default_out(path, outputs.live));
     if let Err(e) = std::fs::create_dir_all(&out) {
         eprintln!("error: cannot create {}: {e}", out.display());
         return ExitCode::from(1);
@@ -513,6 +559,9 @@ fn run_cmd(
         None => rerun,
     };
     let mut scenario = scenario;
+    if outputs.as_live {
+        kubesim::live::session::preload_images(&mut scenario);
+    }
     let live = if outputs.live {
         match cli::live::start_session(&out, &mut scenario) {
             Ok(l) => Some(l),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use kubesim::live::pacer::WallClock;
 use kubesim::live::session::LiveSession;
 use kubesim::live::{cleanup, image};
+use kubesim::report::compare::Comparison;
 
 /// `kubesim live SCENARIO`: the scenario's control plane on the wall
 /// clock, its kubelets driving real containerd nodes; or one of the
@@ -41,6 +42,12 @@ pub struct LiveArgs {
     /// Skip the charts and report.html.
     #[arg(long)]
     pub no_report: bool,
+    /// Then simulate the same scenario and seed into DIR/sim and compare
+    /// the two: per pod lifecycle instants, latency distributions (p50,
+    /// p90, KS distance, a chart) and the controller's scaling steps, in
+    /// compare.json and report.html.
+    #[arg(long)]
+    pub compare: bool,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +191,66 @@ pub fn start_session(
             Err(ExitCode::from(e.code))
         }
     }
+}
+
+/// `--compare` after a live run into `out`: `simulate(seed, until, dir)`
+/// runs the simulation of the same scenario for as long as the live run
+/// lasted, then the comparison is written and shown, and the live run's
+/// report rebuilt with it.
+pub fn compare(
+    out: &Path,
+    report: bool,
+    simulate: impl FnOnce(u64, kubesim::sim::SimDuration, PathBuf) -> ExitCode,
+) -> ExitCode {
+    let summary = match read_summary(out) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let until = kubesim::sim::SimDuration((summary.simulated_s * 1e9).round() as u64);
+    let sim_dir = out.join("sim");
+    println!(
+        "compare  simulating the same scenario (seed {}, {}) into {}",
+        summary.seed,
+        until,
+        sim_dir.display()
+    );
+    let code = simulate(summary.seed, until, sim_dir.clone());
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    let comparison = match Comparison::of_runs(out, &sim_dir, summary.seed) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: comparing: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = comparison.write(out) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    print!("{}", comparison.render());
+    if report {
+        if let Err(e) = kubesim::report::output::write_report(out) {
+            eprintln!("error: rebuilding the report: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    println!(
+        "compare  {} and {}",
+        out.join("compare.json").display(),
+        out.join("charts/compare.svg").display()
+    );
+    ExitCode::SUCCESS
+}
+
+fn read_summary(dir: &Path) -> Result<kubesim::report::summary::Summary, String> {
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Removes every container, stops every node and says what is left.

@@ -21,6 +21,7 @@
 //! - `procfs`: what the kernel says (processes, mounts, cgroups), because a
 //!   crashed node's containerd can no longer be asked.
 
+pub mod calibrate;
 pub mod cleanup;
 pub mod client;
 pub mod daemon;

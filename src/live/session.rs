@@ -58,6 +58,7 @@ impl LiveSession {
                     .map_err(|e| format!("building image {name}: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut imports = Vec::new();
         let nodes = rt.block_on(async {
             let mut nodes = BTreeMap::new();
             for n in &scenario.nodes {
@@ -69,9 +70,16 @@ impl LiveSession {
                 let client = daemon.client().await.map_err(|e| e.to_string())?;
                 let mut images = BTreeMap::new();
                 for (local, b) in locals.iter().zip(&built) {
+                    let began = std::time::Instant::now();
                     let r = import_into(std::slice::from_ref(&client), b)
                         .await
                         .map_err(|e| format!("node {}: importing {local}: {e}", n.name))?;
+                    imports.push(ImageImport {
+                        node: n.name.clone(),
+                        image: local.clone(),
+                        bytes: b.archive.len() as u64,
+                        seconds: began.elapsed().as_secs_f64(),
+                    });
                     images.insert(local.clone(), r.into_iter().next().expect("one node"));
                 }
                 let logs = run_dir.join("logs").join(&n.name);
@@ -82,6 +90,7 @@ impl LiveSession {
             }
             Ok::<_, String>(nodes)
         })?;
+        write_imports(run_dir, &imports)?;
         let runtime = Arc::new(ContainerdRuntime::start(
             rt.handle(),
             nodes.clone(),
@@ -101,13 +110,7 @@ impl LiveSession {
         let mut cfg = (*scenario.kubelet).clone();
         cfg.runtime = Runtime::Live(self.runtime.clone());
         scenario.kubelet = Arc::new(cfg);
-        let names: Vec<String> = scenario.live.images.keys().cloned().collect();
-        for n in &mut scenario.nodes {
-            n.body.images.push(NodeImage {
-                names: names.clone(),
-                size_bytes: 2 << 20,
-            });
-        }
+        preload_images(scenario);
     }
 
     /// Removes every container, stops every daemon and counts what is left.
@@ -123,6 +126,40 @@ impl LiveSession {
             }
             count_leftovers(&run_dir).await.map_err(|e| e.to_string())
         })
+    }
+}
+
+/// One image imported into one node before the run: the content written
+/// and its layers unpacked into snapshots, the live counterpart of a pull
+/// (`kubesim calibrate` fits `imagePullOverhead` from these).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ImageImport {
+    pub node: String,
+    pub image: String,
+    /// The archive's size.
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// The file beside a live run's trace that holds its image imports.
+pub const IMPORTS_FILE: &str = "live-imports.json";
+
+fn write_imports(run_dir: &Path, imports: &[ImageImport]) -> Result<(), String> {
+    let path = run_dir.join(IMPORTS_FILE);
+    let json = serde_json::to_string_pretty(imports).expect("imports serialise");
+    std::fs::write(&path, json + "\n").map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Marks every image `live.images` maps as present on every node, as a
+/// live node has it (imported before the run, not pulled). The simulation
+/// a live run is compared with does the same, so neither pulls.
+pub fn preload_images(scenario: &mut Scenario) {
+    let names: Vec<String> = scenario.live.images.keys().cloned().collect();
+    for n in &mut scenario.nodes {
+        n.body.images.push(NodeImage {
+            names: names.clone(),
+            size_bytes: 2 << 20,
+        });
     }
 }
 

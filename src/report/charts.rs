@@ -14,8 +14,8 @@ use plotters::prelude::*;
 
 use super::series::{DeploymentSeries, RunSeries, Step, PHASES};
 
-const WIDTH: u32 = 1100;
-const FONT: &str = "sans-serif";
+pub(crate) const WIDTH: u32 = 1100;
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Colour-blind-safe palette (Okabe–Ito), in the order series use it.
 pub const PALETTE: [RGBColor; 8] = [
@@ -133,10 +133,10 @@ fn max_of<'a>(series: impl IntoIterator<Item = &'a Vec<Step>>) -> f64 {
         .fold(0.0, f64::max)
 }
 
-type Area<'a, DB> = DrawingArea<DB, Shift>;
+pub(crate) type Area<'a, DB> = DrawingArea<DB, Shift>;
 
 /// Every chart's legend: lower right, on a translucent white box.
-fn legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
 ) -> Result<(), String> {
     chart
@@ -149,7 +149,7 @@ fn legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
         .map_err(err)
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> String {
+pub(crate) fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("drawing a chart: {e:?}")
 }
 

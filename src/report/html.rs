@@ -24,6 +24,8 @@ pub struct HtmlInput<'a> {
     pub narration: &'a [Line],
     /// Narrated lines left out of the page (kept to a readable length).
     pub narration_omitted: u64,
+    /// A live run's comparison with its simulation, and its chart's SVG.
+    pub compare: Option<(&'a super::compare::Comparison, &'a str)>,
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -279,12 +281,16 @@ pub fn report_html(input: &HtmlInput<'_>) -> String {
         );
     }
     out.push_str("</header><main><nav>");
+    let compare = input.compare.map(|_| ("compare", "Live vs simulated"));
     for (id, name) in [
         ("summary", "Summary"),
         ("charts", "Charts"),
         ("timeline", "Timeline"),
         ("scenario", "Scenario"),
-    ] {
+    ]
+    .into_iter()
+    .chain(compare)
+    {
         let _ = write!(out, "<a href=\"#{id}\">{name}</a>");
     }
     out.push_str("</nav>");
@@ -304,7 +310,11 @@ pub fn report_html(input: &HtmlInput<'_>) -> String {
         out.push_str(svg.trim());
         out.push_str("</figure>");
     }
-    out.push_str("</section><section id=\"timeline\"><h2>Narrated timeline</h2>");
+    out.push_str("</section>");
+    if let Some((c, svg)) = input.compare {
+        super::compare::html::section(&mut out, c, svg);
+    }
+    out.push_str("<section id=\"timeline\"><h2>Narrated timeline</h2>");
     out.push_str("<p>What <code>kubesim run --narrate</code> prints: kubectl's output, <code>kubectl get events</code>, <code>kubectl rollout status</code>, Service endpoints and faults, in virtual time. Show: ");
     for voice in ["kubectl", "event", "warning", "status", "fault"] {
         let _ = write!(
@@ -367,6 +377,7 @@ mod tests {
             charts: &charts,
             narration: &narration,
             narration_omitted: 3,
+            compare: None,
         });
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert!(page.contains("<figcaption>Pods &lt;by&gt; phase</figcaption><svg"));

@@ -2,6 +2,7 @@
 //! time series read back from its trace.
 pub mod bootstrap;
 pub mod charts;
+pub mod compare;
 pub mod html;
 pub mod live;
 pub mod narrate;

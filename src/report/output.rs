@@ -11,6 +11,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use super::charts::charts;
+use super::compare::Comparison;
 use super::html::{report_html, HtmlInput};
 use super::narrate::{narrate, Line};
 use super::perfetto::PerfettoWriter;
@@ -167,8 +168,14 @@ fn open_trace(trace: &Path) -> Result<std::io::BufReader<std::fs::File>, String>
     Ok(std::io::BufReader::with_capacity(1 << 20, file))
 }
 
-/// The report files a run writes beside its trace and summary.
-const REPORT_FILES: [&str; 3] = ["report.html", "timeseries.csv", "trace.perfetto.json"];
+/// The report files a run writes beside its trace and summary, and
+/// `compare.json`: a comparison belongs to the live run it was made after.
+const REPORT_FILES: [&str; 4] = [
+    "report.html",
+    "timeseries.csv",
+    "trace.perfetto.json",
+    "compare.json",
+];
 
 /// Removes the report files of an earlier run in `dir`, so a run with
 /// `--no-report` (or one whose charts differ) leaves none that are not its own.
@@ -369,6 +376,13 @@ fn write_outputs(
     )?;
     w.perfetto_events = perfetto_events;
     w.files.push(dir.join("trace.perfetto.json"));
+    let compare = match Comparison::read(dir).transpose()? {
+        Some(c) => {
+            let svg = super::compare::chart::svg(&c.chart_panels())?;
+            Some((c, svg))
+        }
+        None => None,
+    };
     let page = report_html(&HtmlInput {
         run: &files.run,
         summary: files.summary.as_ref(),
@@ -376,6 +390,7 @@ fn write_outputs(
         charts: &svgs,
         narration: &reading.narration,
         narration_omitted: reading.narration_omitted,
+        compare: compare.as_ref().map(|(c, s)| (c, s.as_str())),
     });
     write(dir.join("report.html"), page.as_bytes(), &mut w)?;
     Ok(w)

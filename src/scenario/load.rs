@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use super::drain::DrainOptions;
 use super::objective::Objective;
-use super::spec::{ClusterSpec, Dur, NodePoolSpec, Qty, ScenarioSpec, TimelineSpec};
+use super::spec::{ClusterSpec, Dur, KubeletSpec, NodePoolSpec, Qty, ScenarioSpec, TimelineSpec};
 use super::{Action, EtcdTarget, NodePlan, RolloutOp, Scenario, Step};
 use crate::api::limits::{too_many, MAX_NODES};
 use crate::api::manifest::{decode_object, load_manifests, node_at, parse_yaml, validate_dns_name};
@@ -33,6 +33,7 @@ use crate::sim::dist::LatencySpec;
 use crate::sim::{SimDuration, SimTime, TraceLevel};
 
 mod fault_actions;
+mod kubelet_include;
 
 /// Default virtual time to simulate.
 pub const DEFAULT_DURATION: SimDuration = SimDuration::from_secs(600);
@@ -91,6 +92,8 @@ pub fn load_str(file: &str, text: &str, base: &Path) -> Result<Scenario, Vec<Loa
 /// Loads a scenario already parsed into a YAML tree (what `kubesim sweep`
 /// does after setting a value in it): errors still point into `file`.
 pub fn load_node(file: &str, doc: &Node, base: &Path) -> Result<Scenario, Vec<LoadError>> {
+    let spliced = kubelet_include::splice(file, doc, base)?;
+    let doc = spliced.as_ref().unwrap_or(doc);
     Loader {
         file,
         base,
@@ -639,8 +642,26 @@ impl Loader<'_> {
                 link.loss = loss;
             }
         }
-        // kubelet
-        let k = &c.kubelet;
+        let mut kubelet = self.kubelet(&c.kubelet);
+        let mut sizes = BTreeMap::new();
+        for (image, Qty(q)) in &c.images {
+            match non_negative_bytes(q) {
+                Some(b) => {
+                    sizes.insert(image.clone(), b);
+                }
+                None => self.error(
+                    &format!("cluster.images.{image}"),
+                    "an image size is a non-negative number of bytes",
+                ),
+            }
+        }
+        kubelet.image_sizes = Arc::new(sizes);
+        let nodes = self.node_pools(&c.node_pools, &kubelet);
+        (self.errors.len() == before).then_some((members, etcd, api, link, (kubelet, nodes)))
+    }
+
+    /// `cluster.kubelet`, over the kubelet's defaults.
+    fn kubelet(&mut self, k: &KubeletSpec) -> KubeletConfig {
         let mut kubelet = KubeletConfig::default();
         if let Some(secs) = k.node_lease_duration_seconds {
             if secs == 0 {
@@ -727,21 +748,7 @@ impl Loader<'_> {
                 ),
             }
         }
-        let mut sizes = BTreeMap::new();
-        for (image, Qty(q)) in &c.images {
-            match non_negative_bytes(q) {
-                Some(b) => {
-                    sizes.insert(image.clone(), b);
-                }
-                None => self.error(
-                    &format!("cluster.images.{image}"),
-                    "an image size is a non-negative number of bytes",
-                ),
-            }
-        }
-        kubelet.image_sizes = Arc::new(sizes);
-        let nodes = self.node_pools(&c.node_pools, &kubelet);
-        (self.errors.len() == before).then_some((members, etcd, api, link, (kubelet, nodes)))
+        kubelet
     }
 
     fn node_pools(&mut self, pools: &[NodePoolSpec], kubelet: &KubeletConfig) -> Vec<NodePlan> {
