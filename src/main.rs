@@ -466,7 +466,14 @@ fn live_run_cmd(scenario: &Path, args: &cli::live::LiveArgs) -> ExitCode {
         return code;
     }
     cli::live::compare(&out, !args.no_report, |seed, until, sim_out| {
-        run_cmd(scenario, Some(seed), Some(until), Some(sim_out), level, outputs(false))
+        run_cmd(
+            scenario,
+            Some(seed),
+            Some(until),
+            Some(sim_out),
+            level,
+            outputs(false),
+        )
     })
 }
 

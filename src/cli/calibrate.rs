@@ -121,7 +121,8 @@ fn simulate(
         sink: TraceSink::Writer(Box::new(BufWriter::new(file))),
         ..RunOptions::default()
     };
-    let finished = run(&scenario, opts, |_| {}).map_err(|e| (1, format!("{}: {e}", trace.display())))?;
+    let finished =
+        run(&scenario, opts, |_| {}).map_err(|e| (1, format!("{}: {e}", trace.display())))?;
     drop(finished);
     RunLives::read(&trace).map_err(|e| (1, e))
 }
@@ -152,9 +153,17 @@ fn check_fit(
 ) -> Result<(), Failure> {
     let path = scenario_of(dir)?;
     let before = simulate(&path, summary, None, &dir.join("calibrate/before"))?;
-    let after = simulate(&path, summary, Some(calibration), &dir.join("calibrate/after"))?;
+    let after = simulate(
+        &path,
+        summary,
+        Some(calibration),
+        &dir.join("calibrate/after"),
+    )?;
     let (l, b, a) = (startup(live), startup(&before), startup(&after));
-    println!("calibrate pod startup (created → started), {} pods live:", l.n);
+    println!(
+        "calibrate pod startup (created → started), {} pods live:",
+        l.n
+    );
     println!("          {:<22} {:>9} {:>9}", "", "p50", "p90");
     let row = |name: &str, q: &Quantiles| {
         let ms = |v: Option<f64>| v.map_or("-".into(), |s| format!("{:.0} ms", s * 1e3));

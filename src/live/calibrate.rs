@@ -42,7 +42,10 @@ impl Fitted {
             return None;
         }
         let n = samples.len() as f64;
-        let logs: Vec<f64> = samples.iter().map(|&s| libm::log(s.max(1) as f64)).collect();
+        let logs: Vec<f64> = samples
+            .iter()
+            .map(|&s| libm::log(s.max(1) as f64))
+            .collect();
         let mu = logs.iter().sum::<f64>() / n;
         let var = logs.iter().map(|l| (l - mu) * (l - mu)).sum::<f64>() / n;
         let sigma = var.sqrt();
@@ -98,10 +101,26 @@ impl Calibration {
 
     fn fields(&self) -> [(&'static str, &'static str, Option<Fitted>); 4] {
         [
-            ("sandboxCreateLatency", "sandbox creates", self.sandbox_create),
-            ("containerStartLatency", "container starts", self.container_start),
-            ("containerStopLatency", "container stops after SIGTERM", self.container_stop),
-            ("imagePullOverhead", "image imports (write and unpack)", self.image_pull_overhead),
+            (
+                "sandboxCreateLatency",
+                "sandbox creates",
+                self.sandbox_create,
+            ),
+            (
+                "containerStartLatency",
+                "container starts",
+                self.container_start,
+            ),
+            (
+                "containerStopLatency",
+                "container stops after SIGTERM",
+                self.container_stop,
+            ),
+            (
+                "imagePullOverhead",
+                "image imports (write and unpack)",
+                self.image_pull_overhead,
+            ),
         ]
     }
 
@@ -162,7 +181,10 @@ mod tests {
         assert!((p99 - 501.8).abs() < 0.1, "{p99}");
         // One sample: a constant.
         let one = Fitted::log_normal(&[7_000_000]).unwrap();
-        assert_eq!((one.p50, one.p99), (SimDuration::from_millis(7), SimDuration::from_millis(7)));
+        assert_eq!(
+            (one.p50, one.p99),
+            (SimDuration::from_millis(7), SimDuration::from_millis(7))
+        );
         assert_eq!(Fitted::log_normal(&[]), None);
     }
 
@@ -180,7 +202,10 @@ mod tests {
         let c = Calibration::fit(&steps, &imports);
         assert!(c.container_stop.is_none());
         let yaml = c.yaml("runs/x-live");
-        assert!(yaml.contains("# containerStopLatency: no container stops"), "{yaml}");
+        assert!(
+            yaml.contains("# containerStopLatency: no container stops"),
+            "{yaml}"
+        );
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("k.yaml"), &yaml).unwrap();
         let scenario = "name: t\ncluster:\n  nodePools: [{name: w, capacity: {cpu: '1', memory: 1Gi, pods: '10'}}]\n  kubelet: {include: k.yaml}\n";
@@ -190,8 +215,17 @@ mod tests {
         assert_eq!(s.kubelet.sandbox_create, expected.sandbox_create);
         // Start: one sample of 30 ms, a constant log-normal; the import's
         // 250 ms becomes the pull overhead; stop keeps the default.
-        assert_eq!(s.kubelet.container_start.median(), SimDuration::from_millis(30));
-        assert_eq!(s.kubelet.pull_overhead.median(), SimDuration::from_millis(250));
-        assert_eq!(s.kubelet.container_stop, KubeletConfig::default().container_stop);
+        assert_eq!(
+            s.kubelet.container_start.median(),
+            SimDuration::from_millis(30)
+        );
+        assert_eq!(
+            s.kubelet.pull_overhead.median(),
+            SimDuration::from_millis(250)
+        );
+        assert_eq!(
+            s.kubelet.container_stop,
+            KubeletConfig::default().container_stop
+        );
     }
 }

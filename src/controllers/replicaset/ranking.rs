@@ -4,8 +4,6 @@
 //! times compare by power-of-two age buckets, ties by UID, so scale-down does
 //! not always pick the very newest pod.
 
-use std::cmp::Ordering;
-
 use crate::api::Object;
 use crate::sim::SimTime;
 
@@ -136,14 +134,123 @@ pub fn less(a: &RankedPod, b: &RankedPod, now: SimTime) -> bool {
 
 /// Sorts so the first pods are the ones to delete (a stable sort, as Go's
 /// `sort.Sort` is not but the ranking makes ties rare; ties keep list order).
+///
+/// Upstream's `Less` is not a strict weak order: two ready pods whose ready
+/// times differ compare by age bucket and UID, while equal ready times fall
+/// through to restarts and creation, so A < B < C < A can happen. Go's sort
+/// accepts that; the standard library's sort may panic on it (it did, on a
+/// plain scale-down from 100 to 50). A merge sort only ever asks whether
+/// the right-hand pod goes first, so it finishes on any answers.
 pub fn sort_for_deletion(pods: &mut [(RankedPod, usize)], now: SimTime) {
-    pods.sort_by(|(a, _), (b, _)| {
-        if less(a, b, now) {
-            Ordering::Less
-        } else if less(b, a, now) {
-            Ordering::Greater
+    merge_sort(pods, &mut |a, b| less(&a.0, &b.0, now));
+}
+
+/// A stable top-down merge sort by `less`.
+fn merge_sort<T: Clone>(v: &mut [T], less: &mut impl FnMut(&T, &T) -> bool) {
+    let n = v.len();
+    if n <= 1 {
+        return;
+    }
+    let mid = n / 2;
+    merge_sort(&mut v[..mid], less);
+    merge_sort(&mut v[mid..], less);
+    let mut merged = Vec::with_capacity(n);
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < n {
+        if less(&v[j], &v[i]) {
+            merged.push(v[j].clone());
+            j += 1;
         } else {
-            Ordering::Equal
+            merged.push(v[i].clone());
+            i += 1;
         }
-    });
+    }
+    merged.extend_from_slice(&v[i..mid]);
+    merged.extend_from_slice(&v[j..]);
+    v.clone_from_slice(&merged);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    /// Ready pods with ready times in few distinct values (so some are
+    /// equal and fall through to creation, others compare by bucket and
+    /// UID), a few Pending: an intransitive mix.
+    fn mix(n: usize) -> Vec<(RankedPod, usize)> {
+        let mut x: u64 = 12345;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        (0..n)
+            .map(|i| {
+                let pending = next() % 10 == 0;
+                let pod = RankedPod {
+                    node: "n1".into(),
+                    phase: if pending { 0 } else { 2 },
+                    ready: !pending,
+                    ready_since: (!pending).then(|| 1_000_000_000 * (next() % 4) as i64),
+                    restarts: (next() % 2) as u32,
+                    created: Some((next() % 3_000_000_000) as i64),
+                    uid: format!("{:04}", next() % 10_000),
+                    ..RankedPod::default()
+                };
+                (pod, i)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_intransitive_ranking_sorts_without_panicking_and_keeps_the_top_keys() {
+        for n in [2, 13, 50, 100, 257] {
+            let mut pods = mix(n);
+            sort_for_deletion(&mut pods, SimTime(10_000_000_000));
+            // Every pod once.
+            let mut seen: Vec<usize> = pods.iter().map(|p| p.1).collect();
+            seen.sort();
+            assert_eq!(seen, (0..n).collect::<Vec<_>>());
+            // Phase is a consistent key: every Pending pod goes first.
+            let first_running = pods.iter().position(|p| p.0.phase == 2).unwrap_or(n);
+            assert!(pods[first_running..].iter().all(|p| p.0.phase == 2));
+        }
+    }
+
+    #[test]
+    fn a_consistent_ranking_sorts_as_a_stable_sort_does() {
+        // Only creation times, all in distinct buckets: a total order, so
+        // the merge sort agrees with the standard library's stable sort.
+        let mut pods: Vec<(RankedPod, usize)> = [3u32, 30, 1, 20, 9]
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let created = Some(1_000_000_000 * (100 - i64::from(s)));
+                (
+                    RankedPod {
+                        node: "n".into(),
+                        created,
+                        ..RankedPod::default()
+                    },
+                    i,
+                )
+            })
+            .collect();
+        let mut expected = pods.clone();
+        let now = SimTime(100_000_000_000);
+        expected.sort_by(
+            |a, b| match (less(&a.0, &b.0, now), less(&b.0, &a.0, now)) {
+                (true, _) => Ordering::Less,
+                (_, true) => Ordering::Greater,
+                _ => Ordering::Equal,
+            },
+        );
+        sort_for_deletion(&mut pods, now);
+        let order = |v: &[(RankedPod, usize)]| v.iter().map(|p| p.1).collect::<Vec<_>>();
+        assert_eq!(order(&pods), order(&expected));
+        // The newest (smallest age: 1 s, index 2) goes first.
+        assert_eq!(order(&pods)[0], 2);
+    }
 }

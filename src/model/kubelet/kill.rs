@@ -150,6 +150,10 @@ impl Kubelet {
             kill.hook_fails_at = None;
             kill.exit_at = now.after(grace + MINIMUM_GRACE);
         }
+        if live {
+            // Not SIGKILLed until `kill_step_live` sends it.
+            kill.killed = false;
+        }
         let next = kill.hook_until.unwrap_or(kill.exit_at);
         let no_hook = kill.hook_until.is_none();
         rt.kills[i] = Some(kill);

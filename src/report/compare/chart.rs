@@ -20,8 +20,8 @@ pub fn svg(panels: &[&SideBySide]) -> Result<String, String> {
     register_font();
     let mut buf = String::new();
     {
-        let root = SVGBackend::with_string(&mut buf, (WIDTH, height(panels.len())))
-            .into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut buf, (WIDTH, height(panels.len()))).into_drawing_area();
         draw(&root, panels)?;
         root.present().map_err(err)?;
     }

@@ -76,11 +76,7 @@ fn pods(out: &mut String, c: &Comparison) {
     out.push_str("</tr>");
     for row in &c.pods {
         for (run, side) in [("live", &row.live), ("sim", &row.simulated)] {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{run}</td>",
-                escape(&row.identity)
-            );
+            let _ = write!(out, "<tr><td>{}</td><td>{run}</td>", escape(&row.identity));
             match side {
                 Some(PodSide { name, node, at }) => {
                     let _ = write!(
@@ -90,11 +86,19 @@ fn pods(out: &mut String, c: &Comparison) {
                         escape(node.as_deref().unwrap_or("–"))
                     );
                     for t in at {
-                        let _ = write!(out, "<td>{}</td>", t.map_or("–".into(), |t| format!("{t:.3}")));
+                        let _ = write!(
+                            out,
+                            "<td>{}</td>",
+                            t.map_or("–".into(), |t| format!("{t:.3}"))
+                        );
                     }
                 }
                 None => {
-                    let _ = write!(out, "<td colspan=\"{}\">not in this run</td>", 2 + milestone_names().len());
+                    let _ = write!(
+                        out,
+                        "<td colspan=\"{}\">not in this run</td>",
+                        2 + milestone_names().len()
+                    );
                 }
             }
             out.push_str("</tr>");

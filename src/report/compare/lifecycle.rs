@@ -169,9 +169,8 @@ fn observe(life: &mut PodLife, t: u64, pod: &Value) {
         life.at[2].get_or_insert(t);
     }
     let containers = status["containerStatuses"].as_array();
-    let all_running = containers.is_some_and(|cs| {
-        !cs.is_empty() && cs.iter().all(|c| c["state"]["running"].is_object())
-    });
+    let all_running = containers
+        .is_some_and(|cs| !cs.is_empty() && cs.iter().all(|c| c["state"]["running"].is_object()));
     if all_running {
         life.at[3].get_or_insert(t);
     }
@@ -218,9 +217,24 @@ mod tests {
     #[test]
     fn milestones_are_the_first_writes_that_show_them_and_pods_are_known_by_owner_order() {
         let mut r = Reader::default();
-        r.record(&write(10, "create", "web-5f6c-aaaaa", pod("a", None, &[], false)));
-        r.record(&write(12, "create", "web-5f6c-bbbbb", pod("b", None, &[], false)));
-        r.record(&write(20, "update", "web-5f6c-aaaaa", pod("a", Some("n1"), &[], false)));
+        r.record(&write(
+            10,
+            "create",
+            "web-5f6c-aaaaa",
+            pod("a", None, &[], false),
+        ));
+        r.record(&write(
+            12,
+            "create",
+            "web-5f6c-bbbbb",
+            pod("b", None, &[], false),
+        ));
+        r.record(&write(
+            20,
+            "update",
+            "web-5f6c-aaaaa",
+            pod("a", Some("n1"), &[], false),
+        ));
         r.record(&write(
             30,
             "update",
@@ -234,10 +248,25 @@ mod tests {
             pod("a", Some("n1"), &["PodReadyToStartContainers"], true),
         ));
         let ready = &["PodReadyToStartContainers", "Ready"];
-        r.record(&write(50, "update", "web-5f6c-aaaaa", pod("a", Some("n1"), ready, true)));
+        r.record(&write(
+            50,
+            "update",
+            "web-5f6c-aaaaa",
+            pod("a", Some("n1"), ready, true),
+        ));
         // A later write that shows them again moves nothing.
-        r.record(&write(55, "update", "web-5f6c-aaaaa", pod("a", Some("n2"), ready, true)));
-        r.record(&write(60, "delete", "web-5f6c-aaaaa", pod("a", Some("n1"), ready, true)));
+        r.record(&write(
+            55,
+            "update",
+            "web-5f6c-aaaaa",
+            pod("a", Some("n2"), ready, true),
+        ));
+        r.record(&write(
+            60,
+            "delete",
+            "web-5f6c-aaaaa",
+            pod("a", Some("n1"), ready, true),
+        ));
         let a = &r.out.pods["ReplicaSet/default/web-5f6c#1"];
         // created is the creationTimestamp the create carries (5), not the
         // write's instant (10).
@@ -261,12 +290,16 @@ mod tests {
         r.record(&step("sandbox", 7));
         r.record(&step("start", 3));
         r.record(&step("sandbox", 9));
-        r.record(&serde_json::json!({"t": 2, "component": "kube-controller-manager",
+        r.record(
+            &serde_json::json!({"t": 2, "component": "kube-controller-manager",
             "event": "Event", "reason": "ScalingReplicaSet", "object": "Deployment/default/web",
-            "message": "Scaled up replica set web-5f6c from 0 to 3"}));
-        r.record(&serde_json::json!({"t": 3, "component": "kube-controller-manager",
+            "message": "Scaled up replica set web-5f6c from 0 to 3"}),
+        );
+        r.record(
+            &serde_json::json!({"t": 3, "component": "kube-controller-manager",
             "event": "Event", "reason": "SuccessfulCreate", "object": "ReplicaSet/default/web-5f6c",
-            "message": "Created pod: web-5f6c-aaaaa"}));
+            "message": "Created pod: web-5f6c-aaaaa"}),
+        );
         assert_eq!(r.out.steps["sandbox"], vec![7, 9]);
         assert_eq!(r.out.steps["start"], vec![3]);
         assert_eq!(

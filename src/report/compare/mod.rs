@@ -124,7 +124,9 @@ impl Comparison {
         };
         let steps = STEPS
             .iter()
-            .map(|(step, name)| SideBySide::new(name, samples(live, step), samples(simulated, step)))
+            .map(|(step, name)| {
+                SideBySide::new(name, samples(live, step), samples(simulated, step))
+            })
             .collect();
         let first_difference = (0..live.scaling.len().max(simulated.scaling.len()))
             .find(|&i| live.scaling.get(i) != simulated.scaling.get(i));
@@ -205,7 +207,10 @@ impl Comparison {
             ));
         }
         let order = if self.scaling.same {
-            format!("the same {} ScalingReplicaSet steps", self.scaling.live.len())
+            format!(
+                "the same {} ScalingReplicaSet steps",
+                self.scaling.live.len()
+            )
         } else {
             let i = self.scaling.first_difference.unwrap_or(0);
             format!(
@@ -254,7 +259,10 @@ mod tests {
         let mut sim = RunLives::default();
         sim.pods.insert(
             "rs#1".into(),
-            life("rs#1", [Some(0), Some(2 * s), None, Some(5 * s), None, None]),
+            life(
+                "rs#1",
+                [Some(0), Some(2 * s), None, Some(5 * s), None, None],
+            ),
         );
         sim.scaling = vec!["a".into(), "c".into()];
         let c = Comparison::of(&live, &sim, 7);

@@ -155,9 +155,13 @@ fn node_at_mut<'a>(node: &'a mut Node, path: &[&str]) -> Option<&'a mut Node> {
     let Value::Map(pairs) = &mut node.value else {
         return None;
     };
-    let (_, v) = pairs
-        .iter_mut()
-        .find(|(k, _)| k.value == Value::Scalar { text: first.to_string(), plain: true })?;
+    let (_, v) = pairs.iter_mut().find(|(k, _)| {
+        k.value
+            == Value::Scalar {
+                text: first.to_string(),
+                plain: true,
+            }
+    })?;
     node_at_mut(v, rest)
 }
 
@@ -192,7 +196,10 @@ mod tests {
         let e = &errors[0];
         assert!(e.file.ends_with("kubelet.yaml"), "{e:?}");
         assert_eq!(e.pos.map(|p| p.line), Some(3));
-        assert!(e.message.contains("did you mean `containerStartLatency`"), "{e:?}");
+        assert!(
+            e.message.contains("did you mean `containerStartLatency`"),
+            "{e:?}"
+        );
         let d = dir_with("sandboxCreateLatency: {constant: 1ms, uniform: {min: 1ms, max: 2ms}}\n");
         let errors = load_str("s.yaml", SCENARIO, d.path()).unwrap_err();
         assert!(errors[0].file.ends_with("kubelet.yaml"), "{:?}", errors[0]);
