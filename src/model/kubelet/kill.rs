@@ -333,6 +333,10 @@ impl Kubelet {
         let now = ctx.now;
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         rt.kills[i] = None;
+        // The kill is over: its pending step is void (live, the exit comes
+        // before the SIGKILL deadline's timer, which must not then read as
+        // a sidecar's restart).
+        rt.kill_gen[i] += 1;
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let n = spec.containers.len();
         let (exit_code, reason) = match exit {
