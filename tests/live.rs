@@ -448,6 +448,16 @@ fn prestop_hooks_run_before_sigterm_and_are_cut_at_the_grace_period() {
         "slow stopped {took:.3} s after its kill"
     );
     assert_eq!(container(w)["state"]["terminated"]["exitCode"], 137, "{w}");
+    // The cut hook's exec died with the container: upstream's hook
+    // goroutine records that failure then, without the hook's output
+    // (before, live recorded none: its exec was cut at 3 s and its end
+    // ignored once SIGTERM had gone). quick's hook succeeded: no event.
+    let failed = api_events(&t, "FailedPreStopHook", "");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["message"], "PreStopHook failed");
+    assert_eq!(failed[0]["object"], "Pod/default/slow");
+    let at = secs(failed[0]) - k;
+    assert!((5.0..5.8).contains(&at), "FailedPreStopHook {at:.3} s after the kill");
     for name in ["quick", "slow"] {
         let last = *pod_writes(&t, name).last().expect("writes");
         assert_eq!(last["verb"], "delete", "{name}: {last}");
