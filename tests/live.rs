@@ -240,3 +240,338 @@ fn a_killed_live_run_is_cleaned_up_to_nothing() {
     assert!(text.contains("ro-1: found   daemons 1"), "{text}");
     assert!(text.contains("2 node(s) clean"), "{text}");
 }
+
+/// A trace record's instant, in seconds of the run.
+fn secs(r: &Value) -> f64 {
+    r["t"].as_f64().unwrap_or(f64::NAN) / 1e9
+}
+
+/// The committed writes of pod `name` (trace level full records each
+/// object), in order.
+fn pod_writes<'a>(t: &'a [Value], name: &str) -> Vec<&'a Value> {
+    let key = format!("Pod/default/{name}");
+    t.iter()
+        .filter(|r| r["event"] == "Write" && r["key"] == key.as_str())
+        .collect()
+}
+
+/// The names of the pods whose writes say they are bound to `node`.
+fn pods_on<'a>(t: &'a [Value], node: &str) -> Vec<&'a str> {
+    let mut out: Vec<&str> = t
+        .iter()
+        .filter(|r| r["event"] == "Write" && r["object"]["spec"]["nodeName"] == node)
+        .filter_map(|r| r["object"]["metadata"]["name"].as_str())
+        .collect();
+    out.dedup();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A pod write's first container status.
+fn container(w: &Value) -> &Value {
+    &w["object"]["status"]["containerStatuses"][0]
+}
+
+/// The instant of the first record of `event` for pod `name` (`pod` or
+/// `key` field), if any.
+fn first_event(t: &[Value], event: &str, name: &str) -> Option<f64> {
+    let pod = format!("default/{name}");
+    t.iter()
+        .find(|r| r["event"] == event && r["pod"] == pod.as_str())
+        .map(secs)
+}
+
+/// The `Event`s (the API's) with `reason` whose message holds `text`.
+fn api_events<'a>(t: &'a [Value], reason: &'a str, text: &'a str) -> Vec<&'a Value> {
+    t.iter()
+        .filter(|r| r["event"] == "Event" && r["reason"] == reason)
+        .filter(|r| r["message"].as_str().is_some_and(|m| m.contains(text)))
+        .collect()
+}
+
+/// The log of the one container of pod `name` the run started on `node`.
+fn log_of(dir: &Path, node: &str, name: &str) -> String {
+    let logs: Vec<PathBuf> = container_logs(dir)
+        .into_iter()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with(node)))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.starts_with(&format!("{name}-")))
+        })
+        .collect();
+    assert_eq!(logs.len(), 1, "{name}: {logs:?}");
+    std::fs::read_to_string(&logs[0]).expect("log")
+}
+
+/// The node's Ready condition in a Node write.
+fn node_ready(w: &Value) -> Option<&str> {
+    w["object"]["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?["status"]
+        .as_str()
+}
+
+#[test]
+fn a_restarted_node_finishes_its_evicted_pod_and_runs_new_ones() {
+    require_live_machine();
+    let dir = run_dir("restart");
+    live("tests/data/live/restart.yaml", &dir, &[]);
+    let s = summary(&dir);
+    let t = trace(&dir);
+    // Spreading put one of the 2 replicas on each node at ~1.4 s.
+    let before: Vec<&str> = t
+        .iter()
+        .filter(|r| secs(r) < 4.0 && r["event"] == "ContainersStarted")
+        .filter(|r| r["component"] == "kubelet/rn-1")
+        .filter_map(|r| r["pod"].as_str()?.strip_prefix("default/"))
+        .collect();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let old = before[0];
+    // rn-1 crashed at 4 s, its Lease last renewed at most 2 s before: the
+    // node monitor (1 s period) finds it 6 s stale at 4..10 s and marks
+    // the node Unknown; the unreachable NoExecute taint follows, and the
+    // pod's 2 s toleration runs out 2 s later: evicted by ~12 s, before
+    // the restart at 16 s.
+    let node_writes: Vec<&Value> = t
+        .iter()
+        .filter(|r| r["event"] == "Write" && r["key"] == "Node/rn-1")
+        .collect();
+    let unknown = node_writes
+        .iter()
+        .find(|w| node_ready(w) == Some("Unknown"))
+        .map(|w| secs(w));
+    assert!(
+        unknown.is_some_and(|u| (4.0..10.5).contains(&u)),
+        "{unknown:?}"
+    );
+    let writes = pod_writes(&t, old);
+    let evicted = writes
+        .iter()
+        .find(|w| w["object"]["metadata"]["deletionTimestamp"].is_string())
+        .map(|w| secs(w));
+    assert!(
+        evicted.is_some_and(|e| (6.0..13.0).contains(&e)),
+        "{evicted:?}"
+    );
+    assert!(!api_events(&t, "TaintManagerEviction", old).is_empty());
+    // The kubelet that came back at 16 s found the pod still bound to it,
+    // terminating: it ran nothing of it (its containers died with the
+    // machine) and made the final delete at once, not after the pod's 2 s
+    // grace period.
+    let last = writes.last().expect("writes");
+    assert_eq!(last["verb"], "delete", "{last}");
+    assert!((16.0..17.0).contains(&secs(last)), "{}", secs(last));
+    let restarted = t
+        .iter()
+        .filter(|r| r["event"] == "ContainersStarted" && r["component"] == "kubelet/rn-1")
+        .filter(|r| r["pod"] == format!("default/{old}").as_str())
+        .count();
+    assert_eq!(restarted, 1, "the evicted pod ran again");
+    // The node is Ready again after the restart: its kubelet posts status
+    // every 2 s, so by ~18 s; the taints go once the controller sees it.
+    let ready_again = node_writes
+        .iter()
+        .filter(|w| secs(w) > 16.0)
+        .find(|w| node_ready(w) == Some("True"))
+        .map(|w| secs(w));
+    assert!(ready_again.is_some_and(|r| r < 19.0), "{ready_again:?}");
+    let untainted = node_writes
+        .iter()
+        .filter(|w| secs(w) > 16.0)
+        .find(|w| w["object"]["spec"]["taints"].is_null());
+    assert!(untainted.is_some_and(|w| secs(w) < 21.0), "taints stay");
+    // The replacement ran on rn-2; the scale-up to 3 at 21 s went to
+    // rn-1 (it has no pod, rn-2 has two) and runs there, Ready at ~22 s
+    // (one 1 s readiness period after its start).
+    let on_rn1 = pods_on(&t, "rn-1");
+    let new: Vec<&&str> = on_rn1.iter().filter(|p| **p != old).collect();
+    assert_eq!(new.len(), 1, "{on_rn1:?}");
+    let started = first_event(&t, "ContainersStarted", new[0]);
+    assert!(started.is_some_and(|s| s > 21.0), "{started:?}");
+    let ready = pod_writes(&t, new[0])
+        .into_iter()
+        .find(|w| container(w)["ready"] == true)
+        .map(secs);
+    assert!(ready.is_some_and(|r| r < 23.5), "{ready:?}");
+    assert_eq!(pods_on(&t, "rn-2").len(), 2);
+    assert_eq!(s["pods"]["ready"], 3, "{s}");
+    assert_eq!(s["pods"]["total"], 3, "{s}");
+    // One container per pod run: the old pod's and the new one's on rn-1.
+    assert_eq!(container_logs(&dir).len(), 4, "{:?}", container_logs(&dir));
+}
+
+#[test]
+fn prestop_hooks_run_before_sigterm_and_are_cut_at_the_grace_period() {
+    require_live_machine();
+    let dir = run_dir("prestop");
+    live("tests/data/live/prestop.yaml", &dir, &[]);
+    let t = trace(&dir);
+    // Both pods deleted at 6 s: the kubelet starts each kill at once.
+    let kill_at = |name| {
+        t.iter()
+            .find(|r| r["event"] == "KillContainer" && r["pod"] == format!("default/{name}"))
+            .map(secs)
+            .expect("a kill")
+    };
+    let exited = |name| {
+        pod_writes(&t, name)
+            .into_iter()
+            .find(|w| container(w)["state"]["terminated"].is_object())
+            .expect("a terminated status")
+    };
+    // quick (grace 10 s): the hook logs, sleeps 1 s, then SIGTERM; its
+    // shell traps it, logs and exits 0 within its 0.1 s sleep. So the
+    // container ends 1 s + the exec's start (~50 ms) + ≤ 0.1 s after the
+    // kill began: not before the hook's 1 s, long before the 10 s grace.
+    assert_eq!(log_of(&dir, "ps-1", "quick"), "start\nbye\nterm\n");
+    let k = kill_at("quick");
+    let w = exited("quick");
+    let took = secs(w) - k;
+    assert!(
+        (1.0..2.0).contains(&took),
+        "quick stopped {took:.3} s after its kill"
+    );
+    assert_eq!(container(w)["state"]["terminated"]["exitCode"], 0, "{w}");
+    // slow (grace 3 s): its 30 s hook is cut at 3 s, SIGTERM then (logged
+    // by the trap, not obeyed), and after the 2 s minimum grace SIGKILL:
+    // exit 137 at 3 + 2 = 5 s after the kill began, and the pod is gone
+    // just after, 25 s before the hook would have ended.
+    assert_eq!(log_of(&dir, "ps-1", "slow"), "start\nhook\nterm\n");
+    let k = kill_at("slow");
+    let w = exited("slow");
+    let took = secs(w) - k;
+    assert!(
+        (5.0..5.8).contains(&took),
+        "slow stopped {took:.3} s after its kill"
+    );
+    assert_eq!(container(w)["state"]["terminated"]["exitCode"], 137, "{w}");
+    // The cut hook's exec died with the container: upstream's hook
+    // goroutine records that failure then, without the hook's output
+    // (before, live recorded none: its exec was cut at 3 s and its end
+    // ignored once SIGTERM had gone). quick's hook succeeded: no event.
+    let failed = api_events(&t, "FailedPreStopHook", "");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["message"], "PreStopHook failed");
+    assert_eq!(failed[0]["object"], "Pod/default/slow");
+    let at = secs(failed[0]) - k;
+    assert!(
+        (5.0..5.8).contains(&at),
+        "FailedPreStopHook {at:.3} s after the kill"
+    );
+    for name in ["quick", "slow"] {
+        let last = *pod_writes(&t, name).last().expect("writes");
+        assert_eq!(last["verb"], "delete", "{name}: {last}");
+    }
+    let gone = secs(pod_writes(&t, "slow").last().unwrap()) - k;
+    assert!(gone < 6.0, "slow gone {gone:.3} s after its kill");
+    assert_eq!(summary(&dir)["pods"]["total"], 0);
+}
+
+#[test]
+fn exec_probes_gate_readiness_and_restart_a_failing_container() {
+    require_live_machine();
+    let dir = run_dir("probes");
+    live("tests/data/live/probes.yaml", &dir, &[]);
+    let t = trace(&dir);
+    // late: running from S, not ready; `cat /tmp/ready` runs at S+1, S+2
+    // (failing: the file comes at S+3) and S+3 (a race with the file),
+    // then passes at S+3 or S+4, each run a period after the previous
+    // one's answer (~30 ms of exec each): Ready at S+3..S+4.2.
+    let s = first_event(&t, "ContainersStarted", "late").expect("late started");
+    let writes = pod_writes(&t, "late");
+    let ready = writes
+        .iter()
+        .find(|w| container(w)["ready"] == true)
+        .map(|w| secs(w))
+        .expect("late never Ready");
+    assert!(
+        (s + 3.0..s + 4.2).contains(&ready),
+        "started {s:.3}, ready {ready:.3}"
+    );
+    let running_unready = writes
+        .iter()
+        .filter(|w| secs(w) < ready && container(w)["state"]["running"].is_object())
+        .all(|w| container(w)["ready"] == false);
+    assert!(running_unready);
+    let unhealthy = api_events(&t, "Unhealthy", "Readiness probe failed");
+    assert!(
+        (2..=3).contains(&unhealthy.len()),
+        "{} readiness failures",
+        unhealthy.len()
+    );
+    assert!(unhealthy.iter().all(|e| secs(e) < ready));
+    // They say what the command printed (its stdout and stderr, as
+    // upstream's exec prober reports; before, a made-up "exited with 1").
+    // The shim's copy of an exec's output sometimes loses it (then the
+    // message is upstream's for a command that printed nothing), so not
+    // every one is held to it.
+    let cat_said = |e: &&Value, file: &str| {
+        let said = format!("probe failed: cat: can't open '{file}': No such file or directory");
+        e["message"].as_str().is_some_and(|m| m.ends_with(&said))
+    };
+    assert!(
+        unhealthy.iter().any(|e| cat_said(e, "/tmp/ready")),
+        "{unhealthy:?}"
+    );
+    // sick: running from S; `cat /tmp/alive` passes at S+1..S+3, the file
+    // goes at S+4, so the runs at ~S+4.1 and ~S+5.2 fail (or S+5.2 and
+    // S+6.2 if the first one won the race; a failed run's answer may wait
+    // up to 0.2 s more for the command's output): failureThreshold 2
+    // reached, the kill at S+5..S+7.
+    let s = first_event(&t, "ContainersStarted", "sick").expect("sick started");
+    let kills = api_events(&t, "Killing", "failed liveness probe, will be restarted");
+    assert_eq!(kills.len(), 2, "{kills:?}");
+    let k = secs(kills[0]);
+    assert!(
+        (s + 5.0..s + 7.0).contains(&k),
+        "started {s:.3}, killed {k:.3}"
+    );
+    let failed_before = api_events(&t, "Unhealthy", "Liveness probe failed")
+        .into_iter()
+        .filter(|e| secs(e) <= k)
+        .count();
+    assert_eq!(failed_before, 2);
+    let said = api_events(&t, "Unhealthy", "Liveness probe failed");
+    assert_eq!(said.len(), 4, "2 failures before each of the 2 kills");
+    assert!(said.iter().any(|e| cat_said(e, "/tmp/alive")), "{said:?}");
+    // SIGTERM ends it (its trap exits 0 within its 0.1 s sleep) and, the
+    // first restart having no back-off, the next container runs at once
+    // (~0.2 s measured; < 1 s, well before SIGKILL's 2 s or a 10 s
+    // back-off): restartCount 1, its last state the exit 0.
+    let writes = pod_writes(&t, "sick");
+    let rerun = writes
+        .iter()
+        .find(|w| container(w)["restartCount"] == 1 && container(w)["state"]["running"].is_object())
+        .expect("no restarted container");
+    assert!(
+        secs(rerun) - k < 1.0,
+        "rerun {:.3} after the kill",
+        secs(rerun) - k
+    );
+    let last = &container(rerun)["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 0, "{rerun}");
+    // The new container removes its file 4 s after it starts too: killed
+    // again 5..7 s after the rerun, and now the back-off is 10 s, past
+    // the run's 15 s end: restartCount stays 1.
+    let k2 = secs(kills[1]);
+    assert!(
+        (secs(rerun) + 5.0..secs(rerun) + 7.0).contains(&k2),
+        "{k2:.3}"
+    );
+    let backoff = writes.iter().find(|w| {
+        container(w)["state"]["waiting"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("back-off 10s"))
+    });
+    assert!(backoff.is_some_and(|w| container(w)["restartCount"] == 1));
+    let max_restarts = writes
+        .iter()
+        .filter_map(|w| container(w)["restartCount"].as_u64())
+        .max();
+    assert_eq!(max_restarts, Some(1));
+    // Two containers of sick (the first and the rerun), one of late.
+    assert_eq!(container_logs(&dir).len(), 3, "{:?}", container_logs(&dir));
+}

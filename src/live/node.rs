@@ -31,6 +31,8 @@ pub struct LiveNode {
     /// entrypoint).
     mapping: Arc<BTreeMap<String, (String, Vec<String>)>>,
     logs: PathBuf,
+    /// Where an exec's combined output goes while it runs.
+    execs: PathBuf,
     ooms: Arc<OomLog>,
     up: AtomicBool,
 }
@@ -42,9 +44,12 @@ impl LiveNode {
         images: BTreeMap<String, ImageRef>,
         mapping: Arc<BTreeMap<String, (String, Vec<String>)>>,
         logs: PathBuf,
+        execs: PathBuf,
     ) -> Result<Arc<LiveNode>> {
-        std::fs::create_dir_all(&logs)
-            .map_err(LiveError::io(format!("creating {}", logs.display())))?;
+        for dir in [&logs, &execs] {
+            std::fs::create_dir_all(dir)
+                .map_err(LiveError::io(format!("creating {}", dir.display())))?;
+        }
         let client = daemon.client().await?;
         let node = Arc::new(LiveNode {
             name: daemon.name().to_string(),
@@ -53,6 +58,7 @@ impl LiveNode {
             images,
             mapping,
             logs,
+            execs,
             ooms: Arc::new(OomLog::default()),
             up: AtomicBool::new(true),
         });
@@ -89,6 +95,11 @@ impl LiveNode {
     /// Where container `id`'s stdout and stderr go.
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.logs.join(format!("{id}.log"))
+    }
+
+    /// Where exec `exec_id`'s combined stdout and stderr go.
+    pub fn exec_output_path(&self, exec_id: &str) -> PathBuf {
+        self.execs.join(format!("{exec_id}.out"))
     }
 
     /// Whether the kernel's OOM killer ended container `id` of pod

@@ -404,11 +404,18 @@ async fn run_handler(
             };
             static EXEC: AtomicU64 = AtomicU64::new(0);
             let exec_id = format!("exec-{}", EXEC.fetch_add(1, Ordering::Relaxed));
-            match node.client().await.exec(&id, &exec_id, args, timeout).await {
+            let out = node.exec_output_path(&exec_id);
+            let client = node.client().await;
+            let outcome = client
+                .exec_capturing(&id, &exec_id, args, timeout, &out)
+                .await;
+            let output = read_exec_output(&out);
+            let _ = std::fs::remove_file(&out);
+            match outcome {
                 Ok(ExecOutcome::Exited(0)) => (true, String::new()),
-                Ok(ExecOutcome::Exited(code)) => {
-                    (false, format!("command {args:?} exited with {code}"))
-                }
+                // Upstream's exec prober: a failure reports what the
+                // command printed (stdout and stderr combined).
+                Ok(ExecOutcome::Exited(_)) => (false, output),
                 Ok(ExecOutcome::TimedOut) => (
                     false,
                     format!("command {args:?} timed out after {}s", timeout.as_secs()),
@@ -426,6 +433,21 @@ async fn run_handler(
                 .unwrap_or_else(|e| (false, format!("probe thread: {e}")))
         }
     }
+}
+
+/// `maxReadLength`: the upstream exec prober keeps the first 10 KiB of a
+/// command's output.
+const MAX_EXEC_OUTPUT: u64 = 10 * 1024;
+
+/// The first [`MAX_EXEC_OUTPUT`] bytes an exec wrote to `path` (none if it
+/// wrote nothing: the shim makes the file on first open).
+fn read_exec_output(path: &std::path::Path) -> String {
+    use std::io::Read;
+    let mut data = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(MAX_EXEC_OUTPUT).read_to_end(&mut data);
+    }
+    String::from_utf8_lossy(&data).into_owned()
 }
 
 /// The containers (`/tasks/oom`) the kernel's OOM killer ended on a node.

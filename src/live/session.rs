@@ -83,7 +83,8 @@ impl LiveSession {
                     images.insert(local.clone(), r.into_iter().next().expect("one node"));
                 }
                 let logs = run_dir.join("logs").join(&n.name);
-                let node = LiveNode::new(daemon, images, mapping.clone(), logs)
+                let execs = run_dir.join("exec").join(&n.name);
+                let node = LiveNode::new(daemon, images, mapping.clone(), logs, execs)
                     .await
                     .map_err(|e| format!("node {}: {e}", n.name))?;
                 nodes.insert(n.name.clone(), node);

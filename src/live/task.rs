@@ -203,6 +203,34 @@ impl NodeClient {
         args: &[String],
         timeout: Duration,
     ) -> Result<ExecOutcome> {
+        self.exec_to(id, exec_id, args, timeout, None).await
+    }
+
+    /// [`Self::exec`] with the process's stdout and stderr both appended
+    /// to `output` (the shim's `file://` IO): the combined output an exec
+    /// probe reports.
+    pub async fn exec_capturing(
+        &self,
+        id: &str,
+        exec_id: &str,
+        args: &[String],
+        timeout: Duration,
+        output: &Path,
+    ) -> Result<ExecOutcome> {
+        self.exec_to(id, exec_id, args, timeout, Some(output)).await
+    }
+
+    async fn exec_to(
+        &self,
+        id: &str,
+        exec_id: &str,
+        args: &[String],
+        timeout: Duration,
+        output: Option<&Path>,
+    ) -> Result<ExecOutcome> {
+        let out = output
+            .map(|p| format!("file://{}", p.display()))
+            .unwrap_or_default();
         let spec = self.container_spec(id).await?;
         let mut process = spec
             .get("process")
@@ -215,6 +243,8 @@ impl NodeClient {
             .exec(self.req(ExecProcessRequest {
                 container_id: id.to_string(),
                 exec_id: exec_id.to_string(),
+                stdout: out.clone(),
+                stderr: out,
                 spec: Some(Any {
                     type_url: PROCESS_TYPE_URL.to_string(),
                     value: serde_json::to_vec(&process).expect("a JSON value serialises"),
@@ -224,6 +254,11 @@ impl NodeClient {
             .await
             .map_err(LiveError::rpc("Tasks.Exec"))?;
         let outcome = self.run_exec(id, exec_id, timeout).await;
+        if let (Some(path), Ok(ExecOutcome::Exited(code))) = (output, &outcome) {
+            if *code != 0 {
+                output_copied(path).await;
+            }
+        }
         let _ = self
             .raw()
             .tasks()
@@ -261,5 +296,18 @@ impl NodeClient {
                 Ok(ExecOutcome::TimedOut)
             }
         }
+    }
+}
+
+/// The shim copies an exec's output to its file from a pipe, and the exit
+/// can be reported before the copy is done (deleting the process then
+/// drops what was not copied): a failed command's output is waited for,
+/// briefly (one that printed nothing costs the whole wait).
+async fn output_copied(path: &Path) {
+    for _ in 0..20 {
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -141,8 +141,10 @@ impl Kubelet {
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let c = Self::container_spec(&spec, i);
         let mut kill = plan(now, grace, c.pre_stop.as_ref(), stop + spec.stop_after, why);
-        // Live, an exec or httpGet hook runs for real, for up to the grace
-        // period; SIGTERM follows its end (`pre_stop_done`).
+        // Live, an exec or httpGet hook runs for real; SIGTERM follows its
+        // end (`pre_stop_done`) or the grace period's. Upstream's hook has
+        // no timeout of its own: one still running dies with the container
+        // at SIGKILL, 2 s later, so the run is let go a second after that.
         let live_hook =
             live && !grace.is_zero() && matches!(c.pre_stop, Some(PreStopModel::Run { .. }));
         if live_hook {
@@ -171,7 +173,8 @@ impl Kubelet {
             let gen = self.pods[slot as usize].as_ref().expect("slot").kill_gen[i];
             let container = super::runtime::ContainerRef { slot, index: i };
             let why = super::runtime::RunFor::PreStop { container, gen };
-            self.hook_live(ctx, slot, i, why, grace);
+            let bound = grace + MINIMUM_GRACE + SimDuration::from_secs(1);
+            self.hook_live(ctx, slot, i, why, bound);
         } else if live && no_hook {
             self.signal_live(ctx, slot, i, super::runtime::Signal::Term);
         }
@@ -295,8 +298,12 @@ impl Kubelet {
         self.kill_timer(ctx, slot, i, exit_at.since(now));
     }
 
-    /// A live preStop hook finished (`ok` or not) before its time ran out:
-    /// SIGTERM, with what the hook left of the grace period.
+    /// A live preStop hook ended (`ok` or not). A failure is recorded
+    /// whenever it comes, as upstream's hook goroutine does, also past the
+    /// grace period (an exec hook still running dies with its container),
+    /// and without the hook's output (upstream keeps it out of the event
+    /// lest it leak secrets). Ended before its time ran out: SIGTERM, with
+    /// what the hook left of the grace period.
     pub(super) fn pre_stop_done(
         &mut self,
         ctx: &mut Ctx<'_, Payload, World>,
@@ -304,26 +311,25 @@ impl Kubelet {
         i: usize,
         gen: u32,
         ok: bool,
-        output: &str,
     ) {
         let now = ctx.now;
+        let rt = self.pods[slot as usize].as_mut().expect("slot");
+        let key = rt.key.clone();
+        if !ok {
+            self.event(
+                ctx,
+                &key,
+                "Warning",
+                "FailedPreStopHook",
+                "PreStopHook failed",
+            );
+        }
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         let Some(kill) = rt.kills[i].clone().filter(|k| k.hook_until.is_some()) else {
             return;
         };
         if rt.kill_gen[i] != gen {
             return;
-        }
-        let key = rt.key.clone();
-        if !ok {
-            let message = format!("PreStopHook failed: {output}");
-            self.event(
-                ctx,
-                &key,
-                "Warning",
-                "FailedPreStopHook",
-                message.trim_end(),
-            );
         }
         let exit_at = now.after(after_hook(kill.began, now, kill.grace));
         self.sigterm_live(ctx, slot, i, exit_at);
@@ -342,6 +348,10 @@ impl Kubelet {
         let now = ctx.now;
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         rt.kills[i] = None;
+        // The kill is over: its pending step is void (live, the exit comes
+        // before the SIGKILL deadline's timer, which must not then read as
+        // a sidecar's restart).
+        rt.kill_gen[i] += 1;
         let spec = rt.obj.as_pod().expect("pod").spec.clone();
         let n = spec.containers.len();
         if !kill.killed && kill.hook_until.is_none() && kill.term_at <= now {

@@ -131,8 +131,8 @@ impl Kubelet {
     }
 
     /// Runs container `i`'s preStop hook for real, for up to `timeout`
-    /// (its kill's grace period; the kill waits for it); the end comes
-    /// back as [`RuntimeAnswer::Ran`].
+    /// (past the kill's end: the kill waits for it for the grace period
+    /// only); the end comes back as [`RuntimeAnswer::Ran`].
     pub(super) fn hook_live(
         &self,
         ctx: &Ctx<'_, Payload, World>,
@@ -351,7 +351,7 @@ impl Kubelet {
                 self.liveness_result(ctx, container.slot, container.index, gen, !ok, Some(output))
             }
             RunFor::PreStop { container, gen } => {
-                self.pre_stop_done(ctx, container.slot, container.index, gen, ok, output)
+                self.pre_stop_done(ctx, container.slot, container.index, gen, ok)
             }
         }
     }
