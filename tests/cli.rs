@@ -207,3 +207,31 @@ fn every_example_scenario_validates() {
         }
     }
 }
+
+/// `kubesim live` checks every image the run will need against
+/// `live.images` before it starts a node: the objects', a timeline
+/// `apply:`'s and a `setImage`'s. A scenario's mistake is exit 2 on any
+/// machine (the machine's own checks, root and containerd, come after).
+#[test]
+fn live_names_every_unmapped_image_before_starting_a_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    let text = format!(
+        "{BASE}live:\n  images: {{\"nginx:1.27\": busybox}}\nobjects:\n  - {{apiVersion: apps/v1, kind: Deployment, metadata: {{name: web}}, spec: {{replicas: 1, selector: {{matchLabels: {{app: web}}}}, template: {{metadata: {{labels: {{app: web}}}}, spec: {{containers: [{{name: web, image: \"nginx:1.27\"}}]}}}}}}}}\ntimeline:\n  - at: 10s\n    apply: {{apiVersion: v1, kind: Pod, metadata: {{name: cache}}, spec: {{containers: [{{name: c, image: \"redis:7\"}}]}}}}\n  - {{at: 20s, setImage: {{name: web, container: web, image: \"nginx:1.28\"}}}}\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("run");
+    let (code, _, err) = kubesim(&[
+        "live",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("live.images: no local image for nginx:1.28, redis:7"),
+        "{err}"
+    );
+    // Nothing was started: no node directory.
+    assert!(!out.join("nodes").exists());
+}

@@ -167,9 +167,15 @@ fn validate_reads_a_plain_manifest_file_and_says_so() {
         "{out}"
     );
     assert!(out.contains("SealedSecret (bitnami.com/v1alpha1): 2 custom resources stored; nothing reconciles them"), "{out}");
-    // The Deployment's pod template gets the notes a bare Pod would.
+    // The Deployment's pod template gets the notes a bare Pod would; its
+    // containers' args are what a live run runs, and said so.
     assert!(
-        out.contains("Deployment: accepted, not simulated: spec.template.spec.containers[].args"),
+        out.contains("Deployment: not simulated, run by `kubesim live`: spec.template.spec.containers[].args"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Deployment: accepted, not simulated: ")
+            && !out.contains("accepted, not simulated: spec.template.spec.containers[].args"),
         "{out}"
     );
     // nodeSelector and priorityClassName are honoured: not in any note.

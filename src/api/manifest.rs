@@ -60,6 +60,18 @@ impl LoadError {
     }
 }
 
+/// A container's process fields: a simulated container has no process, a
+/// live one runs them (`live::pod_spec`).
+fn live_runs(path: &str) -> bool {
+    [
+        "containers[].command",
+        "containers[].args",
+        "containers[].env",
+    ]
+    .iter()
+    .any(|f| path.ends_with(f))
+}
+
 /// What loading noticed besides errors: conversions made and fields that are
 /// accepted but not simulated. Reported once per (kind, path).
 #[derive(Debug, Default, Clone)]
@@ -83,11 +95,20 @@ impl FieldReport {
     pub fn lines(&self) -> Vec<String> {
         let mut out: Vec<String> = self.converted.iter().cloned().collect();
         for (kind, paths) in &self.not_simulated {
-            let list: Vec<&str> = paths.iter().map(String::as_str).collect();
-            out.push(format!(
-                "{kind}: accepted, not simulated: {}",
-                list.join(", ")
-            ));
+            let (live, rest): (Vec<&str>, Vec<&str>) =
+                paths.iter().map(String::as_str).partition(|p| live_runs(p));
+            if !rest.is_empty() {
+                out.push(format!(
+                    "{kind}: accepted, not simulated: {}",
+                    rest.join(", ")
+                ));
+            }
+            if !live.is_empty() {
+                out.push(format!(
+                    "{kind}: not simulated, run by `kubesim live`: {}",
+                    live.join(", ")
+                ));
+            }
         }
         if !self.stored.is_empty() {
             let list: Vec<String> = self

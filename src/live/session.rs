@@ -16,7 +16,7 @@ use super::pacer::Answers;
 use super::runtime::ContainerdRuntime;
 use crate::api::node::NodeImage;
 use crate::model::kubelet::runtime::Runtime;
-use crate::scenario::Scenario;
+use crate::scenario::{Action, Scenario};
 
 /// More real nodes than this on one machine is not a live run but a
 /// machine-sized mistake: each is a containerd with its shims.
@@ -189,24 +189,6 @@ fn machine(message: String) -> StartError {
 /// What a live run needs of the machine and the scenario, checked before
 /// anything starts.
 fn preflight(scenario: &Scenario) -> Result<(), StartError> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(machine(
-            "live mode runs containers with runc and needs root".into(),
-        ));
-    }
-    for bin in ["containerd", "containerd-shim-runc-v2", "runc"] {
-        if !on_path(bin) {
-            return Err(machine(format!(
-                "{bin} is not installed: apt-get install -y containerd runc busybox-static"
-            )));
-        }
-    }
-    if !Path::new("/bin/busybox").exists() {
-        return Err(machine(
-            "/bin/busybox is missing: apt-get install -y busybox-static".into(),
-        ));
-    }
     let scenario_error = |message| StartError { code: 2, message };
     if scenario.nodes.len() > MAX_LIVE_NODES {
         return Err(scenario_error(format!(
@@ -226,6 +208,25 @@ fn preflight(scenario: &Scenario) -> Result<(), StartError> {
             missing[0]
         )));
     }
+    // The machine last: a scenario's own mistakes are said anywhere.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(machine(
+            "live mode runs containers with runc and needs root".into(),
+        ));
+    }
+    for bin in ["containerd", "containerd-shim-runc-v2", "runc"] {
+        if !on_path(bin) {
+            return Err(machine(format!(
+                "{bin} is not installed: apt-get install -y containerd runc busybox-static"
+            )));
+        }
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return Err(machine(
+            "/bin/busybox is missing: apt-get install -y busybox-static".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -234,11 +235,25 @@ fn on_path(bin: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
-/// Every container image the scenario's objects name (pods and pod
-/// templates, app and init containers).
+/// Every container image the scenario names: its objects' and the
+/// timeline's `apply:` objects' (pods and pod templates, app and init
+/// containers), and the images `setImage` rolls to.
 fn used_images(scenario: &Scenario) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for o in &scenario.objects {
+    let applied = scenario
+        .timeline
+        .iter()
+        .flat_map(|s| match &s.action {
+            Some(Action::Apply(objs)) => objs.as_slice(),
+            _ => &[],
+        })
+        .map(|o| o.as_ref());
+    for s in &scenario.timeline {
+        if let Some(Action::SetImage { image, .. }) = &s.action {
+            out.insert(image.clone());
+        }
+    }
+    for o in scenario.objects.iter().chain(applied) {
         let j = o.to_json();
         let specs = [
             j.pointer("/spec"),
