@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use kubesim::live::calibrate::Calibration;
 use kubesim::live::session::{preload_images, ImageImport, IMPORTS_FILE};
 use kubesim::report::compare::distribution::Quantiles;
+use kubesim::report::compare::interval;
 use kubesim::report::compare::lifecycle::RunLives;
 use kubesim::report::summary::Summary;
 use kubesim::scenario::run::{run, RunOptions};
@@ -65,7 +66,8 @@ fn calibrate(dir: &Path, out: Option<PathBuf>, check: bool) -> Result<(), Failur
     Ok(())
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+/// A JSON file of a run directory, its path in the error.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -136,13 +138,7 @@ fn load(path: &Path) -> Result<Scenario, Failure> {
 
 /// Pod startup (created → all containers running) of every pod.
 fn startup(lives: &RunLives) -> Quantiles {
-    Quantiles::of(
-        lives
-            .pods
-            .values()
-            .filter_map(|p| Some((p.at[3]? - p.at[0]?) as f64 / 1e9))
-            .collect(),
-    )
+    Quantiles::of(interval(lives, 0, 3))
 }
 
 fn check_fit(

@@ -202,13 +202,14 @@ pub fn compare(
     report: bool,
     simulate: impl FnOnce(u64, kubesim::sim::SimDuration, PathBuf) -> ExitCode,
 ) -> ExitCode {
-    let summary = match read_summary(out) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let summary: kubesim::report::summary::Summary =
+        match super::calibrate::read_json(&out.join("summary.json")) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        };
     let until = kubesim::sim::SimDuration((summary.simulated_s * 1e9).round() as u64);
     let sim_dir = out.join("sim");
     println!(
@@ -245,12 +246,6 @@ pub fn compare(
         out.join("charts/compare.svg").display()
     );
     ExitCode::SUCCESS
-}
-
-fn read_summary(dir: &Path) -> Result<kubesim::report::summary::Summary, String> {
-    let path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Removes every container, stops every node and says what is left.

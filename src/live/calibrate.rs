@@ -18,12 +18,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::model::kubelet::KubeletConfig;
+use crate::sim::dist::Z99;
 use crate::sim::{LatencyDist, SimDuration};
 
 use super::session::ImageImport;
-
-/// The z-score of a standard normal's 99th percentile.
-const Z99: f64 = 2.326_347_874_040_841;
 
 /// A log-normal fitted to samples.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -702,13 +702,7 @@ fn latency_chart<DB: DrawingBackend>(root: &Area<'_, DB>, s: &RunSeries) -> Resu
         }
         let mut v = samples.clone();
         v.sort_by(f64::total_cmp);
-        let n = v.len() as f64;
-        let mut points = vec![(0.0, 0.0)];
-        for (i, x) in v.iter().enumerate() {
-            points.push((*x, i as f64 / n));
-            points.push((*x, (i + 1) as f64 / n));
-        }
-        points.push((x_max, 1.0));
+        let points = cdf_points(&v, x_max);
         let c = PALETTE[colour];
         chart
             .draw_series(LineSeries::new(points, c.stroke_width(2)))
@@ -721,6 +715,18 @@ fn latency_chart<DB: DrawingBackend>(root: &Area<'_, DB>, s: &RunSeries) -> Resu
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
     }
     legend(&mut chart)
+}
+
+/// The steps of the empirical CDF of `sorted` samples, from 0 to `x_max`.
+pub(crate) fn cdf_points(sorted: &[f64], x_max: f64) -> Vec<(f64, f64)> {
+    let n = sorted.len() as f64;
+    let mut points = vec![(0.0, 0.0)];
+    for (i, x) in sorted.iter().enumerate() {
+        points.push((*x, i as f64 / n));
+        points.push((*x, (i + 1) as f64 / n));
+    }
+    points.push((x_max, 1.0));
+    points
 }
 
 /// The `q` quantile of sorted samples (nearest rank).

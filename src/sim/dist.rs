@@ -14,7 +14,7 @@ use super::rng::RngStream;
 use super::time::{parse_duration, SimDuration};
 
 /// The z-score of the 99th percentile of a standard normal.
-const Z99: f64 = 2.326_347_874_040_841;
+pub const Z99: f64 = 2.326_347_874_040_841;
 
 /// A distribution of durations.
 #[derive(Clone, Debug, PartialEq)]

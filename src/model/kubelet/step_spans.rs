@@ -62,11 +62,13 @@ impl Kubelet {
         container: &str,
         began: SimTime,
     ) {
-        let p = format!("{}/{}", pod.namespace, pod.name);
         let took = ctx.now.since(began).nanos();
         ctx.trace
             .record(TraceLevel::Spans, ctx.now, &self.name, "RuntimeStep", |r| {
-                r.str("pod", &p).str("step", kind.as_str());
+                // Formatted only when the level records it: this runs at
+                // every pod step.
+                r.str("pod", &format!("{}/{}", pod.namespace, pod.name))
+                    .str("step", kind.as_str());
                 if !container.is_empty() {
                     r.str("container", container);
                 }

@@ -6,7 +6,8 @@
 use plotters::prelude::*;
 
 use super::distribution::SideBySide;
-use crate::report::charts::{encode_png, err, human_time, legend, register_font, Area, FONT};
+use crate::report::charts::{cdf_points, encode_png, err, human_time, legend, register_font};
+use crate::report::charts::{Area, FONT};
 use crate::report::charts::{PALETTE, WIDTH};
 
 const PANEL_HEIGHT: u32 = 320;
@@ -51,18 +52,6 @@ fn draw<DB: DrawingBackend>(root: &Area<'_, DB>, panels: &[&SideBySide]) -> Resu
     Ok(())
 }
 
-/// The CDF steps of sorted `samples` up to `x_max`.
-fn cdf(samples: &[f64], x_max: f64) -> Vec<(f64, f64)> {
-    let n = samples.len() as f64;
-    let mut points = vec![(0.0, 0.0)];
-    for (i, x) in samples.iter().enumerate() {
-        points.push((*x, i as f64 / n));
-        points.push((*x, (i + 1) as f64 / n));
-    }
-    points.push((x_max, 1.0));
-    points
-}
-
 fn panel<DB: DrawingBackend>(area: &Area<'_, DB>, s: &SideBySide) -> Result<(), String> {
     let x_max = s
         .live
@@ -97,7 +86,7 @@ fn panel<DB: DrawingBackend>(area: &Area<'_, DB>, s: &SideBySide) -> Result<(), 
         if q.samples.is_empty() {
             continue;
         }
-        let points = cdf(&q.samples, x_max);
+        let points = cdf_points(&q.samples, x_max);
         let style = colour.stroke_width(2);
         let text = format!(
             "{label}: n={} p50 {} p90 {}",

@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::{milestone_names, Comparison, PodSide};
+use super::lifecycle::MILESTONES;
+use super::{Comparison, PodSide};
 use crate::report::html::escape;
 
 fn ms(s: Option<f64>) -> String {
@@ -70,7 +71,7 @@ fn scaling(out: &mut String, c: &Comparison) {
 
 fn pods(out: &mut String, c: &Comparison) {
     out.push_str("<h3>Pods</h3><p>Seconds since each run's start; pods matched by their controller and creation order.</p><table><tr><th>pod</th><th>run</th><th>name</th><th>node</th>");
-    for m in milestone_names() {
+    for m in MILESTONES {
         let _ = write!(out, "<th>{m}</th>");
     }
     out.push_str("</tr>");
@@ -97,7 +98,7 @@ fn pods(out: &mut String, c: &Comparison) {
                     let _ = write!(
                         out,
                         "<td colspan=\"{}\">not in this run</td>",
-                        2 + milestone_names().len()
+                        2 + MILESTONES.len()
                     );
                 }
             }

@@ -17,7 +17,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use distribution::SideBySide;
-use lifecycle::{PodLife, RunLives, MILESTONES};
+use lifecycle::{PodLife, RunLives};
 
 /// The latencies compared: (name, from milestone, to milestone).
 const INTERVALS: [(&str, usize, usize); 5] = [
@@ -86,8 +86,9 @@ fn side(p: &PodLife) -> PodSide {
     }
 }
 
-/// The samples of `from → to` over every pod that reached both.
-fn interval(run: &RunLives, from: usize, to: usize) -> Vec<f64> {
+/// The samples of `from → to` (indexes of [`lifecycle::MILESTONES`]), in seconds,
+/// over every pod that reached both.
+pub fn interval(run: &RunLives, from: usize, to: usize) -> Vec<f64> {
     run.pods
         .values()
         .filter_map(|p| Some(seconds(p.at[to]?.saturating_sub(p.at[from]?))))
@@ -223,11 +224,6 @@ impl Comparison {
         out.push_str(&format!("compare  controller steps: {order}\n"));
         out
     }
-}
-
-/// The milestone names, for tables.
-pub fn milestone_names() -> &'static [&'static str] {
-    &MILESTONES
 }
 
 #[cfg(test)]
