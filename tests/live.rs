@@ -122,8 +122,83 @@ fn a_deployment_rolls_out_on_real_containers() {
             && scaling.last().unwrap().contains("from 1 to 0"),
         "{scaling:?}"
     );
-    // The old pods were stopped with SIGTERM: httpd exits on it (143).
+    // The two old pods were killed. `exec httpd` makes httpd its
+    // container's PID 1, which has no SIGTERM handler, and the kernel
+    // delivers no unhandled signal to a namespace's init: SIGTERM does
+    // nothing, and SIGKILL ends each at the 3 s grace (137), as it would
+    // on a real cluster.
     assert_eq!(events(&t, "KillContainer").count(), 2);
+    // No container stopped on SIGTERM by itself: no `stop` runtime step.
+    assert_eq!(
+        events(&t, "RuntimeStep")
+            .filter(|r| r["step"] == "stop")
+            .count(),
+        0
+    );
+}
+
+/// `--compare` simulates the live run's scenario and seed beside it and
+/// sets the two side by side; `kubesim calibrate` fits the kubelet's
+/// latencies from the live run and checks them. On `rollout.yaml`: two
+/// pods of web:1, then two of web:2, on two real nodes.
+#[test]
+fn a_live_run_is_compared_with_its_simulation_and_calibrated() {
+    require_live_machine();
+    let dir = run_dir("compare");
+    let out = live("tests/data/live/rollout.yaml", &dir, &["--compare"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("compare  controller steps: the same 5 ScalingReplicaSet steps"),
+        "{text}"
+    );
+    let c: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("compare.json")).unwrap()).unwrap();
+    // The four pods in both runs, matched by ReplicaSet and creation
+    // order, each created, scheduled, with a sandbox, started and Ready in
+    // both (milestones 0..=4; the two old ones deleted too).
+    let pods = c["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 4, "{c}");
+    for p in pods {
+        for side in ["live", "simulated"] {
+            let at = p[side]["at"].as_array().unwrap_or_else(|| panic!("{p}"));
+            assert!(at[..5].iter().all(|t| t.is_number()), "{side}: {p}");
+        }
+    }
+    let deleted = |side: &str| pods.iter().filter(|p| p[side]["at"][5].is_number()).count();
+    assert_eq!((deleted("live"), deleted("simulated")), (2, 2), "{c}");
+    // Every runtime step measured on both sides: 4 sandboxes, 4 starts.
+    for step in &c["steps"].as_array().unwrap()[..2] {
+        assert_eq!(
+            (step["live"]["n"].as_u64(), step["simulated"]["n"].as_u64()),
+            (Some(4), Some(4)),
+            "{step}"
+        );
+        assert!(step["ks"].is_number(), "{step}");
+    }
+    assert!(dir.join("charts/compare.svg").exists());
+    assert!(dir.join("sim/trace.jsonl").exists());
+    let cal = kubesim().arg("calibrate").arg(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&cal.stdout);
+    assert!(
+        cal.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&cal.stderr)
+    );
+    assert!(
+        text.contains("# from 4 sandbox creates\nsandboxCreateLatency: {logNormal: {p50: "),
+        "{text}"
+    );
+    assert!(text.contains("# from 2 image imports"), "{text}");
+    assert!(text.contains("simulated, calibrated"), "{text}");
+    // The block it wrote loads into a scenario.
+    let block = dir.join("calibrated-kubelet.yaml");
+    let scenario = dir.join("with-block.yaml");
+    std::fs::write(&scenario, format!(
+        "name: t\ncluster:\n  nodePools: [{{name: w, capacity: {{cpu: '1', memory: 1Gi, pods: '10'}}}}]\n  kubelet: {{include: {}}}\n",
+        block.display()
+    )).unwrap();
+    let v = kubesim().arg("validate").arg(&scenario).output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
 }
 
 #[test]
