@@ -1,10 +1,12 @@
-//! `kubesim live ...`: the commands of live mode that need no scenario:
-//! `live image build` (an OCI archive from busybox-static or a static
-//! binary) and `live cleanup DIR` (what a `kill -9`ed live run left).
+//! `kubesim live ...`: the live run's session around `run_cmd` (the nodes
+//! started before the clock, stopped and counted after), `--compare` (the
+//! simulation of the same scenario and seed, then the comparison), and the
+//! commands that need no scenario: `live image build` (an OCI archive from
+//! busybox-static or a static binary) and `live cleanup DIR` (what a
+//! `kill -9`ed live run left).
 //!
 //! `LiveArgs` lets arguments and subcommands conflict, so `kubesim live
-//! SCENARIO` can sit beside the subcommands: add `scenario: Option<PathBuf>`
-//! (and its flags) to `LiveArgs` and drop `subcommand_required`.
+//! SCENARIO` sits beside the subcommands.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
