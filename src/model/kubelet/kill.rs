@@ -174,7 +174,7 @@ impl Kubelet {
             let container = super::runtime::ContainerRef { slot, index: i };
             let why = super::runtime::RunFor::PreStop { container, gen };
             let bound = grace + MINIMUM_GRACE + SimDuration::from_secs(1);
-            self.hook_live(ctx, slot, i, why, bound);
+            self.run_live(ctx, slot, i, why, bound);
         } else if live && no_hook {
             self.signal_live(ctx, slot, i, super::runtime::Signal::Term);
         }

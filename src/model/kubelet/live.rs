@@ -11,7 +11,6 @@ use super::runtime::{
     ContainerRef, Handler, LiveRuntime, ReplyTo, RunFor, Runtime, RuntimeAnswer, RuntimeOp, Signal,
 };
 use super::*;
-use crate::api::pod::ProbeModel;
 
 /// How long the pod worker waits before it tries a failed sandbox or
 /// container creation again (upstream's pod worker requeues a failed
@@ -107,33 +106,11 @@ impl Kubelet {
         );
     }
 
-    /// Runs a probe of container `i` for real; the verdict comes back as
-    /// [`RuntimeAnswer::Ran`].
-    pub(super) fn probe_live(
-        &self,
-        ctx: &Ctx<'_, Payload, World>,
-        slot: u32,
-        i: usize,
-        probe: &ProbeModel,
-        why: RunFor,
-    ) {
-        let rt = self.pods[slot as usize].as_ref().expect("slot");
-        let Some(handler) = probe_handler(&rt.obj, i, why) else {
-            return;
-        };
-        let op = RuntimeOp::Run {
-            pod: rt.obj.clone(),
-            handler,
-            timeout: probe.timeout,
-            why,
-        };
-        self.submit(ctx, op);
-    }
-
-    /// Runs container `i`'s preStop hook for real, for up to `timeout`
-    /// (past the kill's end: the kill waits for it for the grace period
-    /// only); the end comes back as [`RuntimeAnswer::Ran`].
-    pub(super) fn hook_live(
+    /// Runs container `i`'s probe or preStop hook (`why`) for real, for up
+    /// to `timeout` (a probe's `timeoutSeconds`; a hook's bound, past the
+    /// kill's end: the kill waits for it for the grace period only); the
+    /// verdict or the end comes back as [`RuntimeAnswer::Ran`].
+    pub(super) fn run_live(
         &self,
         ctx: &Ctx<'_, Payload, World>,
         slot: u32,

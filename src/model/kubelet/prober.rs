@@ -144,7 +144,13 @@ impl Kubelet {
         };
         if self.live().is_some() {
             let container = ContainerRef { slot, index: i };
-            return self.probe_live(ctx, slot, i, probe, RunFor::Probe { container, gen });
+            return self.run_live(
+                ctx,
+                slot,
+                i,
+                RunFor::Probe { container, gen },
+                probe.timeout,
+            );
         }
         let rt = self.pods[slot as usize].as_mut().expect("slot");
         let is_started = rt.container_started(i);
@@ -290,7 +296,13 @@ impl Kubelet {
         }
         if self.live().is_some() {
             let container = ContainerRef { slot, index: i };
-            return self.probe_live(ctx, slot, i, &probe, RunFor::Liveness { container, gen });
+            return self.run_live(
+                ctx,
+                slot,
+                i,
+                RunFor::Liveness { container, gen },
+                probe.timeout,
+            );
         }
         let f = &spec.faults;
         let fails = f
