@@ -11,7 +11,7 @@ use super::pod_info::PodInfo;
 use super::resources::{Amounts, NodeResources};
 use crate::api::node::Taint;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct NodeSnapshot {
     pub name: String,
     pub labels: Arc<BTreeMap<String, String>>,
@@ -26,6 +26,27 @@ pub struct NodeSnapshot {
     /// so a cycle skips nodes where there is nothing to check.
     pub pods_with_affinity: usize,
     pub pods_with_required_anti_affinity: usize,
+    /// The lowest priority among the pods accounted here (`i32::MAX` with
+    /// none): preemption's dry run passes over a node with no pod below the
+    /// preemptor's priority without copying it.
+    pub lowest_priority: i32,
+}
+
+impl Default for NodeSnapshot {
+    fn default() -> Self {
+        NodeSnapshot {
+            name: String::new(),
+            labels: Arc::default(),
+            taints: Vec::new(),
+            unschedulable: false,
+            resources: NodeResources::default(),
+            images: BTreeMap::new(),
+            pods: Vec::new(),
+            pods_with_affinity: 0,
+            pods_with_required_anti_affinity: 0,
+            lowest_priority: i32::MAX,
+        }
+    }
 }
 
 impl NodeSnapshot {
@@ -101,6 +122,7 @@ impl NodeSnapshot {
         self.pods = std::mem::take(&mut old.pods);
         self.pods_with_affinity = old.pods_with_affinity;
         self.pods_with_required_anti_affinity = old.pods_with_required_anti_affinity;
+        self.lowest_priority = old.lowest_priority;
     }
 
     /// Accounts a pod placed on the node.
@@ -112,6 +134,7 @@ impl NodeSnapshot {
         if !pod.affinity.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity += 1;
         }
+        self.lowest_priority = self.lowest_priority.min(pod.priority);
         self.pods.push(pod);
     }
 
@@ -131,6 +154,14 @@ impl NodeSnapshot {
         }
         if !pod.affinity.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity -= 1;
+        }
+        if pod.priority == self.lowest_priority {
+            self.lowest_priority = self
+                .pods
+                .iter()
+                .map(|p| p.priority)
+                .min()
+                .unwrap_or(i32::MAX);
         }
         true
     }

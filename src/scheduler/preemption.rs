@@ -144,16 +144,22 @@ pub fn select_victims(
     pdbs: &[Pdb],
 ) -> Option<Candidate> {
     let pod = input.pod;
-    let mut node = input.nodes[index].clone();
-    let mut potential: Vec<Arc<PodInfo>> = node
+    if input.nodes[index].lowest_priority >= pod.priority {
+        return None;
+    }
+    let mut potential: Vec<Arc<PodInfo>> = input.nodes[index]
         .pods
         .iter()
         .filter(|p| p.priority < pod.priority)
         .cloned()
         .collect();
+    // Upstream's SelectVictimsOnNode ends here too ("No preemption victims
+    // found"); checking before the copy keeps a cluster of equal-priority
+    // pods from paying a node copy per potential node.
     if potential.is_empty() {
         return None;
     }
+    let mut node = input.nodes[index].clone();
     for p in &potential {
         node.remove_pod(&p.namespace, &p.name);
     }

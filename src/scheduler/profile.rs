@@ -4,6 +4,7 @@
 //! normalise, weight, sum, and pick the best, breaking ties with the
 //! scheduler's seeded stream.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -69,7 +70,7 @@ pub struct Decision {
     /// Nodes the filters looked at (for the cycle's cost and the next start).
     pub evaluated: usize,
     /// Per filter reason, on how many nodes it failed.
-    pub reasons: BTreeMap<String, usize>,
+    pub reasons: BTreeMap<Cow<'static, str>, usize>,
     pub feasible: usize,
     /// Nodes in the cache when the decision was made.
     pub total: usize,
@@ -118,7 +119,7 @@ impl Decision {
 /// Why a node was filtered out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Cow<'static, str>>,
     /// No preemption on this node can help (`UnschedulableAndUnresolvable`).
     pub unresolvable: bool,
     /// The plugin that rejected the node.
@@ -126,7 +127,11 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(plugin: FilterPlugin, reason: impl Into<String>, unresolvable: bool) -> Failure {
+    fn new(
+        plugin: FilterPlugin,
+        reason: impl Into<Cow<'static, str>>,
+        unresolvable: bool,
+    ) -> Failure {
         Failure {
             reasons: vec![reason.into()],
             unresolvable,
@@ -203,9 +208,10 @@ pub fn filter(
     node: &NodeSnapshot,
 ) -> Result<(), Failure> {
     let pod = input.pod;
-    let nominated: Vec<&Arc<PodInfo>> = input
-        .nominated
-        .get(&node.name)
+    // Most cycles run with no nominations at all: skip the per-node lookup.
+    let nominated: Vec<&Arc<PodInfo>> = (!input.nominated.is_empty())
+        .then(|| input.nominated.get(&node.name))
+        .flatten()
         .map(|v| {
             v.iter()
                 .filter(|p| {
@@ -562,7 +568,7 @@ pub fn explain(profile: &Profile, input: &CycleInput<'_>) -> Vec<NodeVerdict> {
                     feasible.push(i);
                     Vec::new()
                 }
-                Err(f) => f.reasons,
+                Err(f) => f.reasons.into_iter().map(Cow::into_owned).collect(),
             };
             NodeVerdict {
                 name: n.name.clone(),

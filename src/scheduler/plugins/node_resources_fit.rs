@@ -5,7 +5,11 @@
 use crate::scheduler::cluster_event::QueuedEvent;
 use crate::scheduler::framework::{ResourceWeight, MAX_NODE_SCORE};
 use crate::scheduler::queueing_hint::QueueingHint;
-use crate::scheduler::resources::{is_scalar, NodeResources, PodRequests};
+use std::borrow::Cow;
+
+use crate::scheduler::resources::{
+    is_scalar, NodeResources, PodRequests, CPU, EPHEMERAL_STORAGE, MEMORY,
+};
 
 /// How NodeResourcesFit scores.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,10 +127,10 @@ pub fn broken_linear(shape: &[(i64, i64)], p: i64) -> i64 {
 
 /// The filter: upstream's reasons for every resource that does not fit,
 /// `Too many pods` first, then cpu, memory, ephemeral storage, extended.
-pub fn insufficient(pod: &PodRequests, node: &NodeResources) -> Vec<String> {
+pub fn insufficient(pod: &PodRequests, node: &NodeResources) -> Vec<Cow<'static, str>> {
     let mut reasons = Vec::new();
     if node.allocatable.has_pods && node.pods + 1 > node.allocatable.pods {
-        reasons.push("Too many pods".to_string());
+        reasons.push(Cow::Borrowed("Too many pods"));
     }
     for (resource, want) in pod.plain.entries() {
         if want == 0 {
@@ -134,10 +138,21 @@ pub fn insufficient(pod: &PodRequests, node: &NodeResources) -> Vec<String> {
         }
         let free = node.allocatable.get(resource) - node.requested.get(resource);
         if want > free {
-            reasons.push(format!("Insufficient {resource}"));
+            reasons.push(insufficient_reason(resource));
         }
     }
     reasons
+}
+
+/// `Insufficient <resource>`; the common resources' texts are static, so a
+/// cycle that rejects thousands of full nodes allocates no message per node.
+fn insufficient_reason(resource: &str) -> Cow<'static, str> {
+    match resource {
+        CPU => Cow::Borrowed("Insufficient cpu"),
+        MEMORY => Cow::Borrowed("Insufficient memory"),
+        EPHEMERAL_STORAGE => Cow::Borrowed("Insufficient ephemeral-storage"),
+        other => Cow::Owned(format!("Insufficient {other}")),
+    }
 }
 
 /// Queueing hint for Pod/Delete: a deleted pod frees room only if it was
