@@ -11,6 +11,7 @@ pub mod default_selector;
 pub mod explain;
 pub mod framework;
 pub mod node_info;
+pub mod plain_fit;
 pub mod plugins;
 pub mod pod_info;
 pub mod preemption;

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1 as core;
 
 use super::config::{FilterPlugin, Profile, ScorePlugin, SpreadDefaulting};
 use super::framework::num_feasible_nodes_to_find;
+use super::plain_fit::{self, PlainAsk};
 use super::plugins::image_locality::{self, ImageState};
 use super::plugins::pod_topology_spread::{self as spread, SpreadConstraint};
 use super::plugins::{
@@ -145,6 +146,15 @@ impl Failure {
 pub struct CycleState {
     spread: Option<spread::FilterState>,
     inter_pod: Option<inter_pod_affinity::FilterState>,
+}
+
+impl CycleState {
+    /// Whether a filter of this cycle counts pods on other nodes (hard
+    /// spread constraints, inter-pod terms): then no node's verdict is its
+    /// own resources alone.
+    pub fn crosses_nodes(&self) -> bool {
+        self.spread.is_some() || self.inter_pod.is_some()
+    }
 }
 
 /// The spread constraints of `pod` under `profile`: its own of the wanted
@@ -312,10 +322,25 @@ pub fn schedule(
     }
     let state = prefilter(profile, input);
     let want = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score);
+    let plain = PlainAsk::of(profile, input, &state);
+    let mut short_counts = [0usize; 4];
     let mut feasible: Vec<usize> = Vec::new();
     for k in 0..n {
         let i = (start + k) % n;
         d.evaluated += 1;
+        if let Some(ask) = plain.filter(|a| a.covers(&nodes[i], input)) {
+            let short = ask.shortfall(&nodes[i].resources);
+            if short.is_empty() {
+                feasible.push(i);
+                if feasible.len() >= want {
+                    break;
+                }
+            } else {
+                d.resolvable.push(i);
+                short.count_into(&mut short_counts);
+            }
+            continue;
+        }
         match filter(profile, input, &state, &nodes[i]) {
             Ok(()) => {
                 feasible.push(i);
@@ -333,6 +358,12 @@ pub fn schedule(
                 }
             }
         }
+    }
+    if short_counts.iter().any(|&c| c > 0) {
+        d.rejectors.insert(FilterPlugin::NodeResourcesFit);
+    }
+    for (r, count) in plain_fit::reasons(&short_counts) {
+        *d.reasons.entry(r).or_default() += count;
     }
     let next = (start + d.evaluated) % n;
     d.feasible = feasible.len();
