@@ -160,5 +160,63 @@ fn queue_with_many_pending(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, schedule_10k_on_5k, queue_with_many_pending);
+/// One cycle of a pod that fits nowhere, with many pending: 5,000 nodes
+/// each full (16 pods of 2 CPUs on 32), the pod asking 1 CPU. Every node is
+/// evaluated and rejected (`0/5000 nodes are available: 5000 Insufficient
+/// cpu.`), then preemption's dry run passes over every node (no pod has a
+/// lower priority). This is the cycle a waiting pod repeats each time an
+/// assigned pod's end requeues it, so its cost bounds how fast a saturated
+/// cluster can be simulated.
+fn unschedulable_cycle_on_5k_full(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scheduler");
+    g.sample_size(20);
+    let mut cluster = nodes();
+    let filler: Amounts = [("cpu", 2_000), ("memory", 1 << 30)]
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    for (i, node) in cluster.iter_mut().enumerate() {
+        for k in 0..16 {
+            node.add_pod(Arc::new(PodInfo {
+                namespace: "default".into(),
+                name: format!("filler-{i}-{k}"),
+                ..PodInfo::with_requests(PodRequests::from_containers(
+                    &[filler.clone()],
+                    &[],
+                    &Amounts::new(),
+                ))
+            }));
+        }
+    }
+    let waiting = pod(0);
+    let spec = core::PodSpec::default();
+    let profile = Profile::default();
+    let (nominated, spread) = (BTreeMap::new(), image_spread(&cluster));
+    let input = CycleInput {
+        pod: &waiting,
+        spec: &spec,
+        nodes: &cluster,
+        image_spread: &spread,
+        default_selector: None,
+        nominated: &nominated,
+        counts: AffinityCounts::default(),
+    };
+    let mut rng = RngStream::derive(1, "kube-scheduler");
+    g.bench_function("unschedulable_pod_5000_full_nodes", |b| {
+        b.iter(|| {
+            let (d, _) = schedule(&profile, &input, 0, &mut rng);
+            assert!(d.selected.is_none() && d.evaluated == NODES);
+            let p = kubesim::scheduler::preemption::preempt(&profile, &input, &d, &[], &mut rng);
+            assert!(p.is_err());
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    schedule_10k_on_5k,
+    unschedulable_cycle_on_5k_full,
+    queue_with_many_pending
+);
 criterion_main!(benches);

@@ -85,6 +85,11 @@ fn broken() -> Vec<(&'static str, String, Vec<&'static str>)> {
             format!("{BASE}objects:\n  - {{apiVersion: extensions/v1beta1, kind: Ingress, metadata: {{name: i}}}}\n"),
             vec!["bad.yaml:7:", "apiVersion", "refused"],
         ),
+        (
+            "a timeline client with no rate",
+            "name: t\ncluster:\n  kubectl: {qps: 0}\n  nodePools:\n    - {name: w, count: 1, capacity: {cpu: \"2\", memory: 4Gi}}\n".into(),
+            vec!["bad.yaml:3:", "cluster.kubectl", "must be positive"],
+        ),
         ("not a mapping", "- just\n- a list\n".into(), vec!["bad.yaml:1:1", "a scenario is a mapping"]),
         ("empty file", "".into(), vec!["bad.yaml", "empty"]),
         ("cut-off escape", "\"\\".into(), vec!["bad.yaml:1:", "YAML syntax error"]),

@@ -2,7 +2,7 @@
 //! manager watches, as its watches last delivered them. Controllers read only
 //! this; it can be stale, and that is the point.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::api::{Kind, Object, ObjectKey};
@@ -28,6 +28,10 @@ impl CacheEvent {
 pub struct Cache {
     objects: BTreeMap<ObjectKey, Arc<Object>>,
     by_uid: BTreeMap<String, ObjectKey>,
+    /// Objects by their controller's uid, as the informers' controller-uid
+    /// index keeps them: a Job or ReplicaSet finds its pods without
+    /// scanning its namespace.
+    by_controller: BTreeMap<String, BTreeSet<ObjectKey>>,
 }
 
 fn key(kind: Kind, namespace: &str, name: &str) -> ObjectKey {
@@ -66,6 +70,44 @@ impl Cache {
             .map(|(_, o)| o)
     }
 
+    /// Objects of `kind` in `namespace` whose controller reference has
+    /// `uid`, in name order: the same objects, in the same order, as
+    /// filtering [`list`](Self::list) by controller.
+    pub fn controlled_by<'a>(
+        &'a self,
+        kind: Kind,
+        namespace: &'a str,
+        uid: &str,
+    ) -> impl Iterator<Item = &'a Arc<Object>> + 'a {
+        self.by_controller
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter(move |k| k.kind == kind && k.namespace == namespace)
+            .filter_map(|k| self.objects.get(k))
+    }
+
+    fn index(&mut self, o: &Object, k: &ObjectKey) {
+        if let Some(r) = crate::controllers::workload::controller_ref(o) {
+            self.by_controller
+                .entry(r.uid.clone())
+                .or_default()
+                .insert(k.clone());
+        }
+    }
+
+    fn unindex(&mut self, o: &Object, k: &ObjectKey) {
+        let Some(r) = crate::controllers::workload::controller_ref(o) else {
+            return;
+        };
+        if let Some(set) = self.by_controller.get_mut(&r.uid) {
+            set.remove(k);
+            if set.is_empty() {
+                self.by_controller.remove(&r.uid);
+            }
+        }
+    }
+
     /// Objects of `kind` in every namespace.
     pub fn list_all(&self, kind: Kind) -> impl Iterator<Item = &Arc<Object>> + '_ {
         self.objects
@@ -82,6 +124,7 @@ impl Cache {
             let old = self.objects.remove(&k);
             if let Some(o) = &old {
                 self.by_uid.remove(&o.meta.uid);
+                self.unindex(o, &k);
             }
             CacheEvent {
                 kind,
@@ -90,12 +133,14 @@ impl Cache {
             }
         } else {
             self.by_uid.insert(obj.meta.uid.clone(), k.clone());
-            let old = self.objects.insert(k, obj.clone());
+            let old = self.objects.insert(k.clone(), obj.clone());
             if let Some(o) = &old {
                 if o.meta.uid != obj.meta.uid {
                     self.by_uid.remove(&o.meta.uid);
                 }
+                self.unindex(o, &k);
             }
+            self.index(&obj, &k);
             CacheEvent {
                 kind,
                 old,
@@ -130,5 +175,6 @@ impl Cache {
     pub fn clear(&mut self) {
         self.objects.clear();
         self.by_uid.clear();
+        self.by_controller.clear();
     }
 }

@@ -26,6 +26,11 @@ pub enum Delivery {
     Stale,
 }
 
+/// The tag a reflector's WATCH carries: none of its owner's LIST tags (which
+/// start at 0), so a watch's end can never be taken for the answer to a
+/// LIST. A stream's end arrives as a closed batch, not as a tagged answer.
+pub const WATCH_TAG: u64 = u64::MAX;
+
 pub struct Reflector {
     pub kind: Kind,
     /// Tag the owner's client uses for this reflector's LIST.
@@ -82,7 +87,7 @@ impl Reflector {
         let mut w = ApiRequest::new(Verb::Watch, self.kind, "", "");
         w.resource_version = self.last_rv;
         w.watch_id = self.watch_id;
-        client.request(ctx, w, 0);
+        client.request(ctx, w, WATCH_TAG);
     }
 
     /// Whether `b` belongs to this reflector's streams.

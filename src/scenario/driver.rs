@@ -110,7 +110,7 @@ impl ScenarioDriver {
             .collect();
         ScenarioDriver {
             name: "kubectl".into(),
-            client: ApiClient::new(layout.apiserver, KUBECTL, REQUEST_TIMEOUT),
+            client: ApiClient::new(layout.apiserver, scenario.kubectl, REQUEST_TIMEOUT),
             initial,
             steps: scenario.timeline.clone(),
             nodes: layout.kubelets.clone(),

@@ -267,6 +267,24 @@ impl Loader<'_> {
                 "kubeApiQps, kubeApiBurst and nodeMonitorPeriod must be positive",
             );
         }
+        let kubectl = crate::model::client::RateLimit {
+            qps: spec
+                .cluster
+                .kubectl
+                .qps
+                .unwrap_or(super::driver::KUBECTL.qps),
+            burst: spec
+                .cluster
+                .kubectl
+                .burst
+                .unwrap_or(super::driver::KUBECTL.burst),
+        };
+        if !(kubectl.qps > 0.0 && kubectl.qps.is_finite() && kubectl.burst > 0) {
+            self.error(
+                "cluster.kubectl",
+                "qps and burst must be positive (kubectl's defaults are 50 and 300)",
+            );
+        }
         if spec
             .checks
             .as_ref()
@@ -309,6 +327,7 @@ impl Loader<'_> {
             kubelet: Arc::new(kubelet),
             scheduler,
             controller_manager,
+            kubectl,
             nodes,
             objects,
             timeline,

@@ -58,6 +58,8 @@ pub struct Scenario {
     pub scheduler: Option<SchedulerConfig>,
     /// `None` when the scenario runs without kube-controller-manager.
     pub controller_manager: Option<crate::controllers::ControllerManagerConfig>,
+    /// The timeline driver's client rate limit (`cluster.kubectl`).
+    pub kubectl: crate::model::client::RateLimit,
     pub nodes: Vec<NodePlan>,
     /// Applied by the driver at time zero, namespaces first.
     pub objects: Vec<Object>,

@@ -261,6 +261,9 @@ pub struct ClusterSpec {
     pub scheduler: SchedulerSpec,
     #[serde(default)]
     pub controller_manager: ControllerManagerSpec,
+    /// The client the timeline plays through (`kubectl`).
+    #[serde(default)]
+    pub kubectl: KubectlSpec,
     /// Image sizes by reference, for pull times (`nginx:1.27: 70Mi`).
     #[serde(default)]
     pub images: BTreeMap<String, Qty>,
@@ -356,6 +359,16 @@ pub struct ControllerManagerSpec {
     /// `--kube-api-qps` (20) and `--kube-api-burst` (30), per controller.
     pub kube_api_qps: Option<f64>,
     pub kube_api_burst: Option<u32>,
+}
+
+/// The timeline driver's client-side rate limit: kubectl's own (QPS 50,
+/// burst 300) unless a planner's tooling applies faster (a CI job or a
+/// GitOps controller with its own client settings).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubectlSpec {
+    pub qps: Option<f64>,
+    pub burst: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,8 +29,7 @@ use super::cache::{Cache, CacheEvent};
 use super::controller::{Controller, SyncCtx};
 use super::expectations::Expectations;
 use super::workload::{
-    body_path, controlled_by, controller_of, controller_ref, key_of, split_key, template_json,
-    Template,
+    body_path, controller_of, controller_ref, key_of, split_key, template_json, Template,
 };
 use super::workqueue::WorkQueue;
 use crate::api::{Kind, Object};
@@ -139,8 +138,8 @@ impl JobController {
     /// `cleanupPodFinalizers`: the Job is gone or finished, so its pods'
     /// finalizers go through the orphan queue.
     fn cleanup_pod_finalizers(job: &Object, cache: &Cache, queue: &mut WorkQueue) {
-        for p in cache.list(Kind::Pod, &job.meta.namespace) {
-            if controlled_by(p, &job.meta.uid) && has_finalizer(p) {
+        for p in cache.controlled_by(Kind::Pod, &job.meta.namespace, &job.meta.uid) {
+            if has_finalizer(p) {
                 queue.add(&format!("{ORPHAN_PREFIX}{}", key_of(p)));
             }
         }

@@ -17,7 +17,7 @@ use super::{Template, SYNC_BATCH_PERIOD};
 use crate::api::pod::PodPhase;
 use crate::api::{Kind, Object};
 use crate::controllers::controller::SyncCtx;
-use crate::controllers::workload::{controlled_by, json_body, key_of};
+use crate::controllers::workload::{json_body, key_of};
 use crate::model::apiserver::request::{ApiRequest, Verb};
 use crate::sim::{SimDuration, SimTime};
 
@@ -196,8 +196,7 @@ impl JobController {
         let ns = &ctx.job.meta.namespace;
         ctx.pods = cx
             .cache
-            .list(Kind::Pod, ns)
-            .filter(|p| controlled_by(p, &ctx.job.meta.uid))
+            .controlled_by(Kind::Pod, ns, &ctx.job.meta.uid)
             .cloned()
             .collect();
         ctx.active = ctx

@@ -82,11 +82,15 @@ fn related_pods<'a>(cache: &'a Cache, rs: &'a Object) -> Vec<&'a Arc<Object>> {
             .into_iter()
             .collect(),
     };
-    let uids: BTreeSet<&str> = sets.iter().map(|s| s.meta.uid.as_str()).collect();
-    cache
-        .list(Kind::Pod, &rs.meta.namespace)
-        .filter(|p| controller_ref(p).is_some_and(|r| uids.contains(r.uid.as_str())))
-        .collect()
+    // Through the controller-uid index, merged back into name order (the
+    // order a namespace scan gives).
+    let mut pods: Vec<&Arc<Object>> = sets
+        .iter()
+        .flat_map(|s| cache.controlled_by(Kind::Pod, &rs.meta.namespace, &s.meta.uid))
+        .collect();
+    pods.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
+    pods.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    pods
 }
 
 impl ReplicaSetController {
