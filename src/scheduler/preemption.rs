@@ -190,6 +190,21 @@ pub fn select_victims(
     })
 }
 
+/// On how many of the potential nodes preemption's dry run gets as far as
+/// the filters: those holding a pod of lower priority than the preemptor
+/// (upstream's `SelectVictimsOnNode` returns before filtering anywhere
+/// else), none if the pod may not preempt at all. This is what the dry run
+/// costs the modelled scheduler.
+pub fn dry_run_nodes(input: &CycleInput<'_>, potential: &[usize]) -> usize {
+    if ineligible(input.pod, input.nodes).is_some() {
+        return 0;
+    }
+    potential
+        .iter()
+        .filter(|&&i| input.nodes[i].lowest_priority < input.pod.priority)
+        .count()
+}
+
 /// How many candidates a preemption looks for among `n` potential nodes.
 pub fn num_candidates(profile: &Profile, n: usize) -> usize {
     let args = profile.preemption.clone().unwrap_or_default();
