@@ -135,7 +135,7 @@ impl FieldReport {
     }
 
     /// Counts an object loaded of a kind no component acts on.
-    fn count(&mut self, o: &Object) {
+    pub(crate) fn count(&mut self, o: &Object) {
         match o.kind {
             Kind::Custom(c) => {
                 let e = self
@@ -593,6 +593,12 @@ fn path_step<'a>(cur: &'a Node, segment: &str) -> Option<&'a Node> {
         };
     }
     Some(cur)
+}
+
+/// Whether `meta`'s name (or generateName) is one `kind` accepts: the
+/// check decoding makes, for a decoded object given another name.
+pub(crate) fn check_object_name(meta: &Meta, kind: Kind) -> Result<(), ()> {
+    check_name(meta, kind).map_err(|_| ())
 }
 
 fn check_name(meta: &Meta, kind: Kind) -> Result<(), Failure> {

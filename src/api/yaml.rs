@@ -318,9 +318,8 @@ fn quiet_panics_install() {
 
 fn parse_documents_inner(text: &str) -> Result<Vec<Node>, SyntaxError> {
     let mut builder = TreeBuilder::default();
-    let mut input = text.as_bytes();
     let mut parser = Parser::new();
-    parser.set_input_string(&mut input);
+    parser.set_input(Chunked(text.as_bytes()));
     for event in parser {
         let event = event.map_err(|e| {
             let mark = e.problem_mark().unwrap_or_default();
@@ -338,6 +337,31 @@ fn parse_documents_inner(text: &str) -> Result<Vec<Node>, SyntaxError> {
         return Err(err);
     }
     Ok(builder.docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// How many bytes the parser is handed at a time.
+const CHUNK: usize = 16 * 1024;
+
+/// The text as a reader that hands out [`CHUNK`] bytes at a time. libyaml
+/// decodes whatever its reader offers into a queue of `char`s (4 bytes
+/// each) before scanning it; offered the whole text at once, a 45 MB
+/// scenario became a 180 MB queue, grown by doubling.
+struct Chunked<'a>(&'a [u8]);
+
+impl std::io::Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl std::io::BufRead for Chunked<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        Ok(&self.0[..self.0.len().min(CHUNK)])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.0 = &self.0[n..];
+    }
 }
 
 /// How deeply lists and mappings may nest: serde_yaml's recursion limit.
@@ -457,6 +481,12 @@ impl TreeBuilder {
             } => {
                 self.parsed += 1;
                 let plain = style == ScalarStyle::Plain;
+                // libyaml grows scalars by doubling; a long scenario's tree
+                // keeps them all, so slack of a size class or more goes.
+                let mut value = value;
+                if value.capacity() - value.len() >= 16 {
+                    value.shrink_to_fit();
+                }
                 self.push_value(
                     Node {
                         pos,
@@ -474,6 +504,7 @@ impl TreeBuilder {
             EventData::SequenceEnd | EventData::MappingEnd => match self.stack.pop() {
                 Some((mut node, _, anchor)) => {
                     apply_merge_keys(&mut node);
+                    fit(&mut node);
                     self.push_value(node, anchor)
                 }
                 None => Ok(()),
@@ -497,6 +528,17 @@ impl TreeBuilder {
             // An empty document yields no node; keep documents aligned.
             _ => Ok(()),
         }
+    }
+}
+
+/// Gives a closed list or mapping back the room its growth left over: the
+/// tree of a long scenario lives for the whole load, and a two-key mapping
+/// grown to four slots is twice its size.
+fn fit(node: &mut Node) {
+    match &mut node.value {
+        Value::Seq(items) => items.shrink_to_fit(),
+        Value::Map(pairs) => pairs.shrink_to_fit(),
+        Value::Scalar { .. } => {}
     }
 }
 
@@ -1055,6 +1097,31 @@ impl<'n> de::VariantAccess<'n> for NodeDe<'n, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_handed_over_in_chunks_parses_as_one_piece() {
+        // Scalars and a multi-byte character (`é`, 2 bytes) straddle every
+        // chunk boundary somewhere in 40,000 entries of 21 or 22 bytes.
+        let text: String = (0..40_000)
+            .map(|i| format!("- {{k: \"é{i}\"}}\n"))
+            .collect();
+        assert!(text.len() > 4 * CHUNK);
+        let docs = parse_documents(&text).unwrap();
+        let Value::Seq(items) = &docs[0].value else {
+            panic!("a list")
+        };
+        assert_eq!(items.len(), 40_000);
+        // Entry i is on line i + 1, its value at column 7 (`- {k: ` is 6).
+        let last = items[39_999].get("k").unwrap();
+        assert_eq!(last.as_str(), Some("é39999"));
+        assert_eq!(
+            last.pos,
+            Pos {
+                line: 40_000,
+                col: 7
+            }
+        );
+    }
 
     #[test]
     fn a_tab_in_indentation_is_named() {

@@ -16,7 +16,7 @@ use super::objective::Objective;
 use super::spec::{ClusterSpec, Dur, KubeletSpec, NodePoolSpec, Qty, ScenarioSpec, TimelineSpec};
 use super::{Action, EtcdTarget, NodePlan, RolloutOp, Scenario, Step};
 use crate::api::limits::{too_many, MAX_NODES};
-use crate::api::manifest::{decode_object, load_manifests, node_at, parse_yaml, validate_dns_name};
+use crate::api::manifest::{load_manifests, node_at, parse_yaml, validate_dns_name};
 use crate::api::manifest::{FieldReport, LoadError};
 use crate::api::node::{NodeBody, NodeImage, Taint};
 use crate::api::quantity::Quantity;
@@ -34,6 +34,7 @@ use crate::sim::{SimDuration, SimTime, TraceLevel};
 
 mod fault_actions;
 mod kubelet_include;
+mod pod_memo;
 
 /// Default virtual time to simulate.
 pub const DEFAULT_DURATION: SimDuration = SimDuration::from_secs(600);
@@ -101,6 +102,7 @@ pub fn load_node(file: &str, doc: &Node, base: &Path) -> Result<Scenario, Vec<Lo
         errors: Vec::new(),
         report: FieldReport::default(),
         warnings: Vec::new(),
+        pods: pod_memo::PodMemo::default(),
     }
     .load()
 }
@@ -132,6 +134,8 @@ struct Loader<'a> {
     errors: Vec<LoadError>,
     report: FieldReport,
     warnings: Vec<String>,
+    /// Bare Pods already decoded, by shape (a long timeline of them).
+    pods: pod_memo::PodMemo,
 }
 
 impl Loader<'_> {
@@ -1044,7 +1048,7 @@ impl Loader<'_> {
             );
             return Vec::new();
         }
-        match decode_object(self.file, item, &mut self.report) {
+        match self.pods.decode(self.file, item, &mut self.report) {
             Ok(objs) => objs,
             Err(errs) => {
                 for mut e in errs {
@@ -1171,14 +1175,16 @@ impl Loader<'_> {
             let at = format!("timeline[{i}]");
             let mut actions: Vec<(&str, Action)> = Vec::new();
             if e.apply.is_some() {
-                let node = node_at(self.doc, &format!("{at}.apply")).cloned();
-                if let Some(node) = node {
-                    let objs = self.manifests_at(&format!("{at}.apply"), &node);
-                    known.extend(objs.iter().cloned().map(Arc::new));
-                    actions.push((
-                        "apply",
-                        Action::Apply(objs.into_iter().map(Arc::new).collect()),
-                    ));
+                // The tree outlives the loader: no copy of the entry.
+                let doc: &Node = self.doc;
+                if let Some(node) = node_at(doc, &format!("{at}.apply")) {
+                    let objs: Vec<Arc<Object>> = self
+                        .manifests_at(&format!("{at}.apply"), node)
+                        .into_iter()
+                        .map(Arc::new)
+                        .collect();
+                    known.extend(objs.iter().cloned());
+                    actions.push(("apply", Action::Apply(objs)));
                 }
             }
             if let Some(d) = &e.delete {

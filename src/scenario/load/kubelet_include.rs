@@ -120,6 +120,7 @@ fn check(shown: &str, block: &Node, base: &Path) -> Result<(), Vec<LoadError>> {
                 errors: Vec::new(),
                 report: FieldReport::default(),
                 warnings: Vec::new(),
+                pods: Default::default(),
             };
             sub.kubelet(&w.cluster.kubelet);
             errors.append(&mut sub.errors);
