@@ -18,6 +18,7 @@ pub mod job;
 pub mod manager;
 pub mod namespace;
 pub mod node_lifecycle;
+pub mod pod_gc;
 pub mod replicaset;
 pub mod rollout_status;
 pub mod statefulset;
@@ -41,6 +42,9 @@ pub struct ControllerManagerConfig {
     /// Ready condition has, from its creation, before it is marked Unknown.
     pub node_startup_grace_period: SimDuration,
     pub api: RateLimit,
+    /// `--terminated-pod-gc-threshold`: terminated pods kept before the
+    /// pod garbage collector deletes the oldest (0: never).
+    pub terminated_pod_gc_threshold: u32,
     /// The scenario's offered load, the source of the HPA's CPU metrics.
     pub load: Vec<crate::model::load::LoadProfile>,
 }
@@ -53,6 +57,7 @@ impl Default for ControllerManagerConfig {
             node_monitor_grace_period: SimDuration::from_secs(50),
             node_startup_grace_period: SimDuration::from_secs(60),
             api: CONTROLLER_MANAGER,
+            terminated_pod_gc_threshold: pod_gc::DEFAULT_TERMINATED_POD_GC_THRESHOLD,
             load: Vec::new(),
         }
     }
@@ -80,5 +85,8 @@ pub fn default_controllers(cfg: &ControllerManagerConfig) -> Vec<Box<dyn Control
             cfg.node_startup_grace_period,
         )),
         Box::new(taint_eviction::TaintEvictionController::default()),
+        Box::new(pod_gc::PodGcController::new(
+            cfg.terminated_pod_gc_threshold,
+        )),
     ]
 }

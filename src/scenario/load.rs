@@ -238,6 +238,14 @@ impl Loader<'_> {
                 "the node lifecycle controller compares Node heartbeat times, which have one-second resolution",
             );
         }
+        if c.terminated_pod_gc_threshold
+            .is_some_and(|t| !(0..=i32::MAX as i64).contains(&t))
+        {
+            self.error(
+                "cluster.controllerManager.terminatedPodGcThreshold",
+                "must be between 0 and 2147483647 (an int32; 0 turns the terminated-pod collection off)",
+            );
+        }
         let controller_manager = (c.enabled != Some(false)).then(|| {
             let mut cfg = crate::controllers::ControllerManagerConfig::default();
             if let Some(Dur(d)) = c.node_monitor_period {
@@ -254,6 +262,12 @@ impl Loader<'_> {
             }
             if let Some(b) = c.kube_api_burst {
                 cfg.api.burst = b;
+            }
+            if let Some(t) = c
+                .terminated_pod_gc_threshold
+                .and_then(|t| u32::try_from(t).ok())
+            {
+                cfg.terminated_pod_gc_threshold = t;
             }
             cfg
         });

@@ -359,6 +359,8 @@ pub struct ControllerManagerSpec {
     /// `--kube-api-qps` (20) and `--kube-api-burst` (30), per controller.
     pub kube_api_qps: Option<f64>,
     pub kube_api_burst: Option<u32>,
+    /// `--terminated-pod-gc-threshold` (12500; 0 keeps every terminated pod).
+    pub terminated_pod_gc_threshold: Option<i64>,
 }
 
 /// The timeline driver's client-side rate limit: kubectl's own (QPS 50,
