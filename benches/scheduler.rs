@@ -181,7 +181,7 @@ fn unschedulable_cycle_on_5k_full(c: &mut Criterion) {
                 namespace: "default".into(),
                 name: format!("filler-{i}-{k}"),
                 ..PodInfo::with_requests(PodRequests::from_containers(
-                    &[filler.clone()],
+                    std::slice::from_ref(&filler),
                     &[],
                     &Amounts::new(),
                 ))
