@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::api::{Kind, Object, ObjectKey};
+use crate::controllers::workload::controller_ref;
 
 /// One change the informers delivered: `new` is `None` for a deletion.
 pub struct CacheEvent {
@@ -88,7 +89,7 @@ impl Cache {
     }
 
     fn index(&mut self, o: &Object, k: &ObjectKey) {
-        if let Some(r) = crate::controllers::workload::controller_ref(o) {
+        if let Some(r) = controller_ref(o) {
             self.by_controller
                 .entry(r.uid.clone())
                 .or_default()
@@ -97,7 +98,7 @@ impl Cache {
     }
 
     fn unindex(&mut self, o: &Object, k: &ObjectKey) {
-        let Some(r) = crate::controllers::workload::controller_ref(o) else {
+        let Some(r) = controller_ref(o) else {
             return;
         };
         if let Some(set) = self.by_controller.get_mut(&r.uid) {
@@ -138,9 +139,19 @@ impl Cache {
                 if o.meta.uid != obj.meta.uid {
                     self.by_uid.remove(&o.meta.uid);
                 }
-                self.unindex(o, &k);
             }
-            self.index(&obj, &k);
+            // Most updates (a status write) keep the controller: the index
+            // entry stands as it is.
+            let uid = controller_ref(&obj).map(|r| &r.uid);
+            if old
+                .as_deref()
+                .is_none_or(|o| controller_ref(o).map(|r| &r.uid) != uid)
+            {
+                if let Some(o) = &old {
+                    self.unindex(o, &k);
+                }
+                self.index(&obj, &k);
+            }
             CacheEvent {
                 kind,
                 old,
