@@ -133,12 +133,20 @@ impl Cache {
                 new: None,
             }
         } else {
-            self.by_uid.insert(obj.meta.uid.clone(), k.clone());
-            let old = self.objects.insert(k.clone(), obj.clone());
-            if let Some(o) = &old {
-                if o.meta.uid != obj.meta.uid {
+            // An update replaces its entry in place; the uid index changes
+            // only when the name now holds another object.
+            let old = match self.objects.get_mut(&k) {
+                Some(slot) => Some(std::mem::replace(slot, obj.clone())),
+                None => {
+                    self.objects.insert(k.clone(), obj.clone());
+                    None
+                }
+            };
+            if old.as_ref().is_none_or(|o| o.meta.uid != obj.meta.uid) {
+                if let Some(o) = &old {
                     self.by_uid.remove(&o.meta.uid);
                 }
+                self.by_uid.insert(obj.meta.uid.clone(), k.clone());
             }
             // Most updates (a status write) keep the controller: the index
             // entry stands as it is.

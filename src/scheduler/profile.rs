@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1 as core;
 use super::config::{FilterPlugin, Profile, ScorePlugin, SpreadDefaulting};
 use super::framework::num_feasible_nodes_to_find;
 use super::plain_fit::{self, PlainAsk};
-use super::plugins::image_locality::{self, ImageState};
+use super::plugins::image_locality;
 use super::plugins::pod_topology_spread::{self as spread, SpreadConstraint};
 use super::plugins::{
     balanced_allocation, inter_pod_affinity, node_affinity, node_name, node_ports,
@@ -482,31 +482,28 @@ fn plugin_scores(
             (raw.clone(), raw)
         }
         ScorePlugin::ImageLocality => {
-            let images: Vec<String> = pod
-                .images
-                .iter()
-                .map(|img| image_locality::normalized_image_name(img))
+            // Each of the pod's images with the number of nodes holding it,
+            // looked up once per cycle.
+            let images: Vec<(String, i64)> = image_locality::unique_normalized(&pod.images)
+                .into_iter()
+                .map(|name| {
+                    let spread = input.image_spread.get(&name).copied().unwrap_or(1);
+                    (name, spread)
+                })
                 .collect();
             let total_nodes = nodes.len() as i64;
             let raw = per_node(&|node| {
                 if node.images.is_empty() {
                     return 0;
                 }
-                let held: BTreeMap<String, ImageState> = {
-                    images
-                        .iter()
-                        .filter_map(|name| {
-                            node.images.get(name).map(|size| {
-                                let st = ImageState {
-                                    size: *size,
-                                    num_nodes: input.image_spread.get(name).copied().unwrap_or(1),
-                                };
-                                (name.clone(), st)
-                            })
-                        })
-                        .collect()
-                };
-                image_locality::score(&pod.images, pod.images.len(), &held, total_nodes)
+                let sum = images
+                    .iter()
+                    .filter_map(|(name, spread)| {
+                        let size = node.images.get(name)?;
+                        Some(image_locality::scaled_size(*size, *spread, total_nodes))
+                    })
+                    .sum();
+                image_locality::node_score(sum, pod.images.len())
             });
             (raw.clone(), raw)
         }

@@ -4,8 +4,10 @@
 
 mod eviction;
 pub mod immutable;
+mod patch;
 pub mod request;
 mod server;
 pub mod strategy;
 
-pub use server::{merge_patch, ApiServer, ApiServerConfig};
+pub use patch::merge_patch;
+pub use server::{ApiServer, ApiServerConfig};

@@ -1,13 +1,14 @@
 //! The apiserver component.
 
 mod custom;
-mod namespace;
+pub(super) mod namespace;
 mod storage;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::eviction::{self, OnConflict, Plan, Stage};
+use super::patch::{json_patch, merge_patch};
 use super::request::{ApiRequest, ApiResponse, EventType, PatchOp, Verb, WatchBatch, WatchEvent};
 use crate::api::object::Body;
 use crate::api::{Kind, Object, ObjectKey};
@@ -667,18 +668,12 @@ impl ApiServer {
                             return self.finish(ctx, slot, Self::error(req.id, 422, "Invalid", msg))
                         }
                     },
-                    Some(PatchOp::Merge(patch)) => {
-                        match crate::model::apiserver::server::merge_patch(&cur, &patch) {
-                            Ok(o) => obj = o,
-                            Err(msg) => {
-                                return self.finish(
-                                    ctx,
-                                    slot,
-                                    Self::error(req.id, 422, "Invalid", msg),
-                                )
-                            }
+                    Some(PatchOp::Merge(patch)) => match merge_patch(&cur, &patch) {
+                        Ok(o) => obj = o,
+                        Err(msg) => {
+                            return self.finish(ctx, slot, Self::error(req.id, 422, "Invalid", msg))
                         }
-                    }
+                    },
                     None => {}
                 }
                 // A JSON or merge patch may reach any field: the registry's
@@ -1420,109 +1415,6 @@ fn merge_status(to: &mut Object, from: &Object) {
         }
         _ => {}
     }
-}
-
-/// Applies RFC 6902 `replace` operations; a missing last key of an object is
-/// added (as `add` would), a missing parent is an error.
-pub fn json_patch(cur: &Object, ops: &[(String, serde_json::Value)]) -> Result<Object, String> {
-    let mut json = cur.to_json();
-    for (path, value) in ops {
-        let (parent, last) = path
-            .rsplit_once('/')
-            .ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
-        let target = json
-            .pointer_mut(parent)
-            .ok_or_else(|| format!("doc is missing path: {parent:?}"))?;
-        match target {
-            serde_json::Value::Object(m) => {
-                m.insert(last.replace("~1", "/").replace("~0", "~"), value.clone());
-            }
-            serde_json::Value::Array(a) => {
-                let i: usize = last
-                    .parse()
-                    .map_err(|_| format!("invalid index in {path:?}"))?;
-                let slot = a
-                    .get_mut(i)
-                    .ok_or_else(|| format!("index out of range in {path:?}"))?;
-                *slot = value.clone();
-            }
-            _ => return Err(format!("doc is missing path: {path:?}")),
-        }
-    }
-    read_back(cur, json)
-}
-
-/// Applies an RFC 7386 merge patch to an object's JSON form and reads it back
-/// strictly, as the apiserver decodes a patched object.
-pub fn merge_patch(cur: &Object, patch: &serde_json::Value) -> Result<Object, String> {
-    fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
-        match patch {
-            serde_json::Value::Object(p) => {
-                if !target.is_object() {
-                    *target = serde_json::Value::Object(Default::default());
-                }
-                let t = target.as_object_mut().expect("made an object above");
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
-                    }
-                }
-            }
-            other => *target = other.clone(),
-        }
-    }
-    let mut json = cur.to_json();
-    merge(&mut json, patch);
-    read_back(cur, json)
-}
-
-/// Decodes a patched object's JSON, keeping what a patch cannot change.
-fn read_back(cur: &Object, json: serde_json::Value) -> Result<Object, String> {
-    let mut obj = if let Kind::Custom(_) = cur.kind {
-        // No CRD registry here: the stored object's kind stands.
-        crate::api::custom_resource::from_json(cur.kind, &json)?
-    } else {
-        let node = crate::api::yaml::Node::from_json(&json, Default::default());
-        let mut report = crate::api::manifest::FieldReport::default();
-        let mut objs =
-            crate::api::manifest::decode_object("patch", &node, &mut report).map_err(|errs| {
-                errs.iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })?;
-        objs.pop().ok_or("patch produced no object")?
-    };
-    obj.meta.uid = cur.meta.uid.clone();
-    obj.meta.creation = cur.meta.creation;
-    obj.meta.generation = cur.meta.generation;
-    obj.meta.resource_version = cur.meta.resource_version;
-    obj.meta.deletion = cur.meta.deletion;
-    obj.meta.deletion_grace_seconds = cur.meta.deletion_grace_seconds;
-    // Status is not part of a manifest: keep the stored one.
-    if let (Body::Pod(new), Body::Pod(old)) = (&mut obj.body, &cur.body) {
-        new.status = old.status.clone();
-        if new.node_name.is_none() {
-            new.node_name = old.node_name.clone();
-        }
-        if *new.spec == *old.spec {
-            new.spec = old.spec.clone();
-        }
-    }
-    if let (Body::Namespace(new), Body::Namespace(old)) = (&mut obj.body, &cur.body) {
-        namespace::merge_status(new, old);
-    }
-    if let (Body::Node(new), Body::Node(old)) = (&mut obj.body, &cur.body) {
-        new.conditions = old.conditions.clone();
-        new.images = old.images.clone();
-        new.capacity = old.capacity.clone();
-        new.allocatable = old.allocatable.clone();
-        new.addresses = old.addresses.clone();
-        new.kubelet_version = old.kubelet_version.clone();
-    }
-    Ok(obj)
 }
 
 impl Actor<Payload, World> for ApiServer {

@@ -26,12 +26,14 @@ mod images;
 mod kill;
 mod live;
 mod node_status;
+mod own_status;
 mod pod_workers;
 mod prober;
 pub mod runtime;
 mod status_manager;
 mod step_spans;
 
+use own_status::OwnStatus;
 use status_manager::STATUS_SYNC_PERIOD;
 
 /// Kubelet timing and the node it runs on.
@@ -134,7 +136,10 @@ struct PodRuntime {
     obj: Arc<Object>,
     stage: Stage,
     gen: u32,
-    status: PodStatus,
+    status: OwnStatus,
+    /// The own status's version when it last compared equal to the pod
+    /// cache's copy; cleared when the watch brings a new copy.
+    in_sync: Option<u64>,
     /// Per app container, then per init container (for sidecars): when
     /// started, which instance (probe timers of an older one are stale),
     /// consecutive probe successes and failures, consecutive liveness
@@ -434,6 +439,7 @@ impl Kubelet {
                 .as_mut()
                 .expect("indexed pods exist");
             rt.obj = obj;
+            rt.in_sync = None;
             if deleting && !matches!(rt.stage, Stage::Terminating | Stage::Done) {
                 self.begin_termination(ctx, slot);
             } else if deleting && rt.stage == Stage::Done && !rt.deleted_sent {
@@ -462,7 +468,8 @@ impl Kubelet {
             obj: obj.clone(),
             stage: Stage::Sandbox,
             gen: 0,
-            status,
+            status: OwnStatus::new(status),
+            in_sync: None,
             // App containers, then init containers (sidecars use theirs).
             started: vec![None; all],
             instance: vec![0; all],

@@ -32,7 +32,7 @@ impl Kubelet {
         rt.posting = true;
         rt.dirty = false;
         let mut req = ApiRequest::new(Verb::Patch, Kind::Pod, &rt.key.namespace, &rt.key.name);
-        req.patch = Some(PatchOp::PodStatus(Box::new(rt.status.clone())));
+        req.patch = Some(PatchOp::PodStatus(Box::new(PodStatus::clone(&rt.status))));
         self.client.request(ctx, req, TAG_POD | slot as u64);
     }
 
@@ -58,10 +58,15 @@ impl Kubelet {
             if rt.posting || rt.deleted_sent || rt.acked_rv > rt.obj.meta.resource_version {
                 continue;
             }
+            if rt.in_sync == Some(rt.status.version()) {
+                continue;
+            }
             let Some(cached) = rt.obj.as_pod() else {
                 continue;
             };
             if !needs_reconcile(&cached.status, &rt.status) {
+                let version = rt.status.version();
+                self.pods[slot as usize].as_mut().expect("slot").in_sync = Some(version);
                 continue;
             }
             let key = rt.key.clone();

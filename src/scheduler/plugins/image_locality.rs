@@ -40,18 +40,38 @@ pub fn score(
     node_images: &BTreeMap<String, ImageState>,
     total_nodes: i64,
 ) -> i64 {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut sum = 0i64;
+    let sum = unique_normalized(images)
+        .iter()
+        .filter_map(|name| node_images.get(name))
+        .map(|st| scaled_size(st.size, st.num_nodes, total_nodes))
+        .sum();
+    node_score(sum, containers)
+}
+
+/// The pod's images as the plugin counts them: normalised, each once, in
+/// the order they first appear. The scheduler works this out once per
+/// cycle rather than once per node.
+pub fn unique_normalized(images: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(images.len());
     for image in images {
         let name = normalized_image_name(image);
-        if !seen.insert(name.clone()) {
-            continue;
-        }
-        if let Some(st) = node_images.get(&name) {
-            let spread = st.num_nodes as f64 / total_nodes.max(1) as f64;
-            sum += (st.size as f64 * spread) as i64;
+        if !out.contains(&name) {
+            out.push(name);
         }
     }
+    out
+}
+
+/// One held image's share of the sum: its size scaled by the fraction of
+/// nodes holding it.
+pub fn scaled_size(size: i64, num_nodes: i64, total_nodes: i64) -> i64 {
+    let spread = num_nodes as f64 / total_nodes.max(1) as f64;
+    (size as f64 * spread) as i64
+}
+
+/// The node's score from the sum of its held images' scaled sizes, clamped
+/// to the thresholds for a pod of `containers` containers.
+pub fn node_score(sum: i64, containers: usize) -> i64 {
     let max = MAX_CONTAINER_THRESHOLD * containers.max(1) as i64;
     let sum = sum.clamp(MIN_THRESHOLD, max);
     MAX_NODE_SCORE * (sum - MIN_THRESHOLD) / (max - MIN_THRESHOLD)

@@ -207,7 +207,7 @@ impl ApiServer {
 }
 
 /// Copies a namespace's status (the status subresource).
-pub(super) fn merge_status(to: &mut NamespaceBody, from: &NamespaceBody) {
+pub(in crate::model::apiserver) fn merge_status(to: &mut NamespaceBody, from: &NamespaceBody) {
     to.phase = from.phase;
     to.conditions = from.conditions.clone();
 }
