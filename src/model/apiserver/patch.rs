@@ -40,24 +40,6 @@ pub fn json_patch(cur: &Object, ops: &[(String, serde_json::Value)]) -> Result<O
 /// Applies an RFC 7386 merge patch to an object's JSON form and reads it back
 /// strictly, as the apiserver decodes a patched object.
 pub fn merge_patch(cur: &Object, patch: &serde_json::Value) -> Result<Object, String> {
-    fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
-        match patch {
-            serde_json::Value::Object(p) => {
-                if !target.is_object() {
-                    *target = serde_json::Value::Object(Default::default());
-                }
-                let t = target.as_object_mut().expect("made an object above");
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
-                    }
-                }
-            }
-            other => *target = other.clone(),
-        }
-    }
     if let Some(finalizers) = finalizers_only(patch) {
         let mut obj = cur.clone();
         obj.meta.finalizers = finalizers;
@@ -66,6 +48,27 @@ pub fn merge_patch(cur: &Object, patch: &serde_json::Value) -> Result<Object, St
     let mut json = cur.to_json();
     merge(&mut json, patch);
     read_back(cur, json)
+}
+
+/// RFC 7386 on JSON values: objects merge key by key, `null` removes a key,
+/// anything else replaces the target.
+fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match patch {
+        serde_json::Value::Object(p) => {
+            if !target.is_object() {
+                *target = serde_json::Value::Object(Default::default());
+            }
+            let t = target.as_object_mut().expect("made an object above");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
 }
 
 /// The finalizers a patch of `metadata.finalizers` alone sets, when every
@@ -160,19 +163,11 @@ mod tests {
         p
     }
 
-    /// The full decode of the patched JSON, which the finalizers-only path
-    /// must agree with.
+    /// The general path (merge, then the full decode), which the
+    /// finalizers-only path must agree with.
     fn decoded(cur: &Object, patch: &serde_json::Value) -> Object {
         let mut json = cur.to_json();
-        let meta = json["metadata"].as_object_mut().unwrap();
-        match &patch["metadata"]["finalizers"] {
-            serde_json::Value::Null => {
-                meta.remove("finalizers");
-            }
-            v => {
-                meta.insert("finalizers".into(), v.clone());
-            }
-        }
+        merge(&mut json, patch);
         read_back(cur, json).expect("decodes")
     }
 
