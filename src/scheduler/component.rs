@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use super::binds::Binds;
 use super::cluster_event::{
     node_update_events, Involved, QueuedEvent, ASSIGNED_POD_ADD, ASSIGNED_POD_DELETE,
     ASSIGNED_POD_UPDATE_LABEL, NODE_ADD, NODE_DELETE,
@@ -22,7 +23,7 @@ use super::preemption::{preempt, Candidate, Pdb};
 use super::profile::{
     image_spread, schedule, spread_constraints, AffinityCounts, CycleInput, Decision, NodeSnapshot,
 };
-use super::queue::{SchedulingQueue, BACKOFF_WINDOW, LEFTOVER_FLUSH_PERIOD};
+use super::queue::{SchedulingQueue, Scope, BACKOFF_WINDOW, LEFTOVER_FLUSH_PERIOD};
 use super::queueing_hint::{self, QueueingHint, Target};
 use crate::api::pod::Condition;
 use crate::api::Kind;
@@ -121,8 +122,8 @@ pub struct Scheduler {
     /// Pods held back by scheduling gates.
     gated: BTreeSet<ObjectKey>,
     next_start: usize,
-    /// Bind request tags → pod.
-    binds: BTreeMap<u64, ObjectKey>,
+    /// Bind requests in flight.
+    binds: Binds,
     next_bind: u64,
     /// On how many nodes each image is, rebuilt when nodes change.
     image_spread: BTreeMap<String, i64>,
@@ -155,7 +156,7 @@ impl Scheduler {
             nominated: BTreeMap::new(),
             gated: BTreeSet::new(),
             next_start: 0,
-            binds: BTreeMap::new(),
+            binds: Binds::default(),
             next_bind: 0,
             image_spread: BTreeMap::new(),
             image_spread_stale: false,
@@ -325,7 +326,7 @@ impl Scheduler {
         } else {
             body.node_name.clone()
         };
-        let binding = self.binds.values().any(|k| *k == key);
+        let binding = self.binds.is_binding(&key);
         let assumed = self
             .pods
             .get(&key)
@@ -454,10 +455,14 @@ impl Scheduler {
     ) {
         let conf = &self.cfg.configuration;
         let (pods, owners) = (&self.pods, &self.owners);
+        let affinity_terms = pods
+            .get(key)
+            .is_some_and(|p| !p.info.affinity.required_affinity.is_empty());
         let mut hint = |k: &ObjectKey, plugin: FilterPlugin, ev: &QueuedEvent| {
             hint_for(pods, conf, owners, k, plugin, ev)
         };
-        self.queue.unschedulable(key, rejectors, now, &mut hint);
+        self.queue
+            .unschedulable(key, rejectors, affinity_terms, now, &mut hint);
     }
 
     /// Hands a cluster event to the queue (`MoveAllToActiveOrBackoffQueue`
@@ -476,7 +481,12 @@ impl Scheduler {
         let mut hint = |k: &ObjectKey, plugin: FilterPlugin, ev: &QueuedEvent| {
             hint_for(pods, conf, owners, k, plugin, ev)
         };
-        self.queue.on_event(Arc::new(ev), now, &admit, &mut hint);
+        let scope = match precheck {
+            Precheck::CrossTopology(_) => Scope::CrossTopology,
+            Precheck::All | Precheck::PriorityAtMost(_) => Scope::All,
+        };
+        self.queue
+            .on_event(Arc::new(ev), now, scope, &admit, &mut hint);
     }
 
     fn apply_events(
@@ -897,7 +907,7 @@ impl Scheduler {
                 }
             }
             t if t > TAG_BIND => {
-                let Some(key) = self.binds.remove(&t) else {
+                let Some(key) = self.binds.remove(t) else {
                     return;
                 };
                 if resp.is_some_and(|r| r.ok()) {

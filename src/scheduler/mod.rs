@@ -4,6 +4,7 @@
 //! victim selection in [`preemption`]) and the component that runs it
 //! inside the simulation ([`component`]: informers, queue, binding).
 
+pub mod binds;
 pub mod cluster_event;
 pub mod component;
 pub mod config;

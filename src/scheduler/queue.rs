@@ -67,7 +67,22 @@ struct Entry {
     consecutive_errors: u32,
     /// The plugins that rejected it in its last attempt.
     rejectors: BTreeSet<FilterPlugin>,
+    /// Whether an assigned pod's add or label change can concern it while
+    /// unschedulable (see [`Scope::CrossTopology`]).
+    cross_topology: bool,
     place: Place,
+}
+
+/// Which unschedulable pods a cluster event is offered to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Only pods rejected by PodTopologySpread or holding required
+    /// inter-pod affinity terms: the only ones upstream's
+    /// `getUnschedulablePodsWithCrossTopologyTerm` can return. An assigned
+    /// pod's add or label change is offered to these alone, so the many
+    /// pods waiting for room are not walked on every bind.
+    CrossTopology,
 }
 
 /// One entry of the in-flight log: a pod that was popped, or an event.
@@ -88,6 +103,8 @@ pub struct SchedulingQueue {
     backoff: BTreeMap<BackoffKey, ObjectKey>,
     error_backoff: BTreeMap<ErrorKey, ObjectKey>,
     unschedulable: BTreeSet<ObjectKey>,
+    /// The unschedulable pods in [`Scope::CrossTopology`].
+    cross_topology: BTreeSet<ObjectKey>,
     /// In-flight pods and the events seen since each was popped, in order.
     log: BTreeMap<u64, Logged>,
     in_flight: BTreeMap<ObjectKey, u64>,
@@ -120,6 +137,7 @@ impl SchedulingQueue {
             backoff: BTreeMap::new(),
             error_backoff: BTreeMap::new(),
             unschedulable: BTreeSet::new(),
+            cross_topology: BTreeSet::new(),
             log: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             seq: 0,
@@ -194,6 +212,7 @@ impl SchedulingQueue {
             }
             Place::Unschedulable => {
                 self.unschedulable.remove(key);
+                self.cross_topology.remove(key);
             }
             Place::InFlight => {}
         }
@@ -235,6 +254,9 @@ impl SchedulingQueue {
         self.detach(&key);
         if let Some(e) = self.entries.get_mut(&key) {
             e.place = Place::Unschedulable;
+            if e.cross_topology {
+                self.cross_topology.insert(key.clone());
+            }
             self.unschedulable.insert(key);
         }
     }
@@ -253,6 +275,7 @@ impl SchedulingQueue {
                 unschedulable_count: 0,
                 consecutive_errors: 0,
                 rejectors: BTreeSet::new(),
+                cross_topology: false,
                 place: Place::InFlight,
             },
         );
@@ -320,11 +343,13 @@ impl SchedulingQueue {
 
     /// A popped pod was rejected by `rejectors` (`AddUnschedulableIfNotPresent`):
     /// the events seen while it was in flight decide whether it waits as
-    /// unschedulable or goes back after its backoff.
+    /// unschedulable or goes back after its backoff. `affinity_terms`:
+    /// the pod has required inter-pod affinity terms.
     pub fn unschedulable(
         &mut self,
         key: &ObjectKey,
         rejectors: BTreeSet<FilterPlugin>,
+        affinity_terms: bool,
         now: SimTime,
         hint: &mut HintFn<'_>,
     ) {
@@ -334,6 +359,7 @@ impl SchedulingQueue {
         e.unschedulable_count += 1;
         e.consecutive_errors = 0;
         e.timestamp = now;
+        e.cross_topology = affinity_terms || rejectors.contains(&FilterPlugin::PodTopologySpread);
         e.rejectors = rejectors;
         let strategy = self.hint_for_in_flight(key, hint);
         self.finish_flight(key);
@@ -392,18 +418,24 @@ impl SchedulingQueue {
         }
     }
 
-    /// A cluster event: each unschedulable pod that `precheck` admits goes
-    /// back if a plugin that rejected it says the event may help; the event
-    /// is kept for the pods in flight. Returns how many pods moved.
+    /// A cluster event: each unschedulable pod in `scope` that `precheck`
+    /// admits goes back if a plugin that rejected it says the event may
+    /// help; the event is kept for the pods in flight. Returns how many
+    /// pods moved. `precheck` must admit no pod outside `scope`.
     pub fn on_event(
         &mut self,
         ev: Arc<QueuedEvent>,
         now: SimTime,
+        scope: Scope,
         precheck: &dyn Fn(&ObjectKey, &BTreeSet<FilterPlugin>) -> bool,
         hint: &mut HintFn<'_>,
     ) -> usize {
         let mut moved = Vec::new();
-        for key in &self.unschedulable {
+        let candidates = match scope {
+            Scope::All => &self.unschedulable,
+            Scope::CrossTopology => &self.cross_topology,
+        };
+        for key in candidates {
             let rejectors = &self.entries[key].rejectors;
             if !precheck(key, rejectors) {
                 continue;
@@ -493,7 +525,7 @@ fn worth_requeuing(
 mod tests {
     use super::*;
     use crate::api::Kind;
-    use crate::scheduler::cluster_event::{ASSIGNED_POD_DELETE, NODE_ADD};
+    use crate::scheduler::cluster_event::{ASSIGNED_POD_ADD, ASSIGNED_POD_DELETE, NODE_ADD};
 
     fn key(n: &str) -> ObjectKey {
         ObjectKey {
@@ -572,11 +604,17 @@ mod tests {
         q.add(key("high"), 5, t(0));
         for k in ["high", "low"] {
             assert_eq!(q.pop(), Some(key(k)));
-            q.unschedulable(&key(k), fit(), t(10), &mut always);
+            q.unschedulable(&key(k), fit(), false, t(10), &mut always);
         }
         // At 10.5 s a node is added; both were rejected at 10 s with 1 s
         // of backoff (window 11 s), so both go to backoffQ, not activeQ.
-        q.on_event(event(NODE_ADD), ms(10_500), &|_, _| true, &mut always);
+        q.on_event(
+            event(NODE_ADD),
+            ms(10_500),
+            Scope::All,
+            &|_, _| true,
+            &mut always,
+        );
         assert!(q.is_backing_off(&key("low")) && q.is_backing_off(&key("high")));
         // activeQ is empty: pop takes backoffQ's head at once, 0.5 s early;
         // same window, so priority decides.
@@ -590,14 +628,14 @@ mod tests {
         let mut q = SchedulingQueue::new();
         q.add(key("a"), 0, t(0));
         q.pop();
-        q.unschedulable(&key("a"), fit(), t(0), &mut always);
+        q.unschedulable(&key("a"), fit(), false, t(0), &mut always);
         assert_eq!(
-            q.on_event(event(NODE_ADD), t(5), &|_, _| true, &mut never),
+            q.on_event(event(NODE_ADD), t(5), Scope::All, &|_, _| true, &mut never),
             0
         );
         assert!(q.is_unschedulable(&key("a")));
         assert_eq!(
-            q.on_event(event(NODE_ADD), t(5), &|_, _| true, &mut always),
+            q.on_event(event(NODE_ADD), t(5), Scope::All, &|_, _| true, &mut always),
             1
         );
         // Rejected at 0 s with 1 s of backoff: at 5 s it is active.
@@ -611,15 +649,21 @@ mod tests {
         q.add(key("b"), 0, t(1));
         assert_eq!(q.pop(), Some(key("a")));
         // A pod is deleted while a is being scheduled: nobody waits yet.
-        q.on_event(event(ASSIGNED_POD_DELETE), t(1), &|_, _| true, &mut always);
-        q.unschedulable(&key("a"), fit(), t(2), &mut always);
+        q.on_event(
+            event(ASSIGNED_POD_DELETE),
+            t(1),
+            Scope::All,
+            &|_, _| true,
+            &mut always,
+        );
+        q.unschedulable(&key("a"), fit(), false, t(2), &mut always);
         assert!(
             !q.is_unschedulable(&key("a")),
             "the deletion may have helped"
         );
         // b's attempt sees no event: it waits.
         assert_eq!(q.pop(), Some(key("b")));
-        q.unschedulable(&key("b"), fit(), t(3), &mut always);
+        q.unschedulable(&key("b"), fit(), false, t(3), &mut always);
         assert!(q.is_unschedulable(&key("b")));
         // The log emptied as the attempts ended.
         assert!(q.log.is_empty());
@@ -630,10 +674,54 @@ mod tests {
         let mut q = SchedulingQueue::new();
         q.add(key("a"), 0, t(0));
         q.pop();
-        q.unschedulable(&key("a"), fit(), t(30), &mut always);
+        q.unschedulable(&key("a"), fit(), false, t(30), &mut always);
         // Exactly 300 s later it has not stayed longer than 5 minutes.
         assert_eq!(q.flush_leftover(t(330)), 0);
         assert_eq!(q.flush_leftover(ms(330_001)), 1);
         assert_eq!(q.pop(), Some(key("a")));
+    }
+
+    #[test]
+    fn a_cross_topology_event_is_offered_only_to_spread_or_affinity_pods() {
+        let mut q = SchedulingQueue::new();
+        let spread: BTreeSet<FilterPlugin> = [FilterPlugin::PodTopologySpread].into();
+        for k in ["fit", "spread", "affinity"] {
+            q.add(key(k), 0, t(0));
+        }
+        for (k, rejectors, terms) in [
+            ("fit", fit(), false),
+            ("spread", spread, false),
+            ("affinity", fit(), true),
+        ] {
+            assert_eq!(q.pop(), Some(key(k)));
+            q.unschedulable(&key(k), rejectors, terms, t(1), &mut always);
+        }
+        let offered = std::cell::RefCell::new(Vec::new());
+        let precheck = |k: &ObjectKey, _: &BTreeSet<FilterPlugin>| {
+            offered.borrow_mut().push(k.name.clone());
+            false
+        };
+        q.on_event(
+            event(ASSIGNED_POD_ADD),
+            t(2),
+            Scope::CrossTopology,
+            &precheck,
+            &mut always,
+        );
+        // In key order; "fit" waits only for room and is never walked.
+        assert_eq!(*offered.borrow(), ["affinity", "spread"]);
+        assert_eq!(q.cross_topology.len(), 2);
+        // A pod leaving the unschedulable pods leaves the scope with them.
+        q.remove(&key("spread"));
+        assert_eq!(q.cross_topology.len(), 1);
+        let moved = q.on_event(
+            event(ASSIGNED_POD_ADD),
+            t(3),
+            Scope::All,
+            &|_, _| true,
+            &mut always,
+        );
+        assert_eq!(moved, 2);
+        assert!(q.cross_topology.is_empty());
     }
 }
