@@ -91,6 +91,7 @@ fn schedule_10k_on_5k(c: &mut Criterion) {
                     default_selector: None,
                     nominated: &nominated,
                     counts: AffinityCounts::default(),
+                    fit_index: None,
                 };
                 let (d, next) = schedule(&profile, &input, start, &mut rng);
                 start = next;
@@ -200,6 +201,7 @@ fn unschedulable_cycle_on_5k_full(c: &mut Criterion) {
         default_selector: None,
         nominated: &nominated,
         counts: AffinityCounts::default(),
+        fit_index: None,
     };
     let mut rng = RngStream::derive(1, "kube-scheduler");
     g.bench_function("unschedulable_pod_5000_full_nodes", |b| {

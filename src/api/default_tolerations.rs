@@ -17,7 +17,17 @@ pub fn admit_pod(pod: &Object) -> Result<Object, String> {
     let Some(body) = pod.as_pod() else {
         return Ok(pod.clone());
     };
-    let tolerations = body.spec.api.tolerations.as_deref().unwrap_or(&[]);
+    let mut api: core::PodSpec = (*body.spec.api).clone();
+    if admit_spec(&mut api) {
+        super::pod::with_spec(pod, &api)
+    } else {
+        Ok(pod.clone())
+    }
+}
+
+/// Adds the default tolerations missing from `api`; returns whether any was.
+pub fn admit_spec(api: &mut core::PodSpec) -> bool {
+    let tolerations = api.tolerations.as_deref().unwrap_or(&[]);
     let covers = |key: &str| {
         tolerations.iter().any(|t| {
             let k = t.key.as_deref().unwrap_or("");
@@ -30,9 +40,8 @@ pub fn admit_pod(pod: &Object) -> Result<Object, String> {
         .filter(|k| !covers(k))
         .collect();
     if missing.is_empty() {
-        return Ok(pod.clone());
+        return false;
     }
-    let mut api: core::PodSpec = (*body.spec.api).clone();
     let list = api.tolerations.get_or_insert_with(Vec::new);
     for key in missing {
         list.push(core::Toleration {
@@ -43,7 +52,7 @@ pub fn admit_pod(pod: &Object) -> Result<Object, String> {
             value: None,
         });
     }
-    super::pod::with_spec(pod, &api)
+    true
 }
 
 #[cfg(test)]

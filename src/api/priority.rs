@@ -67,6 +67,25 @@ pub fn admit_pod<'a>(
     let Some(body) = pod.as_pod() else {
         return Ok(pod.clone());
     };
+    let mut api: core::PodSpec = (*body.spec.api).clone();
+    if admit_spec(pod, &mut api, classes)? {
+        super::pod::with_spec(pod, &api)
+    } else {
+        Ok(pod.clone())
+    }
+}
+
+/// [`admit_pod`] on `api`, a copy of the spec of `pod` as created, for a
+/// chain of admission plugins that rebuilds the pod once at its end.
+/// Returns whether it changed `api`.
+pub fn admit_spec<'a>(
+    pod: &Object,
+    api: &mut core::PodSpec,
+    classes: impl Iterator<Item = &'a Object>,
+) -> Result<bool, String> {
+    let Some(body) = pod.as_pod() else {
+        return Ok(false);
+    };
     let classes: Vec<PriorityClass> = classes.filter_map(PriorityClass::from_object).collect();
     let wanted = &body.spec.priority_class_name;
     let class = if wanted.is_empty() {
@@ -104,15 +123,14 @@ pub fn admit_pod<'a>(
         && body.spec.api.preemption_policy.as_deref() == Some(policy.as_str())
         && body.spec.priority_class_name == name
     {
-        return Ok(pod.clone());
+        return Ok(false);
     }
-    let mut api: core::PodSpec = (*body.spec.api).clone();
     api.priority = Some(value);
     api.preemption_policy = Some(policy);
     if !name.is_empty() {
         api.priority_class_name = Some(name);
     }
-    super::pod::with_spec(pod, &api)
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::cluster_event::{
 };
 use super::config::{FilterPlugin, SchedulerConfiguration};
 use super::default_selector::OwnerCache;
+use super::fit_index::FitIndex;
 use super::pod_info::PodInfo;
 use super::preemption::{preempt, Candidate, Pdb};
 use super::profile::{
@@ -131,6 +132,9 @@ pub struct Scheduler {
     image_spread_stale: bool,
     /// Placed pods with affinity terms, kept as pods are accounted.
     affinity_counts: AffinityCounts,
+    /// The nodes' free rooms, kept with `nodes`: a cycle that fits a plain
+    /// pod nowhere reads its verdict from here.
+    fit_index: FitIndex,
 }
 
 impl Scheduler {
@@ -161,6 +165,7 @@ impl Scheduler {
             image_spread: BTreeMap::new(),
             image_spread_stale: false,
             affinity_counts: AffinityCounts::default(),
+            fit_index: FitIndex::default(),
         }
     }
 
@@ -205,8 +210,10 @@ impl Scheduler {
                     })
                     .collect();
                 // Keep the pods on it; take the rest from the API.
+                self.fit_index.remove(&self.nodes[i]);
                 snap.take_pods_from(&mut self.nodes[i]);
                 self.nodes[i] = snap;
+                self.fit_index.add(&self.nodes[i]);
                 events
             }
             None => {
@@ -222,6 +229,7 @@ impl Scheduler {
                         snap.add_pod(p.info.clone());
                     }
                 }
+                self.fit_index.add(&snap);
                 self.nodes.push(snap);
                 self.rebuild_index();
                 self.affinity_counts = AffinityCounts::scan(&self.nodes);
@@ -234,6 +242,7 @@ impl Scheduler {
     fn remove_node(&mut self, name: &str) -> Option<QueuedEvent> {
         let &i = self.node_index.get(name)?;
         let old = Arc::new(self.nodes[i].without_pods());
+        self.fit_index.remove(&self.nodes[i]);
         self.nodes.remove(i);
         self.rebuild_index();
         self.affinity_counts = AffinityCounts::scan(&self.nodes);
@@ -259,15 +268,19 @@ impl Scheduler {
         let counts = &mut self.affinity_counts;
         if let Some(old) = p.node.take() {
             if let Some(&i) = self.node_index.get(&old) {
+                self.fit_index.remove(&self.nodes[i]);
                 if self.nodes[i].remove_pod(&key.namespace, &key.name) {
                     counts.with_affinity -= aff;
                     counts.with_required_anti_affinity -= anti;
                 }
+                self.fit_index.add(&self.nodes[i]);
             }
         }
         if let Some(new) = &node {
             if let Some(&i) = self.node_index.get(new) {
+                self.fit_index.remove(&self.nodes[i]);
                 self.nodes[i].add_pod(p.info.clone());
+                self.fit_index.add(&self.nodes[i]);
                 counts.with_affinity += aff;
                 counts.with_required_anti_affinity += anti;
             }
@@ -622,6 +635,7 @@ impl Scheduler {
                 default_selector: default_selector.as_ref(),
                 nominated: &self.nominated,
                 counts: self.affinity_counts,
+                fit_index: Some(&self.fit_index),
             };
             // A pod nominated by an earlier preemption tries that node first.
             let nominated = p.info.nominated_node.as_ref().and_then(|n| {
@@ -1026,6 +1040,7 @@ impl Actor<Payload, World> for Scheduler {
         }
         self.owners.objects.clear();
         self.nodes.clear();
+        self.fit_index.clear();
         self.node_index.clear();
         self.pods.clear();
         self.affinity_counts = AffinityCounts::default();

@@ -214,6 +214,7 @@ pub fn explain_snapshot(
         default_selector: default_selector.as_ref(),
         nominated: &nominated,
         counts: AffinityCounts::scan(&nodes),
+        fit_index: None,
     };
     let verdicts = explain(profile, &input);
     let out: Vec<NodeOut> = verdicts

@@ -10,6 +10,7 @@ pub mod component;
 pub mod config;
 pub mod default_selector;
 pub mod explain;
+pub mod fit_index;
 pub mod framework;
 pub mod node_info;
 pub mod plain_fit;

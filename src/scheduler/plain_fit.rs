@@ -99,16 +99,51 @@ impl PlainAsk {
     /// What `node` is short of for this pod (empty: it fits).
     #[inline]
     pub fn shortfall(&self, node: &NodeResources) -> Shortfall {
+        self.shortfall_in(FreeRoom::of(node))
+    }
+
+    /// What a node with `room` left is short of for this pod.
+    #[inline]
+    pub fn shortfall_in(&self, room: FreeRoom) -> Shortfall {
         if !self.fit {
             return Shortfall::default();
         }
-        let (a, r) = (&node.allocatable, &node.requested);
-        let short = |want: i64, alloc: i64, used: i64| want != 0 && want > alloc - used;
-        let bits = u8::from(a.has_pods && node.pods + 1 > a.pods)
-            | u8::from(short(self.cpu, a.cpu, r.cpu)) << 1
-            | u8::from(short(self.memory, a.memory, r.memory)) << 2
-            | u8::from(short(self.ephemeral, a.ephemeral, r.ephemeral)) << 3;
+        let short = |want: i64, free: i64| want != 0 && want > free;
+        let bits = u8::from(room.pods_full)
+            | u8::from(short(self.cpu, room.cpu)) << 1
+            | u8::from(short(self.memory, room.memory)) << 2
+            | u8::from(short(self.ephemeral, room.ephemeral)) << 3;
         Shortfall(bits)
+    }
+
+    /// Whether the profile checks resources at all (without NodeResourcesFit
+    /// every node fits a plain pod).
+    pub fn checks_fit(&self) -> bool {
+        self.fit
+    }
+}
+
+/// What is left on a node for NodeResourcesFit's plain check: the
+/// allocatable less the requested, and whether the pod count is at its
+/// limit. Nodes with equal rooms give every plain pod the same verdict,
+/// which is what [`super::fit_index::FitIndex`] counts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FreeRoom {
+    pub pods_full: bool,
+    pub cpu: i64,
+    pub memory: i64,
+    pub ephemeral: i64,
+}
+
+impl FreeRoom {
+    pub fn of(node: &NodeResources) -> FreeRoom {
+        let (a, r) = (&node.allocatable, &node.requested);
+        FreeRoom {
+            pods_full: a.has_pods && node.pods + 1 > a.pods,
+            cpu: a.cpu - r.cpu,
+            memory: a.memory - r.memory,
+            ephemeral: a.ephemeral - r.ephemeral,
+        }
     }
 }
 
@@ -181,6 +216,7 @@ mod tests {
                 default_selector: None,
                 nominated: &nominated,
                 counts: AffinityCounts::default(),
+                fit_index: None,
             };
             let state = prefilter(profile, &input);
             let plain = PlainAsk::of(profile, &input, &state).expect("a plain pod");

@@ -125,6 +125,7 @@ fn fits(profile: &Profile, input: &CycleInput<'_>, index: usize, node: &NodeSnap
         nodes[index] = node.clone();
         let changed = CycleInput {
             nodes: &nodes,
+            fit_index: None,
             ..*input
         };
         let state = prefilter(profile, &changed);
@@ -190,13 +191,21 @@ pub fn select_victims(
     })
 }
 
+/// Whether the scheduler's fit index shows no pod anywhere of lower
+/// priority than the preemptor, so no node has a victim to offer.
+fn nothing_lower(input: &CycleInput<'_>) -> bool {
+    input
+        .fit_index
+        .is_some_and(|f| f.lowest_priority() >= input.pod.priority)
+}
+
 /// On how many of the potential nodes preemption's dry run gets as far as
 /// the filters: those holding a pod of lower priority than the preemptor
 /// (upstream's `SelectVictimsOnNode` returns before filtering anywhere
 /// else), none if the pod may not preempt at all. This is what the dry run
 /// costs the modelled scheduler.
 pub fn dry_run_nodes(input: &CycleInput<'_>, potential: &[usize]) -> usize {
-    if ineligible(input.pod, input.nodes).is_some() {
+    if ineligible(input.pod, input.nodes).is_some() || nothing_lower(input) {
         return 0;
     }
     potential
@@ -273,6 +282,10 @@ pub fn preempt_from(
     let potential = &decision.resolvable;
     if potential.is_empty() {
         return Err(diagnosis(decision.total, 0));
+    }
+    if nothing_lower(input) {
+        // Every node's SelectVictimsOnNode would find no victim.
+        return Err(diagnosis(decision.total, potential.len()));
     }
     let want = num_candidates(profile, potential.len());
     let mut candidates: Vec<Candidate> = Vec::new();

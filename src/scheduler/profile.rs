@@ -11,6 +11,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1 as core;
 
 use super::config::{FilterPlugin, Profile, ScorePlugin, SpreadDefaulting};
+use super::fit_index::FitIndex;
 use super::framework::num_feasible_nodes_to_find;
 use super::plain_fit::{self, PlainAsk};
 use super::plugins::image_locality;
@@ -41,6 +42,9 @@ pub struct CycleInput<'a> {
     pub nominated: &'a BTreeMap<String, Vec<Arc<PodInfo>>>,
     /// How many placed pods carry affinity terms, cluster-wide.
     pub counts: AffinityCounts,
+    /// The nodes' free rooms, kept by the scheduler's cache as `nodes`
+    /// change, for the cycle that fits a plain pod nowhere; `None` scans.
+    pub fit_index: Option<&'a FitIndex>,
 }
 
 /// Cluster-wide counts of placed pods with inter-pod affinity terms, so a
@@ -303,6 +307,17 @@ pub fn filter(
     Ok(())
 }
 
+/// The reasons counted on every node, when the fit index shows a plain
+/// pod fits on none and nothing else (a nomination) could change a verdict.
+fn rejected_everywhere(input: &CycleInput<'_>, plain: Option<&PlainAsk>) -> Option<[usize; 4]> {
+    let (ask, index) = (plain?, input.fit_index?);
+    debug_assert_eq!(index, &FitIndex::scan(input.nodes), "fit index out of date");
+    if !input.nominated.is_empty() {
+        return None;
+    }
+    index.rejects_everywhere(ask, input.nodes.len())
+}
+
 /// Runs one cycle, starting the filter scan at `start`. Returns the
 /// decision and the next start index.
 pub fn schedule(
@@ -323,6 +338,19 @@ pub fn schedule(
     let state = prefilter(profile, input);
     let want = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score);
     let plain = PlainAsk::of(profile, input, &state);
+    if let Some(counts) = rejected_everywhere(input, plain.as_ref()) {
+        // What the scan below would find: every node evaluated, each
+        // short of something, all of them resolvable in scan order.
+        d.evaluated = n;
+        d.resolvable = (0..n).map(|k| (start + k) % n).collect();
+        if counts.iter().any(|&c| c > 0) {
+            d.rejectors.insert(FilterPlugin::NodeResourcesFit);
+        }
+        for (r, count) in plain_fit::reasons(&counts) {
+            *d.reasons.entry(r).or_default() += count;
+        }
+        return (d, (start + n) % n);
+    }
     let mut short_counts = [0usize; 4];
     let mut feasible: Vec<usize> = Vec::new();
     for k in 0..n {

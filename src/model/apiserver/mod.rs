@@ -2,6 +2,7 @@
 //! cache fed by etcd's watch, writes committed through etcd before they are
 //! acknowledged or watched, and watches delivered over the network.
 
+pub mod admission;
 mod eviction;
 pub mod immutable;
 mod patch;

@@ -7,6 +7,7 @@ mod storage;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use super::admission::admit_pod;
 use super::eviction::{self, OnConflict, Plan, Stage};
 use super::patch::{json_patch, merge_patch};
 use super::request::{ApiRequest, ApiResponse, EventType, PatchOp, Verb, WatchBatch, WatchEvent};
@@ -466,8 +467,7 @@ impl ApiServer {
                         )
                         .take_while(|(k, _)| k.kind == Kind::PriorityClass)
                         .map(|(_, o)| o.as_ref());
-                    let admitted = crate::api::priority::admit_pod(&obj, classes)
-                        .and_then(|o| crate::api::default_tolerations::admit_pod(&o));
+                    let admitted = admit_pod(&obj, classes);
                     match admitted {
                         Ok(admitted) => obj = admitted,
                         Err(msg) => {
