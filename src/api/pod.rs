@@ -270,6 +270,16 @@ pub fn with_spec(pod: &super::Object, api: &core::PodSpec) -> Result<super::Obje
     Ok(out)
 }
 
+/// `pod` with its spec replaced by an already built model (a spec equal to
+/// one admitted before, shared rather than rebuilt).
+pub fn with_shared_spec(pod: &super::Object, spec: Arc<PodSpecModel>) -> super::Object {
+    let mut out = pod.clone();
+    if let super::object::Body::Pod(body) = &mut out.body {
+        body.spec = spec;
+    }
+    out
+}
+
 /// Where a spec field failed validation: a path below `spec` and a message.
 pub type SpecError = (String, String);
 

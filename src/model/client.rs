@@ -13,7 +13,7 @@ use crate::sim::{ComponentId, Ctx, SimDuration, SimTime};
 
 /// Per-client QPS and burst, with client-go's semantics: a full bucket at
 /// start, one token per request, requests wait (in order) for their token.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit {
     pub qps: f64,
     pub burst: u32,

@@ -30,7 +30,7 @@ use crate::api::pod::Condition;
 use crate::api::Kind;
 use crate::api::{Object, ObjectKey};
 use crate::model::apiserver::request::{ApiRequest, ApiResponse, EventType, PatchOp, Verb};
-use crate::model::client::{ApiClient, Dispatch, SCHEDULER};
+use crate::model::client::{ApiClient, Dispatch};
 use crate::model::msg::{Message, Payload, Timer};
 use crate::model::reflector::{Delivery, Reflector};
 use crate::model::world::World;
@@ -140,10 +140,11 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn new(apiserver: ComponentId, cfg: SchedulerConfig) -> Self {
         let queue = Self::new_queue(&cfg);
+        let limit = cfg.configuration.client;
         Scheduler {
             name: "kube-scheduler".into(),
             cfg,
-            client: ApiClient::new(apiserver, SCHEDULER, SimDuration::from_secs(30)),
+            client: ApiClient::new(apiserver, limit, SimDuration::from_secs(30)),
             nodes_reflector: Reflector::new(Kind::Node, TAG_LIST_NODES),
             pods_reflector: Reflector::new(Kind::Pod, TAG_LIST_PODS),
             extra_reflectors: EXTRA_KINDS

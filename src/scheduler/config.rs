@@ -18,6 +18,7 @@ use super::plugins::inter_pod_affinity::DEFAULT_HARD_POD_AFFINITY_WEIGHT;
 use super::plugins::node_resources_fit::ScoringStrategy;
 use crate::api::manifest::{node_at, LoadError};
 use crate::api::yaml::{closest, from_node, join_path, Node, Value};
+use crate::model::client::{RateLimit, SCHEDULER};
 
 /// A filter plugin kubesim runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -245,6 +246,11 @@ pub struct SchedulerConfiguration {
     /// `podInitialBackoffSeconds` and `podMaxBackoffSeconds`.
     pub initial_backoff_seconds: i64,
     pub max_backoff_seconds: i64,
+    /// `clientConnection.qps` and `.burst`: the scheduler's own API client
+    /// (50 and 100). At thousands of nodes they bound the bind rate: a
+    /// default scheduler binds at most 50 pods a second however fast its
+    /// cycles run, which is why large clusters raise them.
+    pub client: RateLimit,
 }
 
 impl Default for SchedulerConfiguration {
@@ -253,6 +259,7 @@ impl Default for SchedulerConfiguration {
             profiles: vec![Profile::default()],
             initial_backoff_seconds: 1,
             max_backoff_seconds: 10,
+            client: SCHEDULER,
         }
     }
 }
@@ -326,16 +333,29 @@ struct ConfigDoc {
     pod_initial_backoff_seconds: Option<i64>,
     pod_max_backoff_seconds: Option<i64>,
     profiles: Option<Vec<ProfileDoc>>,
+    client_connection: Option<ClientConnectionDoc>,
     // Accepted; they tune the process, not scheduling decisions.
     parallelism: Option<IgnoredAny>,
     leader_election: Option<IgnoredAny>,
-    client_connection: Option<IgnoredAny>,
     health_z_bind_address: Option<IgnoredAny>,
     metrics_bind_address: Option<IgnoredAny>,
     enable_profiling: Option<IgnoredAny>,
     enable_contention_profiling: Option<IgnoredAny>,
     extenders: Option<IgnoredAny>,
     delay_cache_until_active: Option<IgnoredAny>,
+}
+
+/// component-base's ClientConnectionConfiguration.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ClientConnectionDoc {
+    qps: Option<f64>,
+    burst: Option<i64>,
+    // Accepted; the modelled client has no kubeconfig or content types.
+    kubeconfig: Option<IgnoredAny>,
+    accept_content_types: Option<IgnoredAny>,
+    content_type: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -515,6 +535,31 @@ impl Errors<'_> {
     }
 }
 
+/// The scheduler's client limits, defaulted as upstream's v1 defaults do
+/// (a zero `qps` or `burst` means the default) and validated as
+/// component-base validates them (`burst` non-negative). A negative `qps`
+/// turns client-go's limiter off; kubesim's client always has one, so it is
+/// refused with the way out.
+fn client_connection(errs: &mut Errors<'_>, doc: Option<&ClientConnectionDoc>) -> RateLimit {
+    let mut limit = SCHEDULER;
+    let Some(doc) = doc else { return limit };
+    match doc.qps {
+        Some(q) if q.is_nan() || q < 0.0 => errs.at(
+            "clientConnection.qps",
+            "a negative qps (client-go's \"no limit\") is not modelled; give a large positive qps instead",
+        ),
+        Some(q) if q.is_infinite() => errs.at("clientConnection.qps", "must be finite"),
+        Some(q) if q > 0.0 => limit.qps = q,
+        _ => {}
+    }
+    match doc.burst {
+        Some(b) if b < 0 => errs.at("clientConnection.burst", "must be non-negative"),
+        Some(b) if b > 0 => limit.burst = u32::try_from(b).unwrap_or(u32::MAX),
+        _ => {}
+    }
+    limit
+}
+
 /// Decodes a KubeSchedulerConfiguration document (`doc`, in `file`, found
 /// at `prefix` in it: empty for a document of its own).
 pub fn decode_configuration(
@@ -567,6 +612,7 @@ pub fn decode_configuration(
         profiles: Vec::new(),
         initial_backoff_seconds: cfg.pod_initial_backoff_seconds.unwrap_or(1),
         max_backoff_seconds: cfg.pod_max_backoff_seconds.unwrap_or(10),
+        client: client_connection(&mut errs, cfg.client_connection.as_ref()),
     };
     if out.initial_backoff_seconds <= 0 {
         errs.at("podInitialBackoffSeconds", "must be greater than 0");
@@ -1071,6 +1117,35 @@ profiles:
         assert_eq!(p.scores[0], (ScorePlugin::NodeResourcesFit, 5));
         assert_eq!(p.fit_resources[0], ResourceWeight::new("cpu", 2));
         assert!(c.profile("no-preemption").unwrap().preemption.is_none());
+    }
+
+    #[test]
+    fn client_connection_sets_the_schedulers_client_limits() {
+        let head = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n";
+        // Absent, and zero, both mean upstream's defaults: 50 and 100.
+        assert_eq!(decode(head).unwrap().client, SCHEDULER);
+        let zero = decode(&format!("{head}clientConnection: {{qps: 0, burst: 0}}\n")).unwrap();
+        assert_eq!(zero.client, SCHEDULER);
+        let raised = decode(&format!(
+            "{head}clientConnection: {{qps: 500, burst: 1000, kubeconfig: /etc/k.conf}}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            raised.client,
+            RateLimit {
+                qps: 500.0,
+                burst: 1000
+            }
+        );
+        let e = decode(&format!("{head}clientConnection: {{burst: -1}}\n")).unwrap_err();
+        assert_eq!(e[0].field, "clientConnection.burst");
+        assert_eq!(e[0].pos.map(|p| p.line), Some(3));
+        let e = decode(&format!("{head}clientConnection: {{qps: -1}}\n")).unwrap_err();
+        assert!(
+            e[0].message.contains("large positive qps"),
+            "{}",
+            e[0].message
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod storage;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::admission::admit_pod;
+use super::admission::PodAdmission;
 use super::eviction::{self, OnConflict, Plan, Stage};
 use super::patch::{json_patch, merge_patch};
 use super::request::{ApiRequest, ApiResponse, EventType, PatchOp, Verb, WatchBatch, WatchEvent};
@@ -141,6 +141,8 @@ pub struct ApiServer {
     ready: bool,
     /// The revision the compactor saw at its last tick (0: none yet).
     compact_next: u64,
+    /// The pod admission chain, with the specs it built lately.
+    pod_admission: PodAdmission,
 }
 
 impl ApiServer {
@@ -179,6 +181,7 @@ impl ApiServer {
             reconnect_armed: false,
             ready: true,
             compact_next: 0,
+            pod_admission: PodAdmission::default(),
         }
     }
 
@@ -467,7 +470,7 @@ impl ApiServer {
                         )
                         .take_while(|(k, _)| k.kind == Kind::PriorityClass)
                         .map(|(_, o)| o.as_ref());
-                    let admitted = admit_pod(&obj, classes);
+                    let admitted = self.pod_admission.admit(&obj, classes);
                     match admitted {
                         Ok(admitted) => obj = admitted,
                         Err(msg) => {
