@@ -834,10 +834,7 @@ fn sweep_cmd(
     let wall = started.elapsed().as_secs_f64();
     let table = sweep_report::table(&outcomes);
     out!("{table}");
-    let verdict = match sweep::smallest_meeting(&outcomes) {
-        Some(o) => format!("smallest setting that meets the objective: {}", o.label),
-        None => "no setting meets the objective".to_string(),
-    };
+    let verdict = sweep::verdict(&outcomes);
     outln!("{verdict}");
     let events: u64 = outcomes.iter().map(|o| o.summary.events).sum();
     outln!(
@@ -852,13 +849,7 @@ fn sweep_cmd(
             .unwrap_or_else(|| "run".into());
         PathBuf::from("runs").join(format!("sweep-{stem}"))
     });
-    let title = match sweep::smallest_meeting(&outcomes) {
-        Some(o) => format!(
-            "{name}: the smallest setting that meets the objective is {}",
-            o.label
-        ),
-        None => format!("{name}: no setting meets the objective"),
-    };
+    let title = format!("{name}: {}", sweep::verdict(&outcomes));
     let written = std::fs::create_dir_all(&out)
         .map_err(|e| format!("creating {}: {e}", out.display()))
         .and_then(|_| {

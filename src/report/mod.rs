@@ -7,6 +7,7 @@ pub mod html;
 pub mod live;
 pub mod narrate;
 pub mod output;
+pub mod over_time;
 pub mod perfetto;
 pub mod pod_milestones;
 pub mod series;

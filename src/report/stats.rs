@@ -30,6 +30,23 @@ impl Samples {
         self.values.extend_from_slice(&other.values);
     }
 
+    /// The nearest-rank `q` quantile in milliseconds of these samples and
+    /// `unfinished` more that never ended (each longer than any sample):
+    /// None when the rank falls among the unfinished ones.
+    pub fn quantile_with_unfinished(&self, q: f64, unfinished: u64) -> Option<f64> {
+        let total = self.values.len() + unfinished as usize;
+        if total == 0 {
+            return Some(0.0);
+        }
+        let rank = ((q * total as f64).ceil() as usize).clamp(1, total);
+        if rank > self.values.len() {
+            return None;
+        }
+        let mut v = self.values.clone();
+        v.sort_unstable();
+        Some(round3(v[rank - 1] as f64 / 1e6))
+    }
+
     /// Nearest-rank percentiles in milliseconds.
     pub fn summary(&self) -> LatencySummary {
         let mut v = self.values.clone();
@@ -80,6 +97,10 @@ pub struct Latencies {
     pub pod_scheduling: Samples,
     pub pod_created_to_running: Samples,
     pub pod_created_to_ready: Samples,
+    /// The kubelet's pod startup SLI (`kubelet_pod_start_sli_duration_seconds`):
+    /// created to all containers started and observed on watch, less the
+    /// time spent pulling images (see `model::kubelet::startup_tracker`).
+    pub pod_startup_sli: Samples,
 }
 
 /// Everything a run measures.
@@ -97,6 +118,8 @@ pub struct Stats {
     pub bootstrap: super::bootstrap::Bootstrap,
     /// Which pods have been seen bound, Running and Ready.
     pub pods: super::pod_milestones::PodMilestones,
+    /// Pending pods, utilisation, node-hours and cost over the whole run.
+    pub over_time: super::over_time::OverTime,
     pub watch_relists: u64,
     /// Watch streams resumed from their last revision after they ended.
     pub watch_restarts: u64,
@@ -129,4 +152,29 @@ pub struct ActionOutcome {
     pub action: String,
     /// `ok: <detail>` or `failed: <reason>`.
     pub result: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quantile_counts_the_unfinished_as_longest() {
+        let mut s = Samples::default();
+        for ms in 1..=98 {
+            s.record(SimDuration::from_millis(ms));
+        }
+        // 98 samples and 2 unfinished: the p99 is the 99th of 100, unfinished.
+        assert_eq!(s.quantile_with_unfinished(0.99, 2), None);
+        // 1 unfinished: ceil(0.99 × 99) = 99 > 98 samples, unfinished.
+        assert_eq!(s.quantile_with_unfinished(0.99, 1), None);
+        // None unfinished: ceil(0.99 × 98) = 98th, 98 ms.
+        assert_eq!(s.quantile_with_unfinished(0.99, 0), Some(98.0));
+        // The median of 98 + 2: the 50th, 50 ms.
+        assert_eq!(s.quantile_with_unfinished(0.5, 2), Some(50.0));
+        assert_eq!(
+            Samples::default().quantile_with_unfinished(0.99, 0),
+            Some(0.0)
+        );
+    }
 }

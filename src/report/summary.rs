@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::bootstrap::Bootstrap;
+use super::over_time::OverTimeSummary;
 use super::stats::{ActionOutcome, LatencySummary, Samples, Stats};
 use crate::api::manifest::FieldReport;
 use crate::api::object::Body;
@@ -39,6 +40,10 @@ pub struct Summary {
     /// Objects in etcd at the end, per kind.
     pub objects: BTreeMap<String, u64>,
     pub pod_startup: PodStartup,
+    /// The whole run, not its last instant: pending pods, utilisation,
+    /// node-hours and cost ([`super::over_time`]).
+    #[serde(default)]
+    pub over_time: OverTimeSummary,
     /// Pod creation to binding (count 0 when nothing was bound by a
     /// scheduler), for pods created after the bootstrap.
     pub scheduling: LatencySummary,
@@ -155,6 +160,18 @@ pub struct PodCounts {
 pub struct PodStartup {
     pub created_to_running: LatencySummary,
     pub created_to_ready: LatencySummary,
+    /// The upstream pod-startup SLI: created to every container started and
+    /// seen on watch, less image pulls (`kubelet_pod_start_sli_duration_seconds`).
+    #[serde(default)]
+    pub sli: LatencySummary,
+    /// Pods alive at the end that never reached Running: left out of the
+    /// percentiles above, so reported here.
+    #[serde(default)]
+    pub never_started: u64,
+    /// The SLI's p99 with the never-started pods counted as slower than
+    /// any that started: None when the 99th percentile is one of them.
+    #[serde(default)]
+    pub sli_p99_all_ms: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -325,7 +342,16 @@ impl Summary {
             pod_startup: PodStartup {
                 created_to_running: stats.run.pod_created_to_running.summary(),
                 created_to_ready: stats.run.pod_created_to_ready.summary(),
+                sli: stats.run.pod_startup_sli.summary(),
+                never_started: stats.pods.not_started(),
+                sli_p99_all_ms: stats
+                    .run
+                    .pod_startup_sli
+                    .quantile_with_unfinished(0.99, stats.pods.not_started()),
             },
+            over_time: stats
+                .over_time
+                .summary(facts.end, &stats.pods.pending_since()),
             scheduling: stats.run.pod_scheduling.summary(),
             etcd: EtcdSummary {
                 members: facts.etcd_members,
@@ -442,7 +468,17 @@ impl Summary {
             "         created→Ready   {}",
             lat(&self.pod_startup.created_to_ready)
         );
+        let _ = writeln!(
+            s,
+            "         startup SLI     {} (less image pulls){}",
+            lat(&self.pod_startup.sli),
+            match self.pod_startup.never_started {
+                0 => String::new(),
+                n => format!("; {n} never started"),
+            }
+        );
         let _ = writeln!(s, "schedule created→bound   {}", lat(&self.scheduling));
+        let _ = writeln!(s, "{}", self.over_time_lines());
         let _ = writeln!(
             s,
             "etcd     {} members, {} leader elections, {} timeouts, revision {}",
@@ -553,6 +589,39 @@ impl BootstrapSummary {
     }
 }
 
+impl Summary {
+    /// The whole-run figures: waiting pods, utilisation over time, cost.
+    fn over_time_lines(&self) -> String {
+        let o = &self.over_time;
+        let mut s = format!(
+            "run      pending peak {} at {}, {} pod-seconds waiting, longest wait {}",
+            o.peak_pending_pods,
+            human_secs(o.peak_pending_at_s),
+            o.pending_pod_seconds,
+            human_secs(o.longest_wait_s)
+        );
+        let _ = write!(
+            s,
+            "\n         requested over time: cpu {:.1}% (peak {:.1}%), memory {:.1}%",
+            o.cpu_requested * 100.0,
+            o.peak_cpu_requested * 100.0,
+            o.memory_requested * 100.0
+        );
+        if o.gpu_requested > 0.0 {
+            let _ = write!(s, ", gpu {:.1}%", o.gpu_requested * 100.0);
+        }
+        let _ = write!(
+            s,
+            "; {} node-hours (peak {} nodes)",
+            o.node_hours, o.peak_nodes
+        );
+        if o.cost > 0.0 {
+            let _ = write!(s, ", cost {:.2}", o.cost);
+        }
+        s
+    }
+}
+
 fn bootstrap_summary(b: &Bootstrap) -> BootstrapSummary {
     let secs = |t: Option<SimTime>| t.map(|t| t.0 as f64 / 1e9);
     let l = &b.latencies;
@@ -570,6 +639,9 @@ fn bootstrap_summary(b: &Bootstrap) -> BootstrapSummary {
         pod_startup: PodStartup {
             created_to_running: l.pod_created_to_running.summary(),
             created_to_ready: l.pod_created_to_ready.summary(),
+            sli: l.pod_startup_sli.summary(),
+            never_started: 0,
+            sli_p99_all_ms: l.pod_startup_sli.quantile_with_unfinished(0.99, 0),
         },
         scheduling: l.pod_scheduling.summary(),
     }

@@ -1,7 +1,8 @@
 //! What a sweep leaves for a planner: a table (text and CSV) of each
-//! variant's outcome, a chart of pending pods, CPU requested and startup
-//! p99 across the settings with the objective drawn, and the smallest
-//! setting that meets the objective.
+//! variant's outcome, a chart of the peak of pending pods, CPU requested
+//! at the peak, the startup SLI's p99 and the cost across the settings with
+//! the objective drawn, and the cheapest (or smallest) setting that meets
+//! the objective.
 
 use std::fmt::Write as _;
 
@@ -17,17 +18,23 @@ const MISSES: RGBColor = RGBColor(213, 94, 0);
 
 /// The table as a person reads it in a terminal.
 pub fn table(outcomes: &[Outcome]) -> String {
-    let rows: Vec<[String; 7]> = outcomes
+    let rows: Vec<[String; 9]> = outcomes
         .iter()
         .map(|o| {
             let s = &o.summary;
+            let t = &s.over_time;
             [
                 o.label.clone(),
-                s.pods.unscheduled.to_string(),
-                format!("{:.1}%", s.utilisation.cpu_fraction * 100.0),
-                format!("{:.1}%", s.utilisation.memory_fraction * 100.0),
-                format!("{:.0}", s.pod_startup.created_to_running.p99_ms),
+                format!("{}/{}", t.peak_pending_pods, s.pods.unscheduled),
+                format!("{:.0}", t.pending_pod_seconds),
+                format!("{:.1}%", t.peak_cpu_requested * 100.0),
+                format!("{:.1}%", t.cpu_requested * 100.0),
+                match s.pod_startup.sli_p99_all_ms {
+                    Some(p) => format!("{p:.0}"),
+                    None => format!("{} never", s.pod_startup.never_started),
+                },
                 format!("{:.0}", s.scheduling.p99_ms),
+                format!("{:.2}", t.cost),
                 if o.meets() {
                     "yes".into()
                 } else {
@@ -38,11 +45,13 @@ pub fn table(outcomes: &[Outcome]) -> String {
         .collect();
     let head = [
         "setting",
-        "pending",
-        "cpu req",
-        "mem req",
-        "startup p99 ms",
+        "pending peak/end",
+        "pending pod-s",
+        "cpu req peak",
+        "cpu req avg",
+        "startup SLI p99 ms",
         "sched p99 ms",
+        "cost",
         "meets objective",
     ];
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
@@ -88,20 +97,34 @@ pub fn csv(outcomes: &[Outcome]) -> String {
     for p in &paths {
         let _ = write!(out, "{},", csv_field(p));
     }
-    out.push_str("pods,pending_pods,cpu_requested_fraction,memory_requested_fraction,startup_p99_ms,scheduling_p99_ms,etcd_commit_p99_ms,meets_objective,unmet,digest\n");
+    out.push_str("pods,pending_pods,peak_pending_pods,pending_pod_seconds,longest_wait_s,cpu_requested_fraction,memory_requested_fraction,peak_cpu_requested_fraction,cpu_requested_over_time,memory_requested_over_time,gpu_requested_over_time,node_hours,cost,startup_p99_ms,startup_sli_p99_ms,never_started,scheduling_p99_ms,etcd_commit_p99_ms,meets_objective,unmet,digest\n");
     for o in outcomes {
         let s = &o.summary;
         for (_, v) in &o.settings {
             let _ = write!(out, "{},", csv_field(v));
         }
+        let t = &s.over_time;
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             s.pods.total,
             s.pods.unscheduled,
+            t.peak_pending_pods,
+            t.pending_pod_seconds,
+            t.longest_wait_s,
             s.utilisation.cpu_fraction,
             s.utilisation.memory_fraction,
+            t.peak_cpu_requested,
+            t.cpu_requested,
+            t.memory_requested,
+            t.gpu_requested,
+            t.node_hours,
+            t.cost,
             s.pod_startup.created_to_running.p99_ms,
+            s.pod_startup
+                .sli_p99_all_ms
+                .map_or(String::new(), |p| p.to_string()),
+            s.pod_startup.never_started,
             s.scheduling.p99_ms,
             s.etcd.commit.p99_ms,
             o.meets(),
@@ -173,7 +196,7 @@ fn draw<DB: DrawingBackend>(
     // Top: pending pods (bars) and CPU requested (line, right axis).
     let pending_max = outcomes
         .iter()
-        .map(|o| o.summary.pods.unscheduled as f64)
+        .map(|o| o.summary.over_time.pending_pod_seconds)
         .fold(0.0, f64::max)
         .max(1.0);
     let mut chart = ChartBuilder::on(&top)
@@ -182,7 +205,7 @@ fn draw<DB: DrawingBackend>(
         .y_label_area_size(60)
         .right_y_label_area_size(60)
         .caption(
-            "pending pods at the end (bars) and CPU requested of allocatable (line)",
+            "pod-seconds spent waiting for a node (bars) and CPU requested of allocatable at the peak (line)",
             (FONT, 15),
         )
         .build_cartesian_2d(xr.clone(), 0f64..pending_max * 1.15)
@@ -193,7 +216,7 @@ fn draw<DB: DrawingBackend>(
         .disable_x_mesh()
         .x_labels(n.min(30))
         .x_label_formatter(&x_label)
-        .y_desc("pending pods")
+        .y_desc("pod-seconds pending")
         .y_label_formatter(&|y| format!("{y:.0}"))
         .light_line_style(WHITE)
         .label_style((FONT, 12))
@@ -214,7 +237,7 @@ fn draw<DB: DrawingBackend>(
             Rectangle::new(
                 [
                     (i as f64 - 0.3, 0.0),
-                    (i as f64 + 0.3, o.summary.pods.unscheduled as f64),
+                    (i as f64 + 0.3, o.summary.over_time.pending_pod_seconds),
                 ],
                 c.mix(0.8).filled(),
             )
@@ -223,7 +246,7 @@ fn draw<DB: DrawingBackend>(
     let cpu: Vec<(f64, f64)> = outcomes
         .iter()
         .enumerate()
-        .map(|(i, o)| (i as f64, o.summary.utilisation.cpu_fraction * 100.0))
+        .map(|(i, o)| (i as f64, o.summary.over_time.peak_cpu_requested * 100.0))
         .collect();
     chart
         .draw_secondary_series(LineSeries::new(cpu.clone(), PALETTE[0].stroke_width(2)))
@@ -248,11 +271,18 @@ fn draw<DB: DrawingBackend>(
             )))
             .map_err(err)?;
     }
-    // Bottom: pod startup p99 with the objective.
+    // Bottom: pod startup p99 with the objective, and the cost when priced.
+    let priced = crate::scenario::sweep::priced(outcomes);
+    let cost_max = outcomes
+        .iter()
+        .map(|o| o.summary.over_time.cost)
+        .chain(objective.max_cost)
+        .fold(0.0, f64::max)
+        .max(1e-6);
     let limit_ms = objective.pod_startup_p99.map(|d| d.as_secs_f64() * 1000.0);
     let p99_max = outcomes
         .iter()
-        .map(|o| o.summary.pod_startup.created_to_running.p99_ms)
+        .filter_map(|o| o.summary.pod_startup.sli_p99_all_ms)
         .chain(limit_ms)
         .fold(0.0, f64::max)
         .max(1.0);
@@ -262,11 +292,13 @@ fn draw<DB: DrawingBackend>(
         .y_label_area_size(60)
         .margin_right(72)
         .caption(
-            "pod startup p99, created to Running (green: meets the objective)",
+            "pod startup SLI p99, image pulls excluded (green: meets the objective; at the top: pods never started)",
             (FONT, 15),
         )
-        .build_cartesian_2d(xr, 0f64..p99_max * 1.15)
-        .map_err(err)?;
+        .right_y_label_area_size(if priced { 60 } else { 0 })
+        .build_cartesian_2d(xr.clone(), 0f64..p99_max * 1.15)
+        .map_err(err)?
+        .set_secondary_coord(xr, 0f64..cost_max * 1.15);
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -304,7 +336,10 @@ fn draw<DB: DrawingBackend>(
     let p99: Vec<(f64, f64)> = outcomes
         .iter()
         .enumerate()
-        .map(|(i, o)| (i as f64, o.summary.pod_startup.created_to_running.p99_ms))
+        .map(|(i, o)| {
+            let p = o.summary.pod_startup.sli_p99_all_ms;
+            (i as f64, p.unwrap_or(p99_max * 1.1))
+        })
         .collect();
     chart
         .draw_series(LineSeries::new(p99.clone(), PALETTE[6].stroke_width(1)))
@@ -317,7 +352,29 @@ fn draw<DB: DrawingBackend>(
                 .map(|(o, p)| Circle::new(*p, 6, if o.meets() { MEETS } else { MISSES }.filled())),
         )
         .map_err(err)?;
-    if limit_ms.is_some() {
+    if priced {
+        chart
+            .configure_secondary_axes()
+            .y_desc("cost")
+            .y_label_formatter(&|y| format!("{y:.2}"))
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(err)?;
+        let cost: Vec<(f64, f64)> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (i as f64, o.summary.over_time.cost))
+            .collect();
+        chart
+            .draw_secondary_series(LineSeries::new(cost, PALETTE[4].stroke_width(2)))
+            .map_err(err)?
+            .label("cost of the run (right axis)")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], PALETTE[4].stroke_width(2))
+            });
+    }
+    if limit_ms.is_some() || priced {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)

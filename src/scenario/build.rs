@@ -89,6 +89,11 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
     // The nodes a real cluster would have before anyone applies to it.
     let present = scenario.nodes.iter().filter(|n| n.join_at.is_none());
     e.shared.stats.bootstrap = Bootstrap::new(present.map(|n| n.name.clone()));
+    let prices = scenario.nodes.iter().filter(|n| n.price_per_hour > 0.0);
+    e.shared
+        .stats
+        .over_time
+        .set_prices(prices.map(|n| (n.name.clone(), n.price_per_hour)).collect());
     let etcd_cfg = Arc::new(scenario.etcd.clone());
     let members: Vec<ComponentId> = (0..scenario.etcd_members).collect();
     for i in 0..scenario.etcd_members {

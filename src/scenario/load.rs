@@ -525,7 +525,7 @@ impl Loader<'_> {
         self.finish_errors()
     }
 
-    fn objective(&self, spec: Option<&super::spec::ObjectiveSpec>) -> Objective {
+    fn objective(&mut self, spec: Option<&super::spec::ObjectiveSpec>) -> Objective {
         let mut o = Objective::default();
         let Some(spec) = spec else { return o };
         if let Some(n) = spec.max_pending_pods {
@@ -534,8 +534,27 @@ impl Loader<'_> {
         if let Some(d) = &spec.pod_startup_p99 {
             o.pod_startup_p99 = Some(d.0);
         }
+        o.max_pod_wait = spec.max_pod_wait.as_ref().map(|d| d.0);
         o.max_cpu_requested = spec.max_cpu_requested.map(|f| f.0);
+        o.max_pending_pod_seconds = self.non_negative(
+            "objective.maxPendingPodSeconds",
+            spec.max_pending_pod_seconds,
+        );
+        o.max_cost = self.non_negative("objective.maxCost", spec.max_cost);
         o
+    }
+
+    /// A limit that is a number of zero or more.
+    fn non_negative(&mut self, path: &str, v: Option<f64>) -> Option<f64> {
+        let v = v?;
+        if v.is_finite() && v >= 0.0 {
+            return Some(v);
+        }
+        self.error(
+            path,
+            format!("the limit is a number of zero or more, not {v}"),
+        );
+        None
     }
 
     fn finish_errors(&mut self) -> Vec<LoadError> {
@@ -818,6 +837,16 @@ impl Loader<'_> {
                 );
                 continue;
             }
+            let price_per_hour = match pool.price_per_hour {
+                Some(p) if !(p.is_finite() && p >= 0.0) => {
+                    self.error(
+                        &format!("{at}.pricePerHour"),
+                        format!("a price per hour is a number of zero or more, not {p}"),
+                    );
+                    0.0
+                }
+                p => p.unwrap_or(0.0),
+            };
             let mut capacity = BTreeMap::new();
             for (k, Qty(q)) in &pool.capacity {
                 if q.is_negative() {
@@ -940,6 +969,7 @@ impl Loader<'_> {
                         kubelet_version: "v1.34.0".into(),
                     },
                     join_at: pool.join_at.as_ref().map(|d| SimTime(d.0.nanos())),
+                    price_per_hour,
                 });
             }
         }

@@ -92,6 +92,8 @@ pub struct NodePlan {
     pub body: NodeBody,
     /// When its kubelet first starts, if not at the beginning.
     pub join_at: Option<SimTime>,
+    /// Its pool's `pricePerHour` (0 when not given).
+    pub price_per_hour: f64,
 }
 
 /// One timeline entry.

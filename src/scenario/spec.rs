@@ -213,8 +213,11 @@ pub struct ChecksSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ObjectiveSpec {
     pub max_pending_pods: Option<u64>,
+    pub max_pending_pod_seconds: Option<f64>,
+    pub max_pod_wait: Option<Dur>,
     pub pod_startup_p99: Option<Dur>,
     pub max_cpu_requested: Option<Fraction>,
+    pub max_cost: Option<f64>,
 }
 
 /// Requests per second on a workload over time, and what they cost.
@@ -396,6 +399,9 @@ pub struct NodePoolSpec {
     /// The pool's nodes are off until then, when their kubelets start and
     /// register (a node added mid-run); absent means from the start.
     pub join_at: Option<Dur>,
+    /// What one node costs an hour (any currency), for the run's cost:
+    /// billed from the node's registration until its deletion.
+    pub price_per_hour: Option<f64>,
 }
 
 fn one() -> u32 {

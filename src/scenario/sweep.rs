@@ -27,9 +27,9 @@ pub struct Axis {
     pub values: Vec<String>,
 }
 
-/// Reads `PATH=VALUES`. VALUES is `a,b,c`, or an integer range
-/// `FROM..TO` (inclusive) with an optional step: `10..50:10` or
-/// `10..50 step 10`.
+/// Reads `PATH=VALUES`. VALUES is `a,b,c`, or a range `FROM..TO`
+/// (inclusive, integers or decimals) with an optional step: `10..50:10`,
+/// `10..50 step 10`, `0.5..2:0.5`.
 pub fn parse_set(arg: &str) -> Result<Axis, String> {
     let (path, values) = arg.split_once('=').ok_or_else(|| {
         format!("--set `{arg}`: write PATH=VALUES, e.g. cluster.nodePools.worker.count=2..8")
@@ -45,32 +45,7 @@ pub fn parse_set(arg: &str) -> Result<Axis, String> {
                 Some((to, step)) => (to, Some(step)),
                 None => (rest, None),
             };
-            let int = |s: &str, what: &str| {
-                s.trim().parse::<i64>().map_err(|_| {
-                    format!(
-                        "--set `{arg}`: the range's {what} `{}` is not an integer",
-                        s.trim()
-                    )
-                })
-            };
-            let (from, to) = (int(from, "start")?, int(to, "end")?);
-            let step = match step {
-                Some(s) => int(s, "step")?,
-                None => 1,
-            };
-            if step <= 0 {
-                return Err(format!("--set `{arg}`: the step must be positive"));
-            }
-            if to < from {
-                return Err(format!("--set `{arg}`: the range ends before it starts"));
-            }
-            let count = (to - from) / step + 1;
-            if count > 10_000 {
-                return Err(format!(
-                    "--set `{arg}`: {count} values are too many for one sweep"
-                ));
-            }
-            (0..count).map(|i| (from + i * step).to_string()).collect()
+            range(arg, from.trim(), to.trim(), step.map(str::trim))?
         }
         None => values
             .split(',')
@@ -87,6 +62,73 @@ pub fn parse_set(arg: &str) -> Result<Axis, String> {
     })
 }
 
+/// A decimal as an integer of `scale` decimal places: `0.25` at scale 3 is 250.
+fn scaled(text: &str, scale: u32) -> Option<i64> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() && frac.is_empty() || !ok(int) || !ok(frac) || frac.len() > scale as usize {
+        return None;
+    }
+    let padded = format!("{int}{frac:0<width$}", width = scale as usize);
+    let v: i64 = padded.parse().ok()?;
+    Some(if neg { -v } else { v })
+}
+
+/// Decimal places written in `text`.
+fn places(text: &str) -> u32 {
+    text.split_once('.').map_or(0, |(_, f)| f.len() as u32)
+}
+
+/// `FROM..TO[:STEP]`, inclusive, integers or decimals (`0.5..2:0.25`): the
+/// values are computed in fixed point at the most decimal places written,
+/// so `0.1..0.3:0.1` is exactly 0.1, 0.2, 0.3.
+fn range(arg: &str, from: &str, to: &str, step: Option<&str>) -> Result<Vec<String>, String> {
+    let scale = places(from).max(places(to)).max(step.map_or(0, places));
+    if scale > 9 {
+        return Err(format!("--set `{arg}`: at most 9 decimal places"));
+    }
+    let num = |s: &str, what: &str| {
+        scaled(s, scale)
+            .ok_or_else(|| format!("--set `{arg}`: the range's {what} `{s}` is not a number"))
+    };
+    let (lo, hi) = (num(from, "start")?, num(to, "end")?);
+    let step = match step {
+        Some(s) => num(s, "step")?,
+        None => 10i64.pow(scale),
+    };
+    if step <= 0 {
+        return Err(format!("--set `{arg}`: the step must be positive"));
+    }
+    if hi < lo {
+        return Err(format!("--set `{arg}`: the range ends before it starts"));
+    }
+    let count = (hi - lo) / step + 1;
+    if count > 10_000 {
+        return Err(format!(
+            "--set `{arg}`: {count} values are too many for one sweep"
+        ));
+    }
+    let unit = 10i64.pow(scale);
+    let show = |v: i64| {
+        if scale == 0 {
+            return v.to_string();
+        }
+        let sign = if v < 0 { "-" } else { "" };
+        let a = v.unsigned_abs();
+        format!(
+            "{sign}{}.{:0w$}",
+            a / unit as u64,
+            a % unit as u64,
+            w = scale as usize
+        )
+    };
+    Ok((0..count).map(|i| show(lo + i * step)).collect())
+}
+
 /// Splits `a.b[2].c` into `a`, `b`, `2`, `c`.
 fn segments(path: &str) -> Vec<String> {
     path.replace('[', ".")
@@ -95,6 +137,14 @@ fn segments(path: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// What a list entry is called: its `name` (node pools, containers) or,
+/// for a manifest under `objects:`, its `metadata.name`.
+fn entry_name(item: &Node) -> Option<&str> {
+    item.get("name")
+        .or_else(|| item.get("metadata").and_then(|m| m.get("name")))
+        .and_then(Node::as_str)
 }
 
 fn scalar(text: &str, pos: Pos) -> Node {
@@ -109,7 +159,8 @@ fn scalar(text: &str, pos: Pos) -> Node {
 
 /// Sets `path` in `doc` to the plain scalar `value` (read as YAML reads it:
 /// `3` is a number, `LeastAllocated` a string). In a list, a segment is an
-/// index or the `name` of an entry; missing mapping keys are added.
+/// index or the name of an entry (`name`, or a manifest's `metadata.name`:
+/// `objects.web.spec.replicas`); missing mapping keys are added.
 pub fn set_path(doc: &mut Node, path: &str, value: &str) -> Result<(), String> {
     let segs = segments(path);
     let mut node = doc;
@@ -148,7 +199,7 @@ pub fn set_path(doc: &mut Node, path: &str, value: &str) -> Result<(), String> {
                     }
                     Err(_) => items
                         .iter()
-                        .position(|it| it.get("name").and_then(Node::as_str) == Some(seg))
+                        .position(|it| entry_name(it) == Some(seg.as_str()))
                         .ok_or_else(|| {
                             format!("`{here}`: no entry of the list is named `{seg}`")
                         })?,
@@ -320,10 +371,33 @@ pub fn run_all(
         .collect()
 }
 
-/// The first outcome, in sweep order, that meets the objective: with
-/// ascending values, the smallest setting that is enough.
-pub fn smallest_meeting(outcomes: &[Outcome]) -> Option<&Outcome> {
-    outcomes.iter().find(|o| o.meets())
+/// The setting a sweep recommends: of the outcomes that meet the
+/// objective, the cheapest when the node pools have prices, and the first
+/// in sweep order otherwise or among equal costs (with ascending values,
+/// the smallest setting that is enough).
+pub fn recommended(outcomes: &[Outcome]) -> Option<&Outcome> {
+    let meeting = outcomes.iter().filter(|o| o.meets());
+    meeting.fold(None, |best: Option<&Outcome>, o| match best {
+        Some(b) if b.summary.over_time.cost <= o.summary.over_time.cost => Some(b),
+        _ => Some(o),
+    })
+}
+
+/// Whether any outcome was priced, so "cheapest" means something.
+pub fn priced(outcomes: &[Outcome]) -> bool {
+    outcomes.iter().any(|o| o.summary.over_time.cost > 0.0)
+}
+
+/// The sentence naming what [`recommended`] found.
+pub fn verdict(outcomes: &[Outcome]) -> String {
+    match recommended(outcomes) {
+        Some(o) if priced(outcomes) => format!(
+            "cheapest setting that meets the objective: {} (cost {:.2})",
+            o.label, o.summary.over_time.cost
+        ),
+        Some(o) => format!("smallest setting that meets the objective: {}", o.label),
+        None => "no setting meets the objective".to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -348,7 +422,26 @@ mod tests {
         assert!(parse_set("novalue").unwrap_err().contains("PATH=VALUES"));
         assert!(parse_set("a=5..1").unwrap_err().contains("ends before"));
         assert!(parse_set("a=1..5:0").unwrap_err().contains("positive"));
-        assert!(parse_set("a=x..5").unwrap_err().contains("not an integer"));
+        assert!(parse_set("a=x..5").unwrap_err().contains("not a number"));
+        assert_eq!(
+            parse_set("p=0.1..0.3:0.1").unwrap().values,
+            vec!["0.1", "0.2", "0.3"]
+        );
+        assert_eq!(
+            parse_set("p=0.5..2:0.25").unwrap().values,
+            vec!["0.50", "0.75", "1.00", "1.25", "1.50", "1.75", "2.00"]
+        );
+        assert_eq!(parse_set("p=-1..1").unwrap().values, vec!["-1", "0", "1"]);
+        assert_eq!(
+            parse_set("p=-0.5..0.5:0.5").unwrap().values,
+            vec!["-0.5", "0.0", "0.5"]
+        );
+        assert!(parse_set("p=1..2:0.0000000001")
+            .unwrap_err()
+            .contains("9 decimal"));
+        assert!(parse_set("p=1.5.2..3")
+            .unwrap_err()
+            .contains("not a number"));
     }
 
     #[test]
@@ -358,6 +451,11 @@ mod tests {
         set_path(&mut doc, "cluster.nodePools.gpu.count", "4").unwrap();
         set_path(&mut doc, "cluster.nodePools[0].count", "9").unwrap();
         set_path(&mut doc, "cluster.apiserver.maxRequestsInflight", "10").unwrap();
+        let objects =
+            "objects:\n  - kind: Deployment\n    metadata: {name: web}\n    spec: {replicas: 2}\n";
+        let mut objs = parse_yaml("f", objects).unwrap().remove(0);
+        set_path(&mut objs, "objects.web.spec.replicas", "7").unwrap();
+        assert_eq!(objs.to_json()["objects"][0]["spec"]["replicas"], 7);
         let j = doc.to_json();
         assert_eq!(j["cluster"]["nodePools"][1]["count"], 4);
         assert_eq!(j["cluster"]["nodePools"][0]["count"], 9);

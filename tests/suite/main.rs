@@ -33,6 +33,7 @@ mod namespace;
 mod network_faults;
 mod node_lifecycle;
 mod outputs;
+mod over_time;
 mod pod_gc;
 mod realworld;
 mod recovery;

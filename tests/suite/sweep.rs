@@ -31,14 +31,21 @@ fn a_sweep_names_the_smallest_pool_that_meets_the_objective_on_any_thread_count(
         stdout.contains("4 variants on 1 threads; objective: at most 0 pending pods, pod startup p99 <= 5s, CPU requested <= 80%"),
         "{stdout}"
     );
-    // 7 workers leave a pod pending, 8 run at 82% of allocatable CPU.
-    assert!(stdout.contains("count=7   1 "), "{stdout}");
+    // 7 workers leave a pod pending (8 waited at the peak, 1 still at the
+    // end, for the last 180 s of the run), 8 run at 82% of allocatable CPU
+    // at the peak.
     assert!(
-        stdout.contains("no: CPU requested 82.2% of allocatable (at most 80.0%)"),
+        stdout.contains("count=7   8/1               180 "),
         "{stdout}"
     );
     assert!(
-        stdout.contains("smallest setting that meets the objective: count=9"),
+        stdout.contains("no: CPU requested 82.2% of allocatable at the peak (at most 80.0%)"),
+        "{stdout}"
+    );
+    // Nine workers at 0.192 an hour for the 5-minute run: 9 × 0.192 / 12
+    // = 0.144, less the second or so before the kubelets register.
+    assert!(
+        stdout.contains("cheapest setting that meets the objective: count=9 (cost 0.14)"),
         "{stdout}"
     );
     let (code, _, stderr) = sweep(&two, &["--jobs", "2"]);
@@ -58,7 +65,7 @@ fn a_sweep_names_the_smallest_pool_that_meets_the_objective_on_any_thread_count(
         rows[3]
     );
     let svg = std::fs::read_to_string(one.join("sweep.svg")).unwrap();
-    assert!(svg.contains("the smallest setting that meets the objective is count=9"));
+    assert!(svg.contains("cheapest setting that meets the objective: count=9"));
     assert_eq!(
         &std::fs::read(one.join("sweep.png")).unwrap()[..4],
         b"\x89PNG"
@@ -142,6 +149,13 @@ fn an_objective_out_of_range_is_refused_at_load() {
             "objective.podStartupP99",
             "needs a unit",
         ),
+        ("maxCost: -3", "objective.maxCost", "zero or more"),
+        (
+            "maxPendingPodSeconds: lots",
+            "objective.maxPendingPodSeconds",
+            "",
+        ),
+        ("maxPodWait: 10", "objective.maxPodWait", "needs a unit"),
     ] {
         let f = tmp.path().join("bad.yaml");
         std::fs::write(&f, format!("name: bad\nobjective:\n  {body}\n")).unwrap();
@@ -153,4 +167,89 @@ fn an_objective_out_of_range_is_refused_at_load() {
             "{body}: {stderr}"
         );
     }
+}
+
+/// A pool that clears its batch by the end of the run but kept pods waiting
+/// at the peak: 12 one-CPU pods of a Job on nodes of 4 CPU (3.8 allocatable,
+/// so 3 pods a node), each running 60 s, over a 10-minute run. One node runs
+/// them in four waves (the last pods wait ~3 min); four nodes run them at
+/// once. Judged at the end, every size meets "nothing pending"; judged over
+/// the run, a 30 s limit on the wait for a node needs all four.
+const BATCH: &str = r#"name: batch-peak
+seed: 3
+duration: 10m
+objective:
+  maxPendingPods: 0
+  podStartupP99: 10m
+  OBJECTIVE
+cluster:
+  images: {busybox:1.36: 4Mi}
+  nodePools:
+    - name: worker
+      count: 1
+      capacity: {cpu: "4", memory: 16Gi}
+      allocatable: {cpu: 3800m, memory: 15Gi}
+      preloadedImages: [busybox:1.36]
+      pricePerHour: 0.2
+objects:
+  - apiVersion: batch/v1
+    kind: Job
+    metadata: {name: crunch, namespace: default}
+    spec:
+      completions: 12
+      parallelism: 12
+      template:
+        metadata:
+          annotations: {kubesim.io/run-for: 60s}
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: work
+              image: busybox:1.36
+              resources: {requests: {cpu: "1", memory: 1Gi}}
+"#;
+
+fn batch_sweep(dir: &std::path::Path, objective: &str) -> String {
+    let f = dir.join("batch.yaml");
+    std::fs::write(&f, BATCH.replace("OBJECTIVE", objective)).unwrap();
+    let out = dir.join("out");
+    let (code, stdout, stderr) = kubesim(&[
+        "sweep",
+        f.to_str().unwrap(),
+        "--set",
+        "cluster.nodePools.worker.count=1..5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    stdout
+}
+
+#[test]
+fn a_sweep_answers_from_the_peak_when_the_end_looks_idle() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Judged at the end only, one node is enough: the Job is done by 10m.
+    let end_only = batch_sweep(tmp.path(), "maxCost: 100");
+    assert!(
+        end_only.contains("cheapest setting that meets the objective: count=1"),
+        "{end_only}"
+    );
+    // 12 pods, 3 at a time: 9 wait a wave or more, 3 of them three waves.
+    assert!(end_only.contains("count=1  12/0 "), "{end_only}");
+    // Over the run: nobody may wait more than 30 s for a node.
+    let peak = batch_sweep(tmp.path(), "maxPodWait: 30s");
+    assert!(
+        peak.contains("cheapest setting that meets the objective: count=4"),
+        "{peak}"
+    );
+    assert!(peak.contains("for a node (at most 30s)"), "{peak}");
+    // And a time-integrated limit: one node's waits sum to ~9 × 60 s and
+    // more (3 pods wait one wave, 3 two, 3 three: 18 waves of 60 s and
+    // start-up, over 1,080 pod-seconds); two nodes' to 6 × 60 = 360 and
+    // more; 500 pod-seconds lets two through.
+    let integral = batch_sweep(tmp.path(), "maxPendingPodSeconds: 500");
+    assert!(
+        integral.contains("cheapest setting that meets the objective: count=2"),
+        "{integral}"
+    );
 }

@@ -37,6 +37,13 @@ impl Kubelet {
             .entry(image.to_string())
             .or_default()
             .push(slot);
+        let uid = &self.pods[slot as usize]
+            .as_ref()
+            .expect("slot")
+            .obj
+            .meta
+            .uid;
+        self.startup.started_pulling(uid, ctx.now);
         if self.pulling.as_deref() != Some(image) && !self.pull_queue.iter().any(|i| i == image) {
             self.pull_queue.push(image.to_string());
         }
@@ -83,7 +90,8 @@ impl Kubelet {
             });
         self.images.insert(image.clone());
         for slot in self.pull_waiters.remove(&image).unwrap_or_default() {
-            if self.pods.get(slot as usize).is_some_and(Option::is_some) {
+            if let Some(rt) = self.pods.get(slot as usize).and_then(Option::as_ref) {
+                self.startup.finished_pulling(&rt.obj.meta.uid, ctx.now);
                 self.advance(ctx, slot);
             }
         }

@@ -30,6 +30,7 @@ mod own_status;
 mod pod_workers;
 mod prober;
 pub mod runtime;
+mod startup_tracker;
 mod status_manager;
 mod step_spans;
 
@@ -184,6 +185,8 @@ pub struct Kubelet {
     images: BTreeSet<String>,
     pulling: Option<String>,
     pull_waiters: BTreeMap<String, Vec<u32>>,
+    /// The pod startup SLI's moments per pod (in memory: gone with a crash or restart).
+    startup: startup_tracker::StartupTracker,
     pull_queue: Vec<String>,
     /// The pull in progress will fail (the registry refused it).
     pull_fails: bool,
@@ -241,6 +244,7 @@ impl Kubelet {
             by_key: BTreeMap::new(),
             pulling: None,
             pull_waiters: BTreeMap::new(),
+            startup: startup_tracker::StartupTracker::default(),
             pull_queue: Vec::new(),
             pull_fails: false,
             pull_backoff: BTreeMap::new(),
@@ -420,6 +424,7 @@ impl Kubelet {
     fn forget(&mut self, ctx: &mut Ctx<'_, Payload, World>, key: ObjectKey) {
         if let Some(slot) = self.by_key.remove(&key) {
             if let Some(rt) = self.pods[slot as usize].take() {
+                self.startup.forget(&rt.obj.meta.uid);
                 let released = Observation::PodReleased {
                     node: &self.node_name,
                     pod: &rt.obj,
@@ -432,6 +437,13 @@ impl Kubelet {
 
     /// Reacts to the current state of a pod bound to this node.
     fn observe(&mut self, ctx: &mut Ctx<'_, Payload, World>, obj: Arc<Object>) {
+        if let Some(sli) = self.startup.observed_on_watch(&obj, ctx.now) {
+            let stats = &mut ctx.shared.stats;
+            stats
+                .latencies(obj.meta.creation)
+                .pod_startup_sli
+                .record(sli);
+        }
         let key = obj.key();
         if let Some(&slot) = self.by_key.get(&key) {
             let deleting = obj.meta.deletion.is_some() && !self.ignores_missed_deletion(&key);
@@ -605,6 +617,9 @@ impl Kubelet {
                             .as_ref()
                             .map_or(r.resource_version, |o| o.meta.resource_version);
                         rt.acked_rv = rt.acked_rv.max(rv);
+                        if let Some(pod) = r.object.as_deref().and_then(Object::as_pod) {
+                            self.startup.status_updated(&rt.obj.meta.uid, pod, ctx.now);
+                        }
                     }
                     if rt.dirty || !ok {
                         self.post_status(ctx, slot);
@@ -729,6 +744,7 @@ impl Actor<Payload, World> for Kubelet {
         self.watch_rv = 0;
         self.last_status_post = None;
         self.posted_conditions.clear();
+        self.startup = startup_tracker::StartupTracker::default();
         self.adopting = true;
         for rt in self.pods.iter_mut().flatten() {
             // The old process's probe workers are gone with it.
@@ -754,6 +770,7 @@ impl Actor<Payload, World> for Kubelet {
         self.by_key.clear();
         self.pulling = None;
         self.pull_waiters.clear();
+        self.startup = startup_tracker::StartupTracker::default();
         self.pull_queue.clear();
         self.pull_fails = false;
         self.pull_backoff.clear();
