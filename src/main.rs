@@ -98,8 +98,9 @@ enum Command {
         #[arg(long)]
         no_check: bool,
     },
-    /// Run a scenario over a range of settings, in parallel, and name the
-    /// smallest setting that meets its objective.
+    /// Run a scenario over a range of settings (and seeds), in parallel, and
+    /// name the cheapest (unpriced: the smallest) setting that meets its
+    /// objective.
     Sweep {
         /// The scenario YAML.
         scenario: PathBuf,
@@ -111,6 +112,12 @@ enum Command {
         /// Override the scenario's seed for every variant.
         #[arg(long)]
         seed: Option<u64>,
+        /// Run each variant under every seed of a range, both ends included
+        /// (11..30, as `kubesim fuzz` takes it); the table gives each
+        /// figure's spread, and a variant meets the objective in its
+        /// `seedShare` of seeds.
+        #[arg(long, conflicts_with = "seed")]
+        seeds: Option<kubesim::faults::swarm::SeedRange>,
         /// Override the scenario's duration.
         #[arg(long, value_parser = duration_arg)]
         until: Option<SimDuration>,
@@ -309,10 +316,11 @@ fn main() -> ExitCode {
             scenario,
             set,
             seed,
+            seeds,
             until,
             out,
             jobs,
-        } => sweep_cmd(&scenario, &set, seed, until, out, jobs),
+        } => sweep_cmd(&scenario, &set, (seed, seeds), until, out, jobs),
     }
 }
 
@@ -764,10 +772,13 @@ fn report_cmd(dir: &Path) -> ExitCode {
     }
 }
 
+/// The most runs one sweep keeps (each outcome holds its summary).
+const MAX_SWEEP_RUNS: usize = 100_000;
+
 fn sweep_cmd(
     path: &Path,
     set: &[String],
-    seed: Option<u64>,
+    (seed, seed_range): (Option<u64>, Option<kubesim::faults::swarm::SeedRange>),
     until: Option<SimDuration>,
     out: Option<PathBuf>,
     jobs: Option<usize>,
@@ -808,16 +819,34 @@ fn sweep_cmd(
         .max(1);
     let objective = variants[0].scenario.objective.clone();
     let name = variants[0].scenario.name.clone();
+    let seeds: Vec<Option<u64>> = match seed_range {
+        None => vec![seed],
+        Some(r) => (r.first..=r.last).map(Some).collect(),
+    };
+    let per = seeds.len();
+    if variants.len().saturating_mul(per) > MAX_SWEEP_RUNS {
+        eprintln!(
+            "error: {} variants × {per} seeds are more than the {MAX_SWEEP_RUNS} runs one sweep takes",
+            variants.len()
+        );
+        return ExitCode::from(2);
+    }
+    let seeds_note = if per == 1 {
+        String::new()
+    } else {
+        format!(" × {per} seeds")
+    };
     outln!(
-        "sweep    {name}: {} variants on {jobs} threads; objective: {}",
+        "sweep    {name}: {} variants{seeds_note} on {jobs} threads; objective: {}",
         variants.len(),
         objective.describe()
     );
     let started = Instant::now();
-    let outcomes = match sweep::run_all(&variants, seed, until, jobs, &|_, o| {
+    let outcomes = match sweep::run_all(&variants, &seeds, until, jobs, &|_, o| {
         eprintln!(
-            "  {}: {}",
+            "  {} seed {}: {}",
             o.label,
+            o.summary.seed,
             if o.meets() {
                 "meets the objective"
             } else {
@@ -832,9 +861,10 @@ fn sweep_cmd(
         }
     };
     let wall = started.elapsed().as_secs_f64();
-    let table = sweep_report::table(&outcomes);
+    let share = objective.seed_share;
+    let table = sweep_report::table(&outcomes, per, share);
     out!("{table}");
-    let verdict = sweep::verdict(&outcomes);
+    let verdict = kubesim::scenario::recommend::verdict(&outcomes, per, share);
     outln!("{verdict}");
     let events: u64 = outcomes.iter().map(|o| o.summary.events).sum();
     outln!(
@@ -849,12 +879,12 @@ fn sweep_cmd(
             .unwrap_or_else(|| "run".into());
         PathBuf::from("runs").join(format!("sweep-{stem}"))
     });
-    let title = format!("{name}: {}", sweep::verdict(&outcomes));
+    let title = format!("{name}: {verdict}");
     let written = std::fs::create_dir_all(&out)
         .map_err(|e| format!("creating {}: {e}", out.display()))
         .and_then(|_| {
-            let svg = sweep_report::chart_svg(&title, &outcomes, &objective)?;
-            let png = sweep_report::chart_png(&title, &outcomes, &objective)?;
+            let svg = sweep_report::chart_svg(&title, &outcomes, per, &objective)?;
+            let png = sweep_report::chart_png(&title, &outcomes, per, &objective)?;
             for (f, bytes) in [
                 ("sweep.csv", sweep_report::csv(&outcomes).into_bytes()),
                 ("sweep.txt", format!("{table}{verdict}\n").into_bytes()),

@@ -189,9 +189,8 @@ impl Clone for OverTime {
     }
 }
 
-/// The run's figures over its whole length (`summary.json`'s `overTime`).
+/// The run's figures over its whole length (`summary.json`'s `over_time`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
 pub struct OverTimeSummary {
     /// Most pods waiting for a node at one instant, and when first.
     pub peak_pending_pods: u64,

@@ -10,14 +10,19 @@ use plotters::prelude::*;
 
 use super::charts::{register_font, PALETTE};
 use crate::scenario::objective::Objective;
+use crate::scenario::recommend::{by_variant, VariantRuns};
 use crate::scenario::sweep::Outcome;
 
 const FONT: &str = "sans-serif";
 const MEETS: RGBColor = RGBColor(0, 158, 115);
 const MISSES: RGBColor = RGBColor(213, 94, 0);
 
-/// The table as a person reads it in a terminal.
-pub fn table(outcomes: &[Outcome]) -> String {
+/// The table as a person reads it in a terminal: a row per run, or with
+/// several seeds a row per variant with each figure's spread.
+pub fn table(outcomes: &[Outcome], per_variant: usize, share: f64) -> String {
+    if per_variant > 1 {
+        return seeds_table(&by_variant(outcomes, per_variant), share);
+    }
     let rows: Vec<[String; 9]> = outcomes
         .iter()
         .map(|o| {
@@ -54,8 +59,84 @@ pub fn table(outcomes: &[Outcome]) -> String {
         "cost",
         "meets objective",
     ];
-    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for r in &rows {
+    aligned(&head, &rows)
+}
+
+/// `lo–hi`, or one value when they are equal.
+fn span(lo: f64, hi: f64, decimals: usize) -> String {
+    if (hi - lo).abs() < 0.5 * 10f64.powi(-(decimals as i32)) {
+        format!("{lo:.decimals$}")
+    } else {
+        format!("{lo:.decimals$}–{hi:.decimals$}")
+    }
+}
+
+/// A row per variant: how many seeds met the objective and the spread of
+/// each figure over them.
+fn seeds_table(groups: &[VariantRuns<'_>], share: f64) -> String {
+    let rows: Vec<[String; 8]> = groups
+        .iter()
+        .map(|g| {
+            let t = |f: fn(&Outcome) -> f64| g.spread(f);
+            let (pl, ph) = t(|o| o.summary.over_time.pending_pod_seconds);
+            let (wl, wh) = t(|o| o.summary.over_time.longest_wait_s);
+            let (cl, ch) = t(|o| o.summary.over_time.peak_cpu_requested * 100.0);
+            let never = g
+                .runs
+                .iter()
+                .filter(|o| o.summary.pod_startup.sli_p99_all_ms.is_none())
+                .count();
+            let (sl, sh) = t(|o| o.summary.pod_startup.sli_p99_all_ms.unwrap_or(f64::NAN));
+            let sli = match never {
+                0 => span(sl, sh, 0),
+                n if n == g.runs.len() => "never".into(),
+                n => format!("{} ({n} never)", span(sl, sh, 0)),
+            };
+            let (kl, kh) = t(|o| o.summary.over_time.cost);
+            let first_miss = g
+                .runs
+                .iter()
+                .find(|o| !o.meets())
+                .map(|o| o.unmet.join("; "));
+            [
+                g.label.to_string(),
+                format!("{}/{}", g.meeting(), g.runs.len()),
+                span(pl, ph, 0),
+                span(wl, wh, 1),
+                format!("{}%", span(cl, ch, 1)),
+                sli,
+                span(kl, kh, 2),
+                match (g.meets(share), first_miss) {
+                    (true, _) => "yes".into(),
+                    (false, Some(m)) => format!(
+                        "no: e.g. seed {}: {m}",
+                        g.runs
+                            .iter()
+                            .find(|o| !o.meets())
+                            .map_or(0, |o| o.summary.seed)
+                    ),
+                    (false, None) => "no".into(),
+                },
+            ]
+        })
+        .collect();
+    let head = [
+        "setting",
+        "seeds met",
+        "pending pod-s",
+        "longest wait s",
+        "cpu req peak",
+        "startup SLI p99 ms",
+        "cost",
+        "meets objective",
+    ];
+    aligned(&head, &rows)
+}
+
+/// Columns padded to their widest cell, the last one left ragged.
+fn aligned<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
@@ -73,7 +154,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
         out.push('\n');
     };
     line(head.to_vec(), &mut out);
-    for r in &rows {
+    for r in rows {
         line(r.iter().map(String::as_str).collect(), &mut out);
     }
     out
@@ -97,12 +178,13 @@ pub fn csv(outcomes: &[Outcome]) -> String {
     for p in &paths {
         let _ = write!(out, "{},", csv_field(p));
     }
-    out.push_str("pods,pending_pods,peak_pending_pods,pending_pod_seconds,longest_wait_s,cpu_requested_fraction,memory_requested_fraction,peak_cpu_requested_fraction,cpu_requested_over_time,memory_requested_over_time,gpu_requested_over_time,node_hours,cost,startup_p99_ms,startup_sli_p99_ms,never_started,scheduling_p99_ms,etcd_commit_p99_ms,meets_objective,unmet,digest\n");
+    out.push_str("seed,pods,pending_pods,peak_pending_pods,pending_pod_seconds,longest_wait_s,cpu_requested_fraction,memory_requested_fraction,peak_cpu_requested_fraction,cpu_requested_over_time,memory_requested_over_time,gpu_requested_over_time,node_hours,cost,startup_p99_ms,startup_sli_p99_ms,never_started,scheduling_p99_ms,etcd_commit_p99_ms,meets_objective,unmet,digest\n");
     for o in outcomes {
         let s = &o.summary;
         for (_, v) in &o.settings {
             let _ = write!(out, "{},", csv_field(v));
         }
+        let _ = write!(out, "{},", s.seed);
         let t = &s.over_time;
         let _ = writeln!(
             out,
@@ -146,8 +228,11 @@ const HEIGHT: u32 = 760;
 pub fn chart_svg(
     title: &str,
     outcomes: &[Outcome],
+    per_variant: usize,
     objective: &Objective,
 ) -> Result<String, String> {
+    let worst = worst_per_variant(outcomes, per_variant, objective.seed_share);
+    let outcomes = worst.as_slice();
     register_font();
     let mut buf = String::new();
     {
@@ -162,8 +247,11 @@ pub fn chart_svg(
 pub fn chart_png(
     title: &str,
     outcomes: &[Outcome],
+    per_variant: usize,
     objective: &Objective,
 ) -> Result<Vec<u8>, String> {
+    let worst = worst_per_variant(outcomes, per_variant, objective.seed_share);
+    let outcomes = worst.as_slice();
     register_font();
     let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
     {
@@ -172,6 +260,38 @@ pub fn chart_png(
         root.present().map_err(err)?;
     }
     super::charts::encode_png(&rgb, WIDTH, HEIGHT)
+}
+
+/// What the chart draws per variant: with one seed its run; with several,
+/// each figure's worst over the seeds (most waiting, highest CPU peak,
+/// slowest p99, none when any seed left pods unstarted), the mean cost, and
+/// whether the variant met the objective in its share of seeds.
+fn worst_per_variant(outcomes: &[Outcome], per_variant: usize, share: f64) -> Vec<Outcome> {
+    if per_variant <= 1 {
+        return outcomes.to_vec();
+    }
+    by_variant(outcomes, per_variant)
+        .iter()
+        .map(|g| {
+            let mut w = g.runs[0].clone();
+            let t = &mut w.summary.over_time;
+            t.pending_pod_seconds = g.spread(|o| o.summary.over_time.pending_pod_seconds).1;
+            t.peak_cpu_requested = g.spread(|o| o.summary.over_time.peak_cpu_requested).1;
+            t.cost = g.cost();
+            let p99s: Option<Vec<f64>> = g
+                .runs
+                .iter()
+                .map(|o| o.summary.pod_startup.sli_p99_all_ms)
+                .collect();
+            w.summary.pod_startup.sli_p99_all_ms = p99s.map(|v| v.into_iter().fold(0.0, f64::max));
+            w.unmet = if g.meets(share) {
+                Vec::new()
+            } else {
+                vec!["missed".into()]
+            };
+            w
+        })
+        .collect()
 }
 
 fn draw<DB: DrawingBackend>(
@@ -272,7 +392,7 @@ fn draw<DB: DrawingBackend>(
             .map_err(err)?;
     }
     // Bottom: pod startup p99 with the objective, and the cost when priced.
-    let priced = crate::scenario::sweep::priced(outcomes);
+    let priced = crate::scenario::recommend::priced(outcomes);
     let cost_max = outcomes
         .iter()
         .map(|o| o.summary.over_time.cost)

@@ -541,6 +541,16 @@ impl Loader<'_> {
             spec.max_pending_pod_seconds,
         );
         o.max_cost = self.non_negative("objective.maxCost", spec.max_cost);
+        if let Some(share) = spec.seed_share {
+            if share.0 > 0.0 {
+                o.seed_share = share.0;
+            } else {
+                self.error(
+                    "objective.seedShare",
+                    "the share of seeds must be more than 0%",
+                );
+            }
+        }
         o
     }
 

@@ -10,6 +10,7 @@ pub mod leader_wait;
 pub mod load;
 pub mod network_faults;
 pub mod objective;
+pub mod recommend;
 pub mod run;
 pub mod sources;
 pub mod spec;

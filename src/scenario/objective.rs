@@ -23,6 +23,9 @@ pub struct Objective {
     pub max_cpu_requested: Option<f64>,
     /// The run's node-hours at the pools' prices, at most.
     pub max_cost: Option<f64>,
+    /// In a sweep over seeds, the share of seeds whose run must meet the
+    /// rest (0..=1; every seed by default).
+    pub seed_share: f64,
 }
 
 impl Default for Objective {
@@ -34,6 +37,7 @@ impl Default for Objective {
             pod_startup_p99: Some(SimDuration::from_secs(5)),
             max_cpu_requested: None,
             max_cost: None,
+            seed_share: 1.0,
         }
     }
 }
@@ -125,6 +129,9 @@ impl Objective {
         }
         if let Some(l) = self.max_cost {
             parts.push(format!("cost <= {l:.2}"));
+        }
+        if self.seed_share < 1.0 {
+            parts.push(format!("in {:.0}% of seeds", self.seed_share * 100.0));
         }
         parts.join(", ")
     }

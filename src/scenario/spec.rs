@@ -218,6 +218,8 @@ pub struct ObjectiveSpec {
     pub pod_startup_p99: Option<Dur>,
     pub max_cpu_requested: Option<Fraction>,
     pub max_cost: Option<f64>,
+    /// `kubesim sweep --seeds N`: the share of seeds that must meet it.
+    pub seed_share: Option<Fraction>,
 }
 
 /// Requests per second on a workload over time, and what they cost.

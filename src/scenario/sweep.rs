@@ -321,25 +321,30 @@ impl Outcome {
     }
 }
 
-/// Runs every variant, `jobs` at a time, and returns the outcomes in
-/// variant order. `done` is told after each run finishes.
+/// Runs every variant under every one of `seeds` (`[None]`: the
+/// scenario's own), `jobs` at a time, and returns the outcomes variant by
+/// variant, each variant's in seed order. `done` is told after each run.
 pub fn run_all(
     variants: &[Variant],
-    seed: Option<u64>,
+    seeds: &[Option<u64>],
     until: Option<SimDuration>,
     jobs: usize,
     done: &(dyn Fn(usize, &Outcome) + Sync),
 ) -> Result<Vec<Outcome>, String> {
+    let per = seeds.len().max(1);
+    let total = variants.len() * per;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Outcome, String>>>> =
-        Mutex::new((0..variants.len()).map(|_| None).collect());
+        Mutex::new((0..total).map(|_| None).collect());
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(variants.len().max(1)) {
+        for _ in 0..jobs.max(1).min(total.max(1)) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(v) = variants.get(i) else { break };
+                let Some(v) = variants.get(i / per) else {
+                    break;
+                };
                 let opts = RunOptions {
-                    seed,
+                    seed: seeds.get(i % per).copied().flatten(),
                     until,
                     trace_level: TraceLevel::Faults,
                     sink: TraceSink::Discard,
@@ -369,35 +374,6 @@ pub fn run_all(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err("a run did not finish".into())))
         .collect()
-}
-
-/// The setting a sweep recommends: of the outcomes that meet the
-/// objective, the cheapest when the node pools have prices, and the first
-/// in sweep order otherwise or among equal costs (with ascending values,
-/// the smallest setting that is enough).
-pub fn recommended(outcomes: &[Outcome]) -> Option<&Outcome> {
-    let meeting = outcomes.iter().filter(|o| o.meets());
-    meeting.fold(None, |best: Option<&Outcome>, o| match best {
-        Some(b) if b.summary.over_time.cost <= o.summary.over_time.cost => Some(b),
-        _ => Some(o),
-    })
-}
-
-/// Whether any outcome was priced, so "cheapest" means something.
-pub fn priced(outcomes: &[Outcome]) -> bool {
-    outcomes.iter().any(|o| o.summary.over_time.cost > 0.0)
-}
-
-/// The sentence naming what [`recommended`] found.
-pub fn verdict(outcomes: &[Outcome]) -> String {
-    match recommended(outcomes) {
-        Some(o) if priced(outcomes) => format!(
-            "cheapest setting that meets the objective: {} (cost {:.2})",
-            o.label, o.summary.over_time.cost
-        ),
-        Some(o) => format!("smallest setting that meets the objective: {}", o.label),
-        None => "no setting meets the objective".to_string(),
-    }
 }
 
 #[cfg(test)]
