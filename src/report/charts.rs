@@ -429,7 +429,7 @@ impl ChartSpec {
     pub fn heading(&self) -> String {
         match self {
             ChartSpec::Rollout(n) => format!("Deployment {n}: the rollout"),
-            ChartSpec::Pods => "Pods by phase".into(),
+            ChartSpec::Pods => "Pods by phase, and nodes Ready".into(),
             ChartSpec::Nodes => "Requested CPU against allocatable, per node".into(),
             ChartSpec::Latency => "Scheduling and pod startup latency".into(),
             ChartSpec::Service(n) => format!("Service {n}: endpoints"),
@@ -519,7 +519,7 @@ impl ChartSpec {
                 )
             }
             ChartSpec::Pods => {
-                let lines: Vec<(String, usize, bool, &Vec<Step>)> = PHASES
+                let mut lines: Vec<(String, usize, bool, &Vec<Step>)> = PHASES
                     .iter()
                     .zip(&s.phases)
                     .enumerate()
@@ -535,9 +535,13 @@ impl ChartSpec {
                         (label, i, false, series)
                     })
                     .collect();
+                // The capacity the pods wait for, on the same axis.
+                if !s.nodes_ready.is_empty() {
+                    lines.push(("nodes Ready".into(), 6, true, &s.nodes_ready));
+                }
                 time_chart(
                     root,
-                    "Pods by phase",
+                    "Pods by phase, and nodes Ready",
                     "pods",
                     (0.0, end),
                     &lines,

@@ -59,6 +59,9 @@ pub struct RunSeries {
     /// One series per entry of [`PHASES`].
     pub phases: [Vec<Step>; 5],
     pub nodes: BTreeMap<String, NodeSeries>,
+    /// Nodes registered, and those with Ready=True, over time.
+    pub node_count: Vec<Step>,
+    pub nodes_ready: Vec<Step>,
     /// created → bound, seconds, one per pod.
     pub scheduling: Vec<f64>,
     /// created → Running and created → Ready, seconds, one per pod.
@@ -187,6 +190,8 @@ impl RunSeries {
                 out.push((format!("replicaset/{rs}/replicas"), s));
             }
         }
+        out.push(("nodes/registered".into(), &self.node_count));
+        out.push(("nodes/ready".into(), &self.nodes_ready));
         for (name, n) in &self.nodes {
             out.push((
                 format!("node/{name}/cpu_requested_millicores"),
@@ -226,6 +231,8 @@ pub struct SeriesReader {
     pods: BTreeMap<String, PodState>,
     phase_counts: [f64; 5],
     node_req: BTreeMap<String, (f64, f64)>,
+    /// Each registered node: whether its last write showed Ready=True.
+    node_ready: BTreeMap<String, bool>,
     /// ReplicaSet key → owning Deployment key.
     rs_owner: BTreeMap<String, String>,
     /// (answered at, latency) in seconds, for the bucketed series.
@@ -307,7 +314,14 @@ impl SeriesReader {
                 let created = rec["created"].as_u64().map_or(t, |ns| ns as f64 / 1e9);
                 self.pod(t, created, rest, obj, deleted)
             }
-            "Node" if !deleted => {
+            "Node" if deleted => {
+                self.node_ready.remove(rest);
+                self.count_nodes(t);
+            }
+            "Node" => {
+                self.node_ready
+                    .insert(rest.to_string(), condition_true(obj, "Ready"));
+                self.count_nodes(t);
                 let alloc = &obj["status"]["allocatable"];
                 let n = self.out.nodes.entry(rest.to_string()).or_default();
                 n.cpu_allocatable =
@@ -385,6 +399,12 @@ impl SeriesReader {
             }
             _ => {}
         }
+    }
+
+    fn count_nodes(&mut self, t: f64) {
+        let ready = self.node_ready.values().filter(|r| **r).count();
+        push(&mut self.out.node_count, t, self.node_ready.len() as f64);
+        push(&mut self.out.nodes_ready, t, ready as f64);
     }
 
     fn pod(&mut self, t: f64, created: f64, key: &str, obj: &Json, deleted: bool) {
@@ -528,5 +548,26 @@ mod tests {
         );
         assert_eq!(s.actions[0].label, "scale Deployment default/web to 0");
         assert!(RunSeries::from_trace("{not json").is_err());
+    }
+
+    #[test]
+    fn nodes_registered_and_ready_are_counted_over_time() {
+        let node = |t: u64, verb: &str, name: &str, ready: &str| {
+            let ns = t * 1_000_000_000;
+            format!(
+                r#"{{"t":{ns},"event":"Write","verb":"{verb}","key":"Node/{name}","object":{{"status":{{"conditions":[{{"type":"Ready","status":"{ready}"}}]}}}}}}"#
+            )
+        };
+        let lines = [
+            node(0, "create", "n1", "False"),
+            node(1, "update", "n1", "True"),
+            node(1, "create", "n2", "True"),
+            // n2 goes NotReady (a crash), then is deleted (scaled down).
+            node(50, "update", "n2", "False"),
+            node(60, "delete", "n2", "False"),
+        ];
+        let s = RunSeries::from_trace(&lines.join("\n")).unwrap();
+        assert_eq!(s.node_count, vec![(0.0, 1.0), (1.0, 2.0), (60.0, 1.0)]);
+        assert_eq!(s.nodes_ready, vec![(0.0, 0.0), (1.0, 2.0), (50.0, 1.0)]);
     }
 }
