@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::stats::round3;
+
 use crate::sim::{SimDuration, SimTime};
 
 /// The resources utilisation is measured for: CPU (millicores), memory
@@ -30,7 +32,7 @@ struct NodeSeen {
 }
 
 /// The integrals, advanced to `last` at every change.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct OverTime {
     last: SimTime,
     /// Price per hour by node name, from the node pools (absent: free).
@@ -147,11 +149,7 @@ impl OverTime {
     /// The figures at `end`; `still_pending` are the creation times of the
     /// pods still waiting then (their wait so far counts).
     pub fn summary(&self, end: SimTime, still_pending: &[SimTime]) -> OverTimeSummary {
-        let mut at_end = OverTime {
-            prices: BTreeMap::new(),
-            nodes: self.nodes.clone(),
-            ..*self
-        };
+        let mut at_end = self.clone();
         at_end.advance(end.max(self.last));
         for &created in still_pending {
             at_end.waited(end.since(created));
@@ -179,16 +177,6 @@ impl OverTime {
     }
 }
 
-impl Clone for OverTime {
-    fn clone(&self) -> Self {
-        OverTime {
-            prices: self.prices.clone(),
-            nodes: self.nodes.clone(),
-            ..*self
-        }
-    }
-}
-
 /// The run's figures over its whole length (`summary.json`'s `over_time`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct OverTimeSummary {
@@ -210,10 +198,6 @@ pub struct OverTimeSummary {
     pub peak_nodes: u64,
     /// Node-hours at each node pool's `pricePerHour`.
     pub cost: f64,
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 fn round4(x: f64) -> f64 {

@@ -68,7 +68,8 @@ impl Samples {
     }
 }
 
-fn round3(x: f64) -> f64 {
+/// `x` to three decimal places, as the summary shows its figures.
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 

@@ -326,6 +326,7 @@ impl Summary {
             used.cpu_allocatable_millicores,
         );
         used.memory_fraction = fraction(used.memory_requested_bytes, used.memory_allocatable_bytes);
+        let never_started = stats.pods.not_started();
         Summary {
             scenario: facts.scenario.to_string(),
             description: facts.description.to_string(),
@@ -343,11 +344,11 @@ impl Summary {
                 created_to_running: stats.run.pod_created_to_running.summary(),
                 created_to_ready: stats.run.pod_created_to_ready.summary(),
                 sli: stats.run.pod_startup_sli.summary(),
-                never_started: stats.pods.not_started(),
+                never_started,
                 sli_p99_all_ms: stats
                     .run
                     .pod_startup_sli
-                    .quantile_with_unfinished(0.99, stats.pods.not_started()),
+                    .quantile_with_unfinished(0.99, never_started),
             },
             over_time: stats
                 .over_time

@@ -93,11 +93,7 @@ fn seeds_table(groups: &[VariantRuns<'_>], share: f64) -> String {
                 n => format!("{} ({n} never)", span(sl, sh, 0)),
             };
             let (kl, kh) = t(|o| o.summary.over_time.cost);
-            let first_miss = g
-                .runs
-                .iter()
-                .find(|o| !o.meets())
-                .map(|o| o.unmet.join("; "));
+            let first_miss = g.runs.iter().find(|o| !o.meets());
             [
                 g.label.to_string(),
                 format!("{}/{}", g.meeting(), g.runs.len()),
@@ -108,13 +104,9 @@ fn seeds_table(groups: &[VariantRuns<'_>], share: f64) -> String {
                 span(kl, kh, 2),
                 match (g.meets(share), first_miss) {
                     (true, _) => "yes".into(),
-                    (false, Some(m)) => format!(
-                        "no: e.g. seed {}: {m}",
-                        g.runs
-                            .iter()
-                            .find(|o| !o.meets())
-                            .map_or(0, |o| o.summary.seed)
-                    ),
+                    (false, Some(m)) => {
+                        format!("no: e.g. seed {}: {}", m.summary.seed, m.unmet.join("; "))
+                    }
                     (false, None) => "no".into(),
                 },
             ]
