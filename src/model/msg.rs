@@ -146,6 +146,12 @@ pub enum Timer {
     /// scenario driver: a `crashEtcd: leader` waiting out an election
     /// looks for a leader again.
     LeaderWait { wait: u32 },
+    /// workload submitter: source `source`'s next arrival is due.
+    WorkloadArrival { source: u32 },
+    /// workload submitter: task `task` of source `source` is to be deleted.
+    WorkloadDelete { source: u32, task: u32 },
+    /// workload submitter: send again the create that `tag` failed with.
+    WorkloadRetry { tag: u64 },
 }
 
 /// Feeds `Hash` words into the run digest. `usize`/`isize` (the derived

@@ -130,6 +130,22 @@ pub struct Stats {
     pub watch_events_sent: u64,
     /// What the scenario driver did and what came of it, in order.
     pub actions: Vec<ActionOutcome>,
+    /// What the workload submitter sent and what came of it.
+    pub workload: WorkloadCounts,
+}
+
+/// The workload submitter's requests ([`crate::workload::submitter`]).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkloadCounts {
+    /// Objects made and sent to be created.
+    pub submitted: u64,
+    pub created: u64,
+    /// Refused for good (a 4xx other than a resend's AlreadyExists).
+    pub refused: u64,
+    /// Requests sent again after no answer or a 5xx.
+    pub retries: u64,
+    /// Tasks deleted at their trace's deletion time.
+    pub deleted: u64,
 }
 
 impl Stats {

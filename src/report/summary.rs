@@ -52,6 +52,9 @@ pub struct Summary {
     pub watch: WatchSummary,
     pub network: NetworkSummary,
     pub actions: Vec<ActionOutcome>,
+    /// The workload submitter's requests, when the scenario has a workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::report::stats::WorkloadCounts>,
     pub loading: LoadingSummary,
     /// The cluster coming up, reported apart from the run.
     #[serde(default)]
@@ -383,6 +386,7 @@ impl Summary {
                 retransmitted: facts.network_retransmitted,
             },
             actions: stats.actions.clone(),
+            workload: (stats.workload.submitted > 0).then(|| stats.workload.clone()),
             loading: LoadingSummary {
                 converted,
                 not_simulated,
@@ -524,6 +528,13 @@ impl Summary {
         }
         if failed.len() > 5 {
             let _ = writeln!(s, "  … {} more in summary.json", failed.len() - 5);
+        }
+        if let Some(w) = &self.workload {
+            let _ = writeln!(
+                s,
+                "workload {} submitted, {} created, {} refused, {} resent, {} deleted by their owners",
+                w.submitted, w.created, w.refused, w.retries, w.deleted
+            );
         }
         if !self.not_reached.is_empty() {
             let _ = writeln!(

@@ -32,6 +32,8 @@ pub struct Layout {
     /// The `kubectl … -w` watcher, when controllers run.
     pub watcher: Option<ComponentId>,
     pub driver: ComponentId,
+    /// The workload submitter, when the scenario has a `workload:`.
+    pub workload: Option<ComponentId>,
 }
 
 impl Layout {
@@ -51,6 +53,9 @@ impl Layout {
         }
         if let Some(c) = self.controller_manager {
             m.insert("kube-controller-manager".into(), c);
+        }
+        if let Some(w) = self.workload {
+            m.insert(crate::workload::submitter::NAME.into(), w);
         }
         m
     }
@@ -173,10 +178,19 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
         controller_manager,
         watcher,
         driver: 0,
+        workload: None,
     };
     let driver =
         ScenarioDriver::new(scenario, &layout).with_steps(crate::faults::timeline(scenario, seed));
     layout.driver = e.add(Box::new(driver));
     e.shared.net.add_endpoint(layout.driver, seed, "kubectl");
+    // After every other component, so a scenario without a workload keeps
+    // its ids (and digest) unchanged.
+    if let Some(w) = &scenario.workload {
+        use crate::workload::submitter::{WorkloadSubmitter, NAME};
+        let id = e.add(Box::new(WorkloadSubmitter::new(apiserver, w)));
+        e.shared.net.add_endpoint(id, seed, NAME);
+        layout.workload = Some(id);
+    }
     (e, layout)
 }

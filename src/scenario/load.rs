@@ -35,6 +35,7 @@ use crate::sim::{SimDuration, SimTime, TraceLevel};
 mod fault_actions;
 mod kubelet_include;
 mod pod_memo;
+mod workload;
 
 /// Default virtual time to simulate.
 pub const DEFAULT_DURATION: SimDuration = SimDuration::from_secs(600);
@@ -195,7 +196,15 @@ impl Loader<'_> {
             },
         };
         let objective = self.objective(spec.objective.as_ref());
-        let cluster = self.cluster(&spec.cluster);
+        let mut cluster = self.cluster(&spec.cluster);
+        let workload = spec.workload.as_ref().map(|w| {
+            let first = cluster.as_ref().map_or(0, |c| c.4 .1.len());
+            let (w, imported) = self.workload(w, duration, first);
+            if let Some(c) = &mut cluster {
+                self.add_imported_nodes(&mut c.4 .1, imported);
+            }
+            w
+        });
         let objects = self.objects();
         let timeline = match &cluster {
             Some(c) => self.timeline(&spec.timeline, &c.4 .1, c.0, duration, &objects),
@@ -355,7 +364,27 @@ impl Loader<'_> {
             faults,
             liveness_bound,
             live: spec.live,
+            workload: workload.filter(|w| !w.is_empty()).map(Arc::new),
         })
+    }
+
+    /// Adds a trace's machines to the pools' nodes; a name twice is an error.
+    fn add_imported_nodes(&mut self, nodes: &mut Vec<NodePlan>, imported: Vec<NodePlan>) {
+        let mut names: BTreeSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        for n in imported {
+            if !names.insert(n.name.clone()) {
+                self.error(
+                    "workload.imports",
+                    format!("node `{}` is named twice (by a pool or a trace)", n.name),
+                );
+                return;
+            }
+            if names.len() as u64 > MAX_NODES {
+                self.error("workload.imports", too_many("nodes", names.len() as i64, MAX_NODES as i64, "kubesim simulates up to four times the 5,000 nodes Kubernetes is tested at"));
+                return;
+            }
+            nodes.push(n);
+        }
     }
 
     /// The timeline's control-plane and process faults (see

@@ -79,6 +79,9 @@ pub struct Scenario {
     pub liveness_bound: SimDuration,
     /// `live:`: what `kubesim live` needs beyond the simulation.
     pub live: spec::LiveSpec,
+    /// `workload:`: generators and imported traces, submitted during the
+    /// run by [`crate::workload::submitter`]; `None` when there are none.
+    pub workload: Option<Arc<crate::workload::Workload>>,
 }
 
 /// The liveness bound when a scenario does not set one.

@@ -13,8 +13,20 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::api::yaml::{parse_documents, Node, Value};
 
-/// Paths (as written) of every file `node` refers to.
-fn references(node: &Node, under_empirical: bool, out: &mut Vec<String>) {
+/// The keys that name a file under each parent key: an empirical
+/// distribution's samples, and the files of each trace importer.
+const FILE_KEYS: &[(&str, &[&str])] = &[
+    ("empirical", &["file"]),
+    ("alibabaGpuV2023", &["pods", "nodes"]),
+];
+
+/// Paths (as written) of every file `node` refers to; `parent` is the key
+/// `node` is the value of.
+fn references(node: &Node, parent: &str, out: &mut Vec<String>) {
+    let file_keys = FILE_KEYS
+        .iter()
+        .find(|(p, _)| *p == parent)
+        .map_or(&[][..], |(_, keys)| keys);
     match &node.value {
         Value::Map(pairs) => {
             for (k, v) in pairs {
@@ -22,15 +34,14 @@ fn references(node: &Node, under_empirical: bool, out: &mut Vec<String>) {
                 // The loader's rule: `{include: path}` is an entry of its
                 // own (see `include_of`); an `include` key among others, as
                 // in a ConfigMap's data, is just data.
-                let names_file =
-                    (key == "include" && pairs.len() == 1) || (under_empirical && key == "file");
+                let names_file = (key == "include" && pairs.len() == 1) || file_keys.contains(&key);
                 match v.as_str() {
                     Some(path) if names_file => out.push(path.to_string()),
-                    _ => references(v, key == "empirical", out),
+                    _ => references(v, key, out),
                 }
             }
         }
-        Value::Seq(items) => items.iter().for_each(|i| references(i, false, out)),
+        Value::Seq(items) => items.iter().for_each(|i| references(i, "", out)),
         Value::Scalar { .. } => {}
     }
 }
@@ -56,7 +67,7 @@ pub fn files_of(scenario: &Path) -> Result<Vec<PathBuf>, String> {
         }
         let mut refs = Vec::new();
         for doc in parse_documents(&text).unwrap_or_default() {
-            references(&doc, false, &mut refs);
+            references(&doc, "", &mut refs);
         }
         for r in refs {
             // The loader resolves every path against the scenario's directory
@@ -77,13 +88,16 @@ pub fn files_of(scenario: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-/// Whether `text` can name a file at all: an `include` key, or a `file`
-/// key under `empirical`, is spelt out in the text unless a double-quoted
+/// Whether `text` can name a file at all: an `include` key, a `file` key
+/// under `empirical`, or an importer's key, is spelt out in the text unless a double-quoted
 /// escape writes it. A scenario without any is not parsed a second time
 /// (a 150,000-entry timeline's tree is most of its load).
 fn may_reference(text: &str) -> bool {
     text.contains("include")
         || (text.contains("empirical") && text.contains("file"))
+        || FILE_KEYS[1..]
+            .iter()
+            .any(|(importer, _)| text.contains(importer))
         || text.contains('\\')
 }
 

@@ -149,6 +149,8 @@ pub struct ScenarioSpec {
     /// simulated run ignores it.
     #[serde(default)]
     pub live: LiveSpec,
+    /// Generators and trace imports; see [`crate::workload`].
+    pub workload: Option<crate::workload::spec::WorkloadSpec>,
 }
 
 /// What runs in place of a manifest's image: a local image's name, or one

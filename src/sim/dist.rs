@@ -177,14 +177,55 @@ pub struct ExponentialSpec {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct EmpiricalSpec {
     pub file: String,
+    /// The CSV column to read, by its header (`cpu_milli`); without it,
+    /// the first column of a file with one sample per line.
+    pub column: Option<String>,
+    /// A unit appended to every bare number of the column (`m` for
+    /// millicores, `Mi`, `s`), so a trace's own columns read as they are.
+    pub unit: Option<String>,
+}
+
+/// Reads one magnitude from its text: a duration, a quantity. The error
+/// says what was expected.
+pub type ParseMagnitude<'a> = &'a dyn Fn(&str) -> Result<u64, String>;
+
+/// A duration as [`LatencySpec`] reads it: `1.5ms`, or a bare number of
+/// milliseconds.
+pub fn parse_latency(s: &str) -> Result<u64, String> {
+    if let Ok(ms) = s.parse::<f64>() {
+        if ms < 0.0 || !ms.is_finite() {
+            return Err(format!("negative or invalid duration `{s}`"));
+        }
+        return Ok((ms * 1e6).round() as u64);
+    }
+    parse_duration(s).map(|d| d.0).map_err(|e| e.0)
 }
 
 impl LatencySpec {
-    /// Resolves the spec; `base_dir` anchors relative CSV paths.
+    /// Resolves the spec as durations; `base_dir` anchors relative CSV paths.
     pub fn resolve(&self, base_dir: &std::path::Path) -> Result<LatencyDist, String> {
-        let d = |field: &str, s: &str| parse_duration(s).map_err(|e| format!("{field}: {}", e.0));
+        let strict = |s: &str| parse_duration(s).map(|d| d.0).map_err(|e| e.0);
+        self.resolve_with(base_dir, &strict, &parse_latency)
+    }
+
+    /// Resolves the spec over any magnitude: `parse` reads the values
+    /// written in the scenario, `parse_sample` those of an empirical file.
+    /// The result's "durations" are then magnitudes in the parser's unit
+    /// (the workload generators draw millicores and bytes this way).
+    pub fn resolve_with(
+        &self,
+        base_dir: &std::path::Path,
+        parse: ParseMagnitude<'_>,
+        parse_sample: ParseMagnitude<'_>,
+    ) -> Result<LatencyDist, String> {
+        let d = |field: &str, s: &str| {
+            parse(s)
+                .map(SimDuration)
+                .map_err(|e| format!("{field}: {e}"))
+        };
         let given = [
             self.constant.is_some(),
             self.uniform.is_some(),
@@ -229,18 +270,23 @@ impl LatencySpec {
                 mean: d("exponential.mean", mean)?,
             });
         }
-        let EmpiricalSpec { file } = self.empirical.as_ref().expect("one is given");
-        let path = base_dir.join(file);
+        let spec = self.empirical.as_ref().expect("one is given");
+        let path = base_dir.join(&spec.file);
         let text = crate::api::source::read_source(&path)
             .map_err(|e| format!("empirical: cannot read `{}`: {e}", path.display()))?;
-        let samples =
-            parse_samples_csv(&text).map_err(|e| format!("empirical: {}: {e}", path.display()))?;
-        if samples.is_empty() {
-            return Err(format!("empirical: {} holds no samples", path.display()));
+        let unit = spec.unit.as_deref().unwrap_or("");
+        let with_unit = |cell: &str| match cell.parse::<f64>() {
+            Ok(_) => parse_sample(&format!("{cell}{unit}")),
+            Err(_) => parse_sample(cell),
+        };
+        let samples = match &spec.column {
+            None => parse_samples(&text, &with_unit),
+            Some(c) => parse_samples_column(&text, c, &with_unit),
         }
+        .map_err(|e| format!("empirical: {}: {e}", path.display()))?;
         Ok(LatencyDist::Empirical {
             samples: samples.into(),
-            source: file.clone(),
+            source: spec.file.clone(),
         })
     }
 }
@@ -249,31 +295,61 @@ impl LatencySpec {
 /// milliseconds; takes the first comma-separated column, skips a header line
 /// and `#` comments.
 pub fn parse_samples_csv(text: &str) -> Result<Vec<SimDuration>, String> {
+    parse_samples(text, &parse_latency)
+}
+
+/// One sample per line read by `parse` (first comma-separated column; a
+/// header line and `#` comments skipped).
+fn parse_samples(text: &str, parse: ParseMagnitude<'_>) -> Result<Vec<SimDuration>, String> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let cell = line.split(',').next().unwrap_or("").trim();
         if cell.is_empty() || cell.starts_with('#') {
             continue;
         }
-        let parsed = if let Ok(ms) = cell.parse::<f64>() {
-            if ms < 0.0 || !ms.is_finite() {
-                return Err(format!(
-                    "line {}: negative or invalid sample `{cell}`",
-                    i + 1
-                ));
-            }
-            Ok(SimDuration((ms * 1e6).round() as u64))
-        } else {
-            parse_duration(cell).map_err(|e| e.0)
-        };
-        match parsed {
-            Ok(v) => out.push(v),
+        match parse(cell) {
+            Ok(v) => out.push(SimDuration(v)),
             Err(_) if i == 0 => continue, // header
             Err(e) => return Err(format!("line {}: {e}", i + 1)),
         }
     }
     if out.is_empty() {
         return Err("no samples".into());
+    }
+    Ok(out)
+}
+
+/// The column headed `column` of a CSV file, every non-empty cell read by
+/// `parse`; an error names the line.
+fn parse_samples_column(
+    text: &str,
+    column: &str,
+    parse: ParseMagnitude<'_>,
+) -> Result<Vec<SimDuration>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+    let Some(index) = headers.iter().position(|h| h.trim() == column) else {
+        let names: Vec<&str> = headers.iter().collect();
+        return Err(format!(
+            "no column `{column}` (the header names {})",
+            names.join(", ")
+        ));
+    };
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| e.to_string())?;
+        let line = record.position().map_or(0, |p| p.line());
+        let cell = record.get(index).unwrap_or("").trim();
+        if cell.is_empty() {
+            continue;
+        }
+        let v = parse(cell).map_err(|e| format!("line {line}, column `{column}`: {e}"))?;
+        out.push(SimDuration(v));
+    }
+    if out.is_empty() {
+        return Err(format!("column `{column}` holds no samples"));
     }
     Ok(out)
 }

@@ -21,6 +21,7 @@ mod explain;
 mod faults_profile;
 mod fuzz;
 mod fuzz_input;
+mod generated_workloads;
 mod heartbeat;
 mod helm_chart;
 mod hostile;

@@ -1,0 +1,363 @@
+//! `workload:`: generators and trace imports, checked and resolved. The
+//! imports' node lists become nodes of the cluster (each with a kubelet);
+//! every error names the scenario's field, or the trace file's line and
+//! column.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Loader;
+use crate::api::manifest::LoadError;
+use crate::api::node::NodeBody;
+use crate::api::quantity::Quantity;
+use crate::api::yaml::Pos;
+use crate::api::Kind;
+use crate::model::client::RateLimit;
+use crate::scenario::spec::Dur;
+use crate::scenario::NodePlan;
+use crate::sim::dist::{LatencyDist, LatencySpec};
+use crate::sim::{SimDuration, SimTime};
+use crate::workload::alibaba::{self, Window};
+use crate::workload::arrival::{ArrivalProcess, Burst};
+use crate::workload::generator::Generator;
+use crate::workload::spec::{AlibabaSpec, ArrivalSpec, GeneratorSpec, WorkloadSpec};
+use crate::workload::template::Template;
+use crate::workload::{Machine, TaskImport, TraceError, Workload, GPU, GPU_PRODUCT_LABEL};
+
+/// The most generator arrivals at one instant (`bursts[].count`).
+const MAX_BURST: u64 = 10_000_000;
+
+impl Loader<'_> {
+    /// The section, and the nodes its imports bring; `first_node` numbers
+    /// their pod CIDRs and IPs after the pools' nodes.
+    pub(super) fn workload(
+        &mut self,
+        spec: &WorkloadSpec,
+        duration: SimDuration,
+        first_node: usize,
+    ) -> (Workload, Vec<NodePlan>) {
+        let client = RateLimit {
+            qps: spec
+                .client
+                .qps
+                .unwrap_or(crate::scenario::driver::KUBECTL.qps),
+            burst: spec
+                .client
+                .burst
+                .unwrap_or(crate::scenario::driver::KUBECTL.burst),
+        };
+        if !(client.qps > 0.0 && client.qps.is_finite() && client.burst > 0) {
+            self.error(
+                "workload.client",
+                "qps and burst must be positive (kubectl's defaults are 50 and 300)",
+            );
+        }
+        let mut generators = Vec::new();
+        for (i, g) in spec.generators.iter().enumerate() {
+            if let Some(g) = self.generator(&format!("workload.generators[{i}]"), g, duration) {
+                generators.push(Arc::new(g));
+            }
+        }
+        let mut imports = Vec::new();
+        let mut nodes = Vec::new();
+        for (i, imp) in spec.imports.iter().enumerate() {
+            let at = format!("workload.imports[{i}]");
+            let Some(a) = &imp.alibaba_gpu_v2023 else {
+                self.error(&at, "name a trace to import: alibabaGpuV2023");
+                continue;
+            };
+            let (tasks, machines) = self.alibaba(&format!("{at}.alibabaGpuV2023"), a);
+            imports.extend(tasks.map(Arc::new));
+            let price = a.price_per_hour.unwrap_or(0.0);
+            let gpu_price = a.gpu_price_per_hour.unwrap_or(0.0);
+            for m in machines {
+                let n = first_node + nodes.len();
+                nodes.push(machine_node(&m, n, price + gpu_price * m.gpus as f64));
+            }
+        }
+        let workload = Workload {
+            client,
+            generators,
+            imports,
+        };
+        (workload, nodes)
+    }
+
+    fn generator(
+        &mut self,
+        at: &str,
+        g: &GeneratorSpec,
+        duration: SimDuration,
+    ) -> Option<Generator> {
+        if let Err(why) = crate::api::manifest::validate_dns_name(&g.name, true) {
+            self.error(&format!("{at}.name"), format!("`{}`: {why}", g.name));
+        }
+        let template = self.template(&format!("{at}.template"));
+        let process = self.arrival(&format!("{at}.arrival"), &g.arrival);
+        let start = g.start.map_or(SimTime::ZERO, |Dur(d)| SimTime(d.0));
+        let stop = g.stop.map_or(SimTime(duration.0), |Dur(d)| SimTime(d.0));
+        if stop <= start {
+            self.error(&format!("{at}.stop"), "must come after start");
+        }
+        let cpu = self.distribution(&format!("{at}.cpu"), g.cpu.as_ref(), &parse_cpu);
+        let memory = self.distribution(&format!("{at}.memory"), g.memory.as_ref(), &parse_bytes);
+        let run_for =
+            self.distribution(&format!("{at}.runFor"), g.run_for.as_ref(), &parse_duration);
+        Some(Generator {
+            name: g.name.clone(),
+            template: template?,
+            process: process?,
+            start,
+            stop,
+            count: g.count.unwrap_or(u64::MAX),
+            cpu,
+            memory,
+            run_for,
+        })
+    }
+
+    /// The inline Pod or Job manifest at `path`.
+    fn template(&mut self, path: &str) -> Option<Template> {
+        let node = crate::api::manifest::node_at(self.doc, path)?.clone();
+        if super::include_of(&node).is_some() {
+            self.error(path, "a template is written inline, not included");
+            return None;
+        }
+        let objs = self.manifests_at(path, &node);
+        let [o] = objs.as_slice() else {
+            if !objs.is_empty() {
+                self.error(path, "a template is one manifest");
+            }
+            return None;
+        };
+        if !matches!(o.kind, Kind::Pod | Kind::Job) {
+            self.error(
+                &format!("{path}.kind"),
+                format!("a template is a Pod or a Job, not a {}", o.kind.name()),
+            );
+            return None;
+        }
+        Some(Template::new(
+            o.kind,
+            o.meta.namespace.clone(),
+            node.to_json(),
+        ))
+    }
+
+    fn arrival(&mut self, at: &str, a: &ArrivalSpec) -> Option<ArrivalProcess> {
+        let given = [
+            a.constant.is_some(),
+            a.poisson.is_some(),
+            a.diurnal.is_some(),
+            a.bursts.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            self.error(at, "give exactly one of constant, poisson, diurnal, bursts");
+            return None;
+        }
+        if let Some(r) = a.constant {
+            return Some(ArrivalProcess::Constant { per_second: r.0 });
+        }
+        if let Some(r) = a.poisson {
+            return Some(ArrivalProcess::Poisson { per_second: r.0 });
+        }
+        if let Some(d) = &a.diurnal {
+            let ratio = d.peak_to_trough.unwrap_or(3.0);
+            if !(ratio.is_finite() && ratio >= 1.0) {
+                self.error(
+                    &format!("{at}.diurnal.peakToTrough"),
+                    format!("the peak over the trough is 1 or more, not {ratio}"),
+                );
+                return None;
+            }
+            let period = d.period.map_or(SimDuration::from_secs(86_400), |Dur(p)| p);
+            if period.is_zero() {
+                self.error(&format!("{at}.diurnal.period"), "must be longer than zero");
+                return None;
+            }
+            return Some(ArrivalProcess::Diurnal {
+                mean_per_second: d.mean.0,
+                amplitude: ArrivalProcess::amplitude_for(ratio),
+                peak_at: d
+                    .peak_at
+                    .map_or(SimDuration::from_secs(14 * 3600), |Dur(p)| p),
+                period,
+            });
+        }
+        let mut bursts = Vec::new();
+        for (i, b) in a.bursts.iter().flatten().enumerate() {
+            if b.count == 0 || b.count > MAX_BURST {
+                self.error(
+                    &format!("{at}.bursts[{i}].count"),
+                    format!("between 1 and {MAX_BURST}"),
+                );
+                return None;
+            }
+            let over = b.over.map_or(SimDuration::ZERO, |Dur(d)| d);
+            bursts.push(Burst {
+                at: SimTime(b.at.0 .0),
+                count: b.count,
+                over,
+            });
+        }
+        bursts.sort_by_key(|b| b.at);
+        Some(ArrivalProcess::Bursts(bursts))
+    }
+
+    fn distribution(
+        &mut self,
+        at: &str,
+        spec: Option<&LatencySpec>,
+        parse: &dyn Fn(&str) -> Result<u64, String>,
+    ) -> Option<LatencyDist> {
+        match spec?.resolve_with(self.base, parse, parse) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(at, e);
+                None
+            }
+        }
+    }
+
+    fn alibaba(&mut self, at: &str, a: &AlibabaSpec) -> (Option<TaskImport>, Vec<Machine>) {
+        let namespace = a.namespace.clone().unwrap_or_else(|| "default".into());
+        let window = Window {
+            from: a.from.map_or(0, |Dur(d)| d.0 / 1_000_000_000),
+            until: a.until.map_or(u64::MAX, |Dur(d)| d.0 / 1_000_000_000),
+            limit: a.limit.unwrap_or(u64::MAX),
+        };
+        for (field, p) in [
+            ("pricePerHour", a.price_per_hour),
+            ("gpuPricePerHour", a.gpu_price_per_hour),
+        ] {
+            if p.is_some_and(|p| !(p.is_finite() && p >= 0.0)) {
+                self.error(
+                    &format!("{at}.{field}"),
+                    "a price per hour is a number of zero or more",
+                );
+            }
+        }
+        if a.pods.is_none() && a.nodes.is_none() {
+            self.error(
+                at,
+                "name the trace's `pods` file, its `nodes` file, or both",
+            );
+        }
+        let machines = match &a.nodes {
+            None => Vec::new(),
+            Some(f) => {
+                let path = self.base.join(f);
+                alibaba::read_nodes(&path).unwrap_or_else(|e| {
+                    self.trace_errors(&format!("{at}.nodes"), &path, e);
+                    Vec::new()
+                })
+            }
+        };
+        let tasks = a.pods.as_ref().and_then(|f| {
+            let path = self.base.join(f);
+            match alibaba::read_tasks(&path, window) {
+                Ok(tasks) => Some(TaskImport {
+                    source: format!("alibabaGpuV2023 {f}"),
+                    template: task_template(
+                        &namespace,
+                        a.image.as_deref().unwrap_or("busybox:1.36"),
+                    ),
+                    tasks,
+                }),
+                Err(e) => {
+                    self.trace_errors(&format!("{at}.pods"), &path, e);
+                    None
+                }
+            }
+        });
+        (tasks, machines)
+    }
+
+    /// A trace file's errors, at its own lines; one without a line is
+    /// reported at the scenario's field that names the file.
+    fn trace_errors(&mut self, field: &str, path: &Path, errors: Vec<TraceError>) {
+        let shown = path.display().to_string();
+        for e in errors {
+            match e.line {
+                Some(line) => self.errors.push(LoadError::new(
+                    &shown,
+                    Some(Pos { line, col: 1 }),
+                    e.column,
+                    e.message,
+                )),
+                None => self.error(field, format!("`{shown}`: {}", e.message)),
+            }
+        }
+    }
+}
+
+/// The Pod every imported task is made from.
+fn task_template(namespace: &str, image: &str) -> Template {
+    let manifest = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"namespace": namespace},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "task", "image": image}]},
+    });
+    Template::new(Kind::Pod, namespace.to_string(), manifest)
+}
+
+/// A trace's machine as a node of the cluster.
+fn machine_node(m: &Machine, index: usize, price_per_hour: f64) -> NodePlan {
+    let mut capacity = BTreeMap::new();
+    capacity.insert(
+        "cpu".to_string(),
+        Quantity::from_milli(m.cpu_milli.min(i64::MAX as u64) as i64),
+    );
+    capacity.insert(
+        "memory".to_string(),
+        Quantity::from_units((m.memory_mib << 20).min(i64::MAX as u64) as i64),
+    );
+    capacity.insert("pods".to_string(), Quantity::from_units(110));
+    let mut labels = BTreeMap::new();
+    labels.insert("kubernetes.io/arch".to_string(), "amd64".to_string());
+    labels.insert("kubernetes.io/hostname".to_string(), m.name.clone());
+    labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
+    if m.gpus > 0 {
+        capacity.insert(GPU.to_string(), Quantity::from_units(m.gpus as i64));
+        if !m.gpu_model.is_empty() {
+            labels.insert(GPU_PRODUCT_LABEL.to_string(), m.gpu_model.clone());
+        }
+        labels.insert("nvidia.com/gpu.count".to_string(), m.gpus.to_string());
+    }
+    NodePlan {
+        name: m.name.clone(),
+        pool: "imported".into(),
+        labels,
+        body: NodeBody {
+            unschedulable: false,
+            taints: Vec::new(),
+            pod_cidr: Some(super::pod_cidr(index)),
+            capacity: capacity.clone(),
+            allocatable: capacity,
+            conditions: Vec::new(),
+            addresses: vec![
+                ("InternalIP".to_string(), super::node_ip(index)),
+                ("Hostname".to_string(), m.name.clone()),
+            ],
+            images: Vec::new(),
+            kubelet_version: "v1.34.0".into(),
+        },
+        join_at: None,
+        price_per_hour,
+    }
+}
+
+fn parse_cpu(s: &str) -> Result<u64, String> {
+    let q = Quantity::parse(s).map_err(|e| format!("`{s}` is not a CPU quantity: {}", e.0))?;
+    u64::try_from(q.milli_value()).map_err(|_| format!("`{s}`: a CPU request is not negative"))
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let q = Quantity::parse(s).map_err(|e| format!("`{s}` is not a memory quantity: {}", e.0))?;
+    u64::try_from(q.value()).map_err(|_| format!("`{s}`: a memory request is not negative"))
+}
+
+fn parse_duration(s: &str) -> Result<u64, String> {
+    crate::sim::dist::parse_latency(s)
+}
