@@ -34,6 +34,7 @@ use crate::sim::{SimDuration, SimTime, TraceLevel};
 
 mod fault_actions;
 mod kubelet_include;
+mod node_objects;
 mod pod_memo;
 mod workload;
 
@@ -197,15 +198,22 @@ impl Loader<'_> {
         };
         let objective = self.objective(spec.objective.as_ref());
         let mut cluster = self.cluster(&spec.cluster);
+        let mut dumped = Vec::new();
         let workload = spec.workload.as_ref().map(|w| {
             let first = cluster.as_ref().map_or(0, |c| c.4 .1.len());
-            let (w, imported) = self.workload(w, duration, first);
+            let (w, imported, objects) = self.workload(w, duration, first);
             if let Some(c) = &mut cluster {
                 self.add_imported_nodes(&mut c.4 .1, imported);
             }
+            dumped = objects;
             w
         });
-        let objects = self.objects();
+        // A cluster dump's objects come first, then the scenario's own.
+        let mut objects = dumped;
+        objects.extend(self.objects());
+        if let Some(c) = &mut cluster {
+            self.node_objects(&mut objects, &mut c.4 .1);
+        }
         let timeline = match &cluster {
             Some(c) => self.timeline(&spec.timeline, &c.4 .1, c.0, duration, &objects),
             None => Vec::new(),

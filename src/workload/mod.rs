@@ -7,12 +7,14 @@
 //! What lives here: the `workload:` section's types ([`spec`]), arrival
 //! processes ([`arrival`]), templates ([`template`]), the compact task table
 //! a trace becomes ([`task`]), the trace readers ([`alibaba`], with
-//! [`trace_file`] for opening a file safely) and the submitter. What must
+//! [`trace_file`] for opening a file safely), a live cluster's dump
+//! ([`cluster_dump`]) and the submitter. What must
 //! not: anything that reaches into the cluster's state; the submitter only
 //! sends requests, as a batch front end would.
 
 pub mod alibaba;
 pub mod arrival;
+pub mod cluster_dump;
 pub mod generator;
 pub mod spec;
 pub mod submitter;

@@ -90,6 +90,10 @@ pub struct BurstSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ImportSpec {
     pub alibaba_gpu_v2023: Option<AlibabaSpec>,
+    /// `kubectl get nodes,deployments,pods,… -o yaml` of a live cluster:
+    /// its Nodes become simulated nodes, its workloads are applied at the
+    /// start without status (see [`super::cluster_dump`]).
+    pub cluster_dump: Option<String>,
 }
 
 /// The Alibaba GPU cluster trace v2023 (`openb_*`).

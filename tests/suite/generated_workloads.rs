@@ -208,3 +208,76 @@ fn a_bad_trace_cell_is_an_error_at_its_file_line_and_column() {
         "{e}"
     );
 }
+
+/// A Node manifest under `objects:` (as a cluster dump lists it) gets a
+/// kubelet: it registers Ready with the manifest's labels and allocatable,
+/// takes pods that select it, and after its machine crashes and restarts
+/// it is Ready again.
+const DUMPED_NODE: &str = r#"name: dumped
+duration: 3m
+objects:
+  - apiVersion: v1
+    kind: Node
+    metadata: {name: dumped-1, labels: {team: ml}}
+    status:
+      capacity: {cpu: "8", memory: 32Gi}
+      allocatable: {cpu: 7500m, memory: 30Gi}
+  - apiVersion: v1
+    kind: Pod
+    metadata: {name: on-it, namespace: default}
+    spec:
+      nodeSelector: {team: ml}
+      containers: [{name: c, image: busybox:1.36, resources: {requests: {cpu: "7"}}}]
+timeline:
+  - {at: 30s, crashNode: dumped-1}
+  - {at: 90s, restartNode: dumped-1}
+"#;
+
+#[test]
+fn a_dumped_node_gets_a_kubelet_and_recovers_after_a_crash() {
+    let ran = run_full(&scenario(DUMPED_NODE), None);
+    let sum = &ran.finished.summary;
+    assert_eq!(
+        (sum.nodes.total, sum.nodes.ready),
+        (1, 1),
+        "{:?}",
+        sum.nodes
+    );
+    let node = ran
+        .writes("Node/dumped-1")
+        .find(|w| w["verb"] == "create")
+        .expect("the kubelet registered the Node");
+    assert_eq!(node["object"]["metadata"]["labels"]["team"], "ml");
+    assert_eq!(node["object"]["status"]["allocatable"]["cpu"], "7500m");
+    // The pod ran there, and runs there again after the restart.
+    assert_eq!(sum.pods.ready, 1, "{:?}", sum.pods);
+}
+
+/// A `kubectl get … -o yaml` dump as the starting point: its Nodes run
+/// with kubelets, its Deployment and bare pod are applied without status
+/// and scheduled here; its ReplicaSet and the Deployment's pods are made
+/// again by the controllers, not copied; its Event is left out.
+#[test]
+fn a_cluster_dump_becomes_the_scenario_s_nodes_and_workloads() {
+    let yaml = "name: dump\nduration: 2m\nworkload:\n  imports:\n    - clusterDump: tests/data/cluster-dump.yaml\n";
+    let s = scenario(yaml);
+    let names: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["prod-a", "prod-b"]);
+    let a = &s.nodes[0];
+    assert_eq!(a.body.allocatable["pods"].value(), 58);
+    assert_eq!(a.labels["node.kubernetes.io/instance-type"], "m6i.2xlarge");
+    assert_eq!(a.body.pod_cidr.as_deref(), Some("10.244.7.0/24"));
+    let kinds: Vec<String> = s
+        .objects
+        .iter()
+        .map(|o| format!("{}/{}", o.kind.name(), o.meta.name))
+        .collect();
+    assert_eq!(kinds, ["Deployment/web", "Pod/debug", "Service/web"]);
+    let ran = run_full(&s, None);
+    let sum = &ran.finished.summary;
+    assert_eq!((sum.nodes.total, sum.nodes.ready), (2, 2));
+    // Three web pods made by the ReplicaSet controller, plus `debug`
+    // scheduled onto the tainted node it tolerates or the other.
+    assert_eq!(sum.pods.total, 4, "{:?}", sum.pods);
+    assert_eq!(sum.pods.ready, 4, "{:?}", sum.pods);
+}

@@ -12,7 +12,7 @@ use crate::api::manifest::LoadError;
 use crate::api::node::NodeBody;
 use crate::api::quantity::Quantity;
 use crate::api::yaml::Pos;
-use crate::api::Kind;
+use crate::api::{Kind, Object};
 use crate::model::client::RateLimit;
 use crate::scenario::spec::Dur;
 use crate::scenario::NodePlan;
@@ -36,7 +36,7 @@ impl Loader<'_> {
         spec: &WorkloadSpec,
         duration: SimDuration,
         first_node: usize,
-    ) -> (Workload, Vec<NodePlan>) {
+    ) -> (Workload, Vec<NodePlan>, Vec<Object>) {
         let client = RateLimit {
             qps: spec
                 .client
@@ -61,10 +61,21 @@ impl Loader<'_> {
         }
         let mut imports = Vec::new();
         let mut nodes = Vec::new();
+        let mut objects = Vec::new();
         for (i, imp) in spec.imports.iter().enumerate() {
             let at = format!("workload.imports[{i}]");
+            if imp.alibaba_gpu_v2023.is_some() == imp.cluster_dump.is_some() {
+                self.error(
+                    &at,
+                    "name one source to import: alibabaGpuV2023 or clusterDump",
+                );
+                continue;
+            }
+            if let Some(f) = &imp.cluster_dump {
+                objects.extend(self.cluster_dump(&format!("{at}.clusterDump"), f));
+                continue;
+            }
             let Some(a) = &imp.alibaba_gpu_v2023 else {
-                self.error(&at, "name a trace to import: alibabaGpuV2023");
                 continue;
             };
             let (tasks, machines) = self.alibaba(&format!("{at}.alibabaGpuV2023"), a);
@@ -81,7 +92,7 @@ impl Loader<'_> {
             generators,
             imports,
         };
-        (workload, nodes)
+        (workload, nodes, objects)
     }
 
     fn generator(
@@ -272,6 +283,32 @@ impl Loader<'_> {
             }
         });
         (tasks, machines)
+    }
+
+    /// The objects of a cluster dump, sanitised, decoded at their own
+    /// lines in the dump.
+    fn cluster_dump(&mut self, field: &str, file: &str) -> Vec<Object> {
+        let full = self.base.join(file);
+        let shown = full.display().to_string();
+        let Some(text) = self.read_included(field, &full) else {
+            return Vec::new();
+        };
+        let docs = match crate::api::manifest::parse_yaml(&shown, &text) {
+            Ok(d) => d,
+            Err(e) => {
+                self.errors.extend(e);
+                return Vec::new();
+            }
+        };
+        let (docs, _counts) = crate::workload::cluster_dump::sanitise(docs);
+        let mut out = Vec::new();
+        for d in &docs {
+            match crate::api::manifest::decode_object(&shown, d, &mut self.report) {
+                Ok(objs) => out.extend(objs),
+                Err(e) => self.errors.extend(e),
+            }
+        }
+        out
     }
 
     /// A trace file's errors, at its own lines; one without a line is
