@@ -342,7 +342,15 @@ impl Loader<'_> {
         if !self.errors.is_empty() {
             return Err(self.finish_errors());
         }
-        self.check_namespaces(&objects, &timeline);
+        let workload_namespaces: Vec<String> = workload
+            .iter()
+            .flat_map(|w| {
+                let g = w.generators.iter().map(|g| g.template.namespace.clone());
+                g.chain(w.imports.iter().map(|i| i.template.namespace.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        self.check_namespaces(&objects, &timeline, &workload_namespaces);
         let liveness_bound = spec
             .checks
             .as_ref()
@@ -1723,7 +1731,12 @@ impl Loader<'_> {
 
     /// Objects created into a namespace that nothing creates fail at run time,
     /// as they would against a real apiserver; say so up front.
-    fn check_namespaces(&mut self, objects: &[Object], timeline: &[Step]) {
+    fn check_namespaces(
+        &mut self,
+        objects: &[Object],
+        timeline: &[Step],
+        workload_namespaces: &[String],
+    ) {
         let mut known: BTreeSet<&str> = super::BUILTIN_NAMESPACES.iter().copied().collect();
         let applied = timeline.iter().filter_map(|s| match &s.action {
             Some(Action::Apply(objs)) => Some(objs.iter().map(|o| o.as_ref())),
@@ -1739,6 +1752,12 @@ impl Loader<'_> {
         for o in &all {
             if o.kind.namespaced() && !known.contains(o.meta.namespace.as_str()) {
                 missing.insert(o.meta.namespace.clone());
+            }
+        }
+        // Where the workload submitter creates its objects.
+        for ns in workload_namespaces {
+            if !known.contains(ns.as_str()) {
+                missing.insert(ns.clone());
             }
         }
         for ns in missing {

@@ -20,6 +20,9 @@ const FILE_KEYS: &[(&str, &[&str])] = &[
     ("alibabaGpuV2023", &["pods", "nodes"]),
 ];
 
+/// Keys whose value is a list of files (the Borg trace's CSV parts).
+const FILE_LISTS: &[&str] = &["taskEvents", "machineEvents"];
+
 /// Paths (as written) of every file `node` refers to; `parent` is the key
 /// `node` is the value of.
 fn references(node: &Node, parent: &str, out: &mut Vec<String>) {
@@ -40,6 +43,9 @@ fn references(node: &Node, parent: &str, out: &mut Vec<String>) {
                     _ => references(v, key, out),
                 }
             }
+        }
+        Value::Seq(items) if FILE_LISTS.contains(&parent) => {
+            out.extend(items.iter().filter_map(|i| i.as_str()).map(str::to_string))
         }
         Value::Seq(items) => items.iter().for_each(|i| references(i, "", out)),
         Value::Scalar { .. } => {}

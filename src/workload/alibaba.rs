@@ -19,6 +19,7 @@ use std::path::Path;
 use super::task::{Task, TaskTable};
 use super::trace_file::{columns, line_of, open_csv, MAX_RECORDS};
 use super::{Machine, TraceError};
+use crate::api::limits::MAX_NODES;
 use crate::sim::{SimDuration, SimTime};
 
 /// Which tasks of the trace to take.
@@ -54,8 +55,12 @@ pub fn read_nodes(path: &Path) -> Result<Vec<Machine>, Vec<TraceError>> {
             headers: &headers,
             errors: &mut errors,
         };
+        let name = cell.text(sn).to_string();
+        if let Err(why) = crate::api::manifest::validate_dns_name(&name, false) {
+            cell.error(sn, format!("`{name}` cannot name a Node: {why}"));
+        }
         let m = Machine {
-            name: cell.text(sn).to_string(),
+            name,
             cpu_milli: cell.number(cpu).unwrap_or(0),
             memory_mib: cell.number(mem).unwrap_or(0),
             gpus: cell.number(gpu).unwrap_or(0),
@@ -65,9 +70,9 @@ pub fn read_nodes(path: &Path) -> Result<Vec<Machine>, Vec<TraceError>> {
             break;
         }
         out.push(m);
-        if out.len() as u64 > MAX_RECORDS {
-            return Err(vec![TraceError::file(format!(
-                "more than {MAX_RECORDS} machines"
+        if out.len() as u64 > MAX_NODES {
+            return Err(vec![TraceError::at(line, "", format!(
+                "more than {MAX_NODES} machines: kubesim simulates up to four times the 5,000 nodes Kubernetes is tested at"
             ))]);
         }
     }
@@ -118,6 +123,9 @@ pub fn read_tasks(path: &Path, window: Window) -> Result<TaskTable, Vec<TraceErr
                 "more than {MAX_RECORDS} tasks"
             ))]);
         }
+        if table.len() as u64 >= window.limit {
+            break;
+        }
         let line = line_of(&record);
         let mut cell = Cells {
             rec: &record,
@@ -126,12 +134,11 @@ pub fn read_tasks(path: &Path, window: Window) -> Result<TaskTable, Vec<TraceErr
             errors: &mut errors,
         };
         if let Some((task, name)) = task_of(&mut cell, &cols, window, &mut table) {
-            table.push(task, &name);
+            if let Err(why) = table.push(task, &name) {
+                cell.error(cols[0], why);
+            }
         }
         if errors.len() >= 20 {
-            break;
-        }
-        if table.len() as u64 >= window.limit {
             break;
         }
     }
@@ -182,10 +189,11 @@ fn task_of(
         .filter(|m| !m.is_empty())
         .map(str::to_string)
         .collect();
-    t.gpu_model = table.gpu_model_index(models);
     let class = cell.text(qos).to_string();
-    if !class.is_empty() {
-        t.class = table.class_index(&class);
+    match (table.gpu_model_index(models), table.class_index(&class)) {
+        (Ok(m), Ok(q)) => (t.gpu_model, t.class) = (m, q),
+        (Err(why), _) => cell.error(spec, why.into()),
+        (_, Err(why)) => cell.error(qos, why.into()),
     }
     let name = cell.text(name).to_string();
     if let Err(why) = crate::api::manifest::validate_dns_name(&name, false) {

@@ -99,7 +99,7 @@ impl Arrivals {
                 Some(self.last.after(exponential_gap(rng, *per_second)?))
             }
             ArrivalProcess::Diurnal { .. } => self.next_thinned(rng),
-            ArrivalProcess::Bursts(bursts) => {
+            ArrivalProcess::Bursts(bursts) => loop {
                 let (i, k) = self.burst;
                 let b = bursts.get(i)?;
                 let at = b.at.after(SimDuration(b.over.0 / b.count.max(1) * k));
@@ -108,8 +108,11 @@ impl Arrivals {
                 } else {
                     (i, k + 1)
                 };
-                Some(at.max(self.start))
-            }
+                // A burst's arrival before the generator's start is not made.
+                if at >= self.start {
+                    break Some(at);
+                }
+            },
         }?;
         self.made += 1;
         self.last = t;

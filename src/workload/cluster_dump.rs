@@ -96,6 +96,38 @@ fn controlled(doc: &Node) -> bool {
         .any(|r| r.get("controller").and_then(Node::resolve) == Some(Resolved::Bool(true)))
 }
 
+/// Labels the Job controller sets on a Job and its pod template.
+const JOB_CONTROLLER_LABELS: &[&str] = &[
+    "controller-uid",
+    "job-name",
+    "batch.kubernetes.io/controller-uid",
+    "batch.kubernetes.io/job-name",
+];
+
+/// The scalar at `path`, if there is one.
+fn scalar_at(doc: &Node, path: &[&str]) -> Option<String> {
+    let mut at = doc;
+    for key in path {
+        at = at.get(key)?;
+    }
+    at.as_str().map(str::to_string)
+}
+
+/// The node at a dotted `path` of mapping keys, for editing.
+fn node_at_mut<'a>(doc: &'a mut Node, path: &str) -> Option<&'a mut Node> {
+    let mut at = doc;
+    for key in path.split('.') {
+        let Value::Map(pairs) = &mut at.value else {
+            return None;
+        };
+        at = pairs
+            .iter_mut()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)?;
+    }
+    Some(at)
+}
+
 fn strip(mut doc: Node, kind: &str) -> Node {
     if kind != "Node" {
         remove_at(&mut doc, "status");
@@ -107,9 +139,39 @@ fn strip(mut doc: Node, kind: &str) -> Node {
         "Pod" => {
             remove_at(&mut doc, "spec.nodeName");
         }
-        "Service" => {
+        // An allocated address is the apiserver's; `None` (headless) is
+        // the author's and stays.
+        "Service" if scalar_at(&doc, &["spec", "clusterIP"]).as_deref() != Some("None") => {
             remove_at(&mut doc, "spec.clusterIP");
             remove_at(&mut doc, "spec.clusterIPs");
+        }
+        // The Job controller's selector and labels: a create that carries
+        // them without `manualSelector` is refused, so they go, as
+        // `kubectl get job -o yaml | kubectl apply` users strip them.
+        "Job" if scalar_at(&doc, &["spec", "manualSelector"]).as_deref() != Some("true") => {
+            remove_at(&mut doc, "spec.selector");
+            for path in ["metadata.labels", "spec.template.metadata.labels"] {
+                if let Some(labels) = node_at_mut(&mut doc, path) {
+                    if let Value::Map(pairs) = &mut labels.value {
+                        pairs.retain(|(k, _)| {
+                            !JOB_CONTROLLER_LABELS.contains(&k.as_str().unwrap_or(""))
+                        });
+                    }
+                }
+            }
+        }
+        // The taints the node lifecycle controller wrote (not-ready,
+        // unreachable, …): the simulated one writes its own.
+        "Node" => {
+            if let Some(taints) = node_at_mut(&mut doc, "spec.taints") {
+                if let Value::Seq(items) = &mut taints.value {
+                    items.retain(|t| {
+                        !t.get("key")
+                            .and_then(Node::as_str)
+                            .is_some_and(|k| k.starts_with("node.kubernetes.io/"))
+                    });
+                }
+            }
         }
         _ => {}
     }
@@ -120,6 +182,36 @@ fn strip(mut doc: Node, kind: &str) -> Node {
 mod tests {
     use super::*;
     use crate::api::yaml::parse_documents;
+
+    #[test]
+    fn a_headless_service_keeps_none_and_a_job_loses_its_controller_selector() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Service, metadata: {name: h}, spec: {clusterIP: None, selector: {a: b}}}\n- {apiVersion: batch/v1, kind: Job, metadata: {name: j, labels: {controller-uid: u, team: x}}, spec: {selector: {matchLabels: {controller-uid: u}}, template: {metadata: {labels: {controller-uid: u, batch.kubernetes.io/job-name: j, app: a}}, spec: {containers: []}}}}\n- {apiVersion: v1, kind: Node, metadata: {name: n}, spec: {taints: [{key: node.kubernetes.io/unreachable, effect: NoExecute}, {key: gpu, effect: NoSchedule}]}}\n";
+        let (docs, _) = sanitise(parse_documents(text).unwrap());
+        assert_eq!(
+            scalar_at(&docs[0], &["spec", "clusterIP"]).as_deref(),
+            Some("None")
+        );
+        let job = &docs[1];
+        assert!(job.get("spec").unwrap().get("selector").is_none());
+        let labels = job
+            .get("spec")
+            .unwrap()
+            .get("template")
+            .unwrap()
+            .get("metadata")
+            .unwrap()
+            .get("labels")
+            .unwrap();
+        assert!(labels.get("controller-uid").is_none() && labels.get("app").is_some());
+        assert_eq!(
+            scalar_at(job, &["metadata", "labels", "team"]).as_deref(),
+            Some("x")
+        );
+        let Value::Seq(taints) = &docs[2].get("spec").unwrap().get("taints").unwrap().value else {
+            panic!()
+        };
+        assert_eq!(taints.len(), 1);
+    }
 
     #[test]
     fn owned_and_control_plane_objects_go_and_server_fields_are_cleared() {

@@ -14,6 +14,7 @@
 
 pub mod alibaba;
 pub mod arrival;
+pub mod borg;
 pub mod cluster_dump;
 pub mod generator;
 pub mod spec;

@@ -90,6 +90,7 @@ pub struct BurstSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ImportSpec {
     pub alibaba_gpu_v2023: Option<AlibabaSpec>,
+    pub google_borg2011: Option<BorgSpec>,
     /// `kubectl get nodes,deployments,pods,… -o yaml` of a live cluster:
     /// its Nodes become simulated nodes, its workloads are applied at the
     /// start without status (see [`super::cluster_dump`]).
@@ -118,6 +119,27 @@ pub struct AlibabaSpec {
     pub price_per_hour: Option<f64>,
     /// … plus this much for each of its GPUs.
     pub gpu_price_per_hour: Option<f64>,
+}
+
+/// Google's 2011 cluster trace (`machine_events`, `task_events` parts).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BorgSpec {
+    #[serde(default)]
+    pub task_events: Vec<String>,
+    #[serde(default)]
+    pub machine_events: Vec<String>,
+    /// Cores that a normalised CPU of 1.0 stands for.
+    pub cpu_scale: f64,
+    /// Memory that a normalised 1.0 stands for (`128Gi`).
+    pub memory_scale: crate::scenario::spec::Qty,
+    pub namespace: Option<String>,
+    pub image: Option<String>,
+    /// Trace time that is the run's 0s (default 600s, the trace's start).
+    pub from: Option<Dur>,
+    pub until: Option<Dur>,
+    pub limit: Option<u64>,
+    pub price_per_hour: Option<f64>,
 }
 
 /// Events per second: `2` or `2/s`, `120/m`, `30/h`.

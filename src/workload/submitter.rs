@@ -4,7 +4,8 @@
 //! rate limit, and deletes the imported tasks their owners gave up on.
 //!
 //! It keeps one timer per source, for that source's next arrival, so a
-//! trace of 10⁶ tasks is never 10⁶ queued events. A create that gets no
+//! trace of 10⁶ tasks is never 10⁶ queued arrivals (a task its owner gave
+//! up on gets its deletion timer when it is created). A create that gets no
 //! answer (timeout, refused connection, 5xx) is sent again after a capped
 //! exponential back-off, as a submitter that must not lose work does; an
 //! `AlreadyExists` on a resend means the first attempt was committed.
@@ -203,7 +204,9 @@ impl WorkloadSubmitter {
             (Verb::Delete, 200..=299) => stats.deleted += 1,
             // Deleted already (it finished, or PodGC took it).
             (Verb::Delete, 404) => {}
-            (_, 0) | (_, 500..) => {
+            // No answer, a 5xx, or a 429 the client's own retries did not
+            // get past: the work must not be lost.
+            (_, 0) | (_, 429) | (_, 500..) => {
                 stats.retries += 1;
                 let wait = backoff(p.attempts);
                 self.retrying.insert(tag, p);

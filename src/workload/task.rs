@@ -37,36 +37,80 @@ pub struct TaskTable {
     tasks: Vec<Task>,
     names: String,
     /// Accepted GPU models per task kind (`V100M16|V100M32`), `[0]` empty.
-    gpu_models: Vec<Vec<String>>,
-    /// The trace's QoS classes (`LS`, `BE`, …), kept as a label.
-    classes: Vec<String>,
+    gpu_models: Interned<Vec<String>>,
+    /// The trace's QoS classes (`LS`, `BE`, …), kept as a label; `[0]` is
+    /// "none given", which labels nothing.
+    classes: Interned<String>,
     /// The label key for a task's QoS class.
     pub class_label: String,
+    /// Every name so far, to refuse a second task of the same name (its
+    /// create would be refused and its deletion would hit the first).
+    seen: std::collections::BTreeSet<Box<str>>,
 }
+
+/// Values numbered in order of first appearance, found through an index.
+#[derive(Debug, Default)]
+struct Interned<T: Ord + Clone> {
+    list: Vec<T>,
+    index: BTreeMap<T, u16>,
+}
+
+impl<T: Ord + Clone> Interned<T> {
+    fn with_empty(empty: T) -> Self {
+        let mut i = Interned {
+            list: Vec::new(),
+            index: BTreeMap::new(),
+        };
+        let _ = i.get(empty);
+        i
+    }
+
+    /// `v`'s number; `None` past 65,536 distinct values.
+    fn get(&mut self, v: T) -> Option<u16> {
+        if let Some(&i) = self.index.get(&v) {
+            return Some(i);
+        }
+        let i = u16::try_from(self.list.len()).ok()?;
+        self.index.insert(v.clone(), i);
+        self.list.push(v);
+        Some(i)
+    }
+}
+
+/// Why a task could not be added.
+pub const TOO_MANY_KINDS: &str = "more than 65,536 distinct values in this column";
 
 impl TaskTable {
     pub fn new(class_label: &str) -> Self {
         TaskTable {
-            gpu_models: vec![Vec::new()],
+            gpu_models: Interned::with_empty(Vec::new()),
+            classes: Interned::with_empty(String::new()),
             class_label: class_label.into(),
             ..Default::default()
         }
     }
 
-    /// Adds a task; `name` is kept in the shared buffer.
-    pub fn push(&mut self, mut task: Task, name: &str) {
+    /// Adds a task; `name` is kept in the shared buffer. An error names
+    /// what is wrong with it (a name seen before, a table too large).
+    pub fn push(&mut self, mut task: Task, name: &str) -> Result<(), String> {
+        if !self.seen.insert(name.into()) {
+            return Err(format!("a second task is named `{name}`"));
+        }
         self.names.push_str(name);
-        task.name_end = self.names.len() as u32;
+        task.name_end = u32::try_from(self.names.len())
+            .map_err(|_| "the tasks' names pass 4 GiB".to_string())?;
         self.tasks.push(task);
+        Ok(())
     }
 
     /// The index of a GPU model list, adding it if new.
-    pub fn gpu_model_index(&mut self, models: Vec<String>) -> u16 {
-        intern(&mut self.gpu_models, models)
+    pub fn gpu_model_index(&mut self, models: Vec<String>) -> Result<u16, &'static str> {
+        self.gpu_models.get(models).ok_or(TOO_MANY_KINDS)
     }
 
-    pub fn class_index(&mut self, class: &str) -> u16 {
-        intern(&mut self.classes, class.to_string())
+    /// The index of a class (`""` is none).
+    pub fn class_index(&mut self, class: &str) -> Result<u16, &'static str> {
+        self.classes.get(class.to_string()).ok_or(TOO_MANY_KINDS)
     }
 
     /// Sorts by submission time; a stable sort, so ties keep file order.
@@ -98,6 +142,7 @@ impl TaskTable {
         }
         self.tasks = tasks;
         self.names = names;
+        self.seen = Default::default();
     }
 
     pub fn len(&self) -> usize {
@@ -134,7 +179,7 @@ impl TaskTable {
             d.limits.insert(super::GPU.into(), n);
             d.annotations
                 .insert("kubesim.io/gpu-milli".into(), t.gpu_milli.to_string());
-            let models = &self.gpu_models[t.gpu_model as usize];
+            let models = &self.gpu_models.list[t.gpu_model as usize];
             if !models.is_empty() {
                 d.node_in = Some((super::GPU_PRODUCT_LABEL.into(), models.clone()));
             }
@@ -144,30 +189,14 @@ impl TaskTable {
             d.annotations
                 .insert(ANNOTATION_EXIT_CODE.into(), "1".into());
         }
-        if let Some(c) = self.classes.get(t.class as usize) {
-            d.labels.insert(self.class_label.clone(), c.clone());
+        match self.classes.list.get(t.class as usize) {
+            Some(c) if !c.is_empty() => {
+                d.labels.insert(self.class_label.clone(), c.clone());
+            }
+            _ => {}
         }
         d
     }
-
-    /// How many tasks ask for each resource, for the load summary.
-    pub fn totals(&self) -> BTreeMap<&'static str, u64> {
-        let mut m = BTreeMap::new();
-        m.insert("tasks", self.tasks.len() as u64);
-        m.insert(
-            "gpu tasks",
-            self.tasks.iter().filter(|t| t.gpus > 0).count() as u64,
-        );
-        m
-    }
-}
-
-fn intern<T: PartialEq>(list: &mut Vec<T>, v: T) -> u16 {
-    if let Some(i) = list.iter().position(|x| *x == v) {
-        return i as u16;
-    }
-    list.push(v);
-    (list.len() - 1).min(u16::MAX as usize) as u16
 }
 
 impl Task {
@@ -196,9 +225,10 @@ mod tests {
     #[test]
     fn sorting_keeps_each_task_its_name_and_ties_in_file_order() {
         let mut t = TaskTable::new("qos");
-        t.push(Task::new(SimTime(30), 1, 1), "late");
-        t.push(Task::new(SimTime(10), 2, 2), "first");
-        t.push(Task::new(SimTime(10), 3, 3), "second");
+        t.push(Task::new(SimTime(30), 1, 1), "late").unwrap();
+        t.push(Task::new(SimTime(10), 2, 2), "first").unwrap();
+        t.push(Task::new(SimTime(10), 3, 3), "second").unwrap();
+        assert!(t.push(Task::new(SimTime(40), 1, 1), "late").is_err());
         t.finish();
         let names: Vec<&str> = (0..t.len()).map(|i| t.name(i)).collect();
         assert_eq!(names, ["first", "second", "late"]);

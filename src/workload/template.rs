@@ -50,6 +50,15 @@ impl Template {
         }
     }
 
+    /// Whether the first container sets a limit on `resource`.
+    pub fn first_container_limits(&self, resource: &str) -> bool {
+        let spec = match self.kind {
+            Kind::Job => &self.manifest["spec"]["template"]["spec"],
+            _ => &self.manifest["spec"],
+        };
+        !spec["containers"][0]["resources"]["limits"][resource].is_null()
+    }
+
     /// The object named `name` with `draw` written in; an error is a bug in
     /// what the loader checked (every drawn value is a valid quantity).
     pub fn make(&self, name: &str, draw: &Draw) -> Result<Object, String> {

@@ -47,19 +47,45 @@ impl<R: Read> Read for LineBounded<R> {
 
 /// A CSV reader over the regular file at `path`, with a header row.
 pub fn open_csv(path: &Path) -> Result<csv::Reader<LineBounded<BufReader<File>>>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
-    if !meta.is_file() {
-        return Err("not a regular file: kubesim reads only regular files".into());
-    }
-    let file = File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let file = open_regular(path)?;
     let bounded = LineBounded {
         inner: BufReader::with_capacity(1 << 16, file),
         since_newline: 0,
     };
-    Ok(csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bounded))
+    Ok(reader(true).from_reader(bounded))
+}
+
+/// A reader of headerless CSV at `path`, gunzipped when it ends in `.gz`
+/// (as Google's Borg trace is published).
+pub fn open_csv_maybe_gz(path: &Path) -> Result<csv::Reader<LineBounded<Box<dyn Read>>>, String> {
+    let file = BufReader::with_capacity(1 << 16, open_regular(path)?);
+    let inner: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let bounded = LineBounded {
+        inner,
+        since_newline: 0,
+    };
+    Ok(reader(false).from_reader(bounded))
+}
+
+/// Traces quote nothing; reading quotes literally keeps a record to its
+/// line, so [`LineBounded`] bounds a record too (a quoted field may span
+/// lines).
+fn reader(headers: bool) -> csv::ReaderBuilder {
+    let mut b = csv::ReaderBuilder::new();
+    b.has_headers(headers).flexible(true).quoting(false);
+    b
+}
+
+fn open_regular(path: &Path) -> Result<File, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file: kubesim reads only regular files".into());
+    }
+    File::open(path).map_err(|e| format!("cannot read it: {e}"))
 }
 
 /// The index of each of `wanted` in the header row; an error names the

@@ -27,6 +27,10 @@ impl Loader<'_> {
                 continue;
             };
             let name = o.meta.name.clone();
+            if names.len() as u64 >= crate::api::limits::MAX_NODES {
+                self.error("objects", crate::api::limits::too_many("nodes", names.len() as i64 + 1, crate::api::limits::MAX_NODES as i64, "kubesim simulates up to four times the 5,000 nodes Kubernetes is tested at"));
+                break;
+            }
             if !names.insert(name.clone()) {
                 self.error(
                     "objects",

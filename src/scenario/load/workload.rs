@@ -20,13 +20,16 @@ use crate::sim::dist::{LatencyDist, LatencySpec};
 use crate::sim::{SimDuration, SimTime};
 use crate::workload::alibaba::{self, Window};
 use crate::workload::arrival::{ArrivalProcess, Burst};
+use crate::workload::borg;
 use crate::workload::generator::Generator;
-use crate::workload::spec::{AlibabaSpec, ArrivalSpec, GeneratorSpec, WorkloadSpec};
+use crate::workload::spec::{AlibabaSpec, ArrivalSpec, BorgSpec, GeneratorSpec, WorkloadSpec};
 use crate::workload::template::Template;
 use crate::workload::{Machine, TaskImport, TraceError, Workload, GPU, GPU_PRODUCT_LABEL};
 
 /// The most generator arrivals at one instant (`bursts[].count`).
 const MAX_BURST: u64 = 10_000_000;
+/// The most arrivals one generator makes: as many as a trace may hold.
+const MAX_ARRIVALS: u64 = crate::workload::trace_file::MAX_RECORDS;
 
 impl Loader<'_> {
     /// The section, and the nodes its imports bring; `first_node` numbers
@@ -54,7 +57,17 @@ impl Loader<'_> {
             );
         }
         let mut generators = Vec::new();
+        let mut names = std::collections::BTreeSet::new();
         for (i, g) in spec.generators.iter().enumerate() {
+            if !names.insert(g.name.as_str()) {
+                self.error(
+                    &format!("workload.generators[{i}].name"),
+                    format!(
+                        "two generators are named `{}`: their objects' names would collide",
+                        g.name
+                    ),
+                );
+            }
             if let Some(g) = self.generator(&format!("workload.generators[{i}]"), g, duration) {
                 generators.push(Arc::new(g));
             }
@@ -64,11 +77,25 @@ impl Loader<'_> {
         let mut objects = Vec::new();
         for (i, imp) in spec.imports.iter().enumerate() {
             let at = format!("workload.imports[{i}]");
-            if imp.alibaba_gpu_v2023.is_some() == imp.cluster_dump.is_some() {
+            let given = [
+                imp.alibaba_gpu_v2023.is_some(),
+                imp.google_borg2011.is_some(),
+                imp.cluster_dump.is_some(),
+            ];
+            if given.iter().filter(|g| **g).count() != 1 {
                 self.error(
                     &at,
-                    "name one source to import: alibabaGpuV2023 or clusterDump",
+                    "name one source to import: alibabaGpuV2023, googleBorg2011 or clusterDump",
                 );
+                continue;
+            }
+            if let Some(b) = &imp.google_borg2011 {
+                let (tasks, machines) = self.borg(&format!("{at}.googleBorg2011"), b);
+                imports.extend(tasks.map(Arc::new));
+                for m in machines {
+                    let n = first_node + nodes.len();
+                    nodes.push(machine_node(&m, n, b.price_per_hour.unwrap_or(0.0)));
+                }
                 continue;
             }
             if let Some(f) = &imp.cluster_dump {
@@ -111,10 +138,30 @@ impl Loader<'_> {
         if stop <= start {
             self.error(&format!("{at}.stop"), "must come after start");
         }
+        if let Some(process) = &process {
+            self.check_arrivals(at, process, g.count, stop.since(start));
+        }
+        if let Some(t) = &template {
+            for (field, res, given) in [
+                ("cpu", "cpu", g.cpu.is_some()),
+                ("memory", "memory", g.memory.is_some()),
+            ] {
+                if given && t.first_container_limits(res) {
+                    self.error(&format!("{at}.{field}"), format!("the template's first container has a {res} limit, which a drawn request could pass (requests may not exceed limits): remove the limit or the distribution"));
+                }
+            }
+        }
         let cpu = self.distribution(&format!("{at}.cpu"), g.cpu.as_ref(), &parse_cpu);
         let memory = self.distribution(&format!("{at}.memory"), g.memory.as_ref(), &parse_bytes);
         let run_for =
             self.distribution(&format!("{at}.runFor"), g.run_for.as_ref(), &parse_duration);
+        if let (Some(t), Some(_)) = (&template, &process) {
+            // One object made now: what every arrival's will be, less the
+            // drawn values (which are always valid quantities).
+            if let Err(why) = t.make(&format!("{}-1", g.name), &Default::default()) {
+                self.error(&format!("{at}.template"), why);
+            }
+        }
         Some(Generator {
             name: g.name.clone(),
             template: template?,
@@ -126,6 +173,37 @@ impl Loader<'_> {
             memory,
             run_for,
         })
+    }
+
+    /// A generator makes at most [`MAX_ARRIVALS`]: its `count`, or what its
+    /// process is expected to make over its window.
+    fn check_arrivals(
+        &mut self,
+        at: &str,
+        p: &ArrivalProcess,
+        count: Option<u64>,
+        window: SimDuration,
+    ) {
+        if count.is_some_and(|c| c <= MAX_ARRIVALS) {
+            return;
+        }
+        let expected = match p {
+            ArrivalProcess::Constant { per_second } | ArrivalProcess::Poisson { per_second } => {
+                per_second * window.as_secs_f64()
+            }
+            ArrivalProcess::Diurnal {
+                mean_per_second,
+                amplitude,
+                ..
+            } => mean_per_second * (1.0 + amplitude) * window.as_secs_f64(),
+            ArrivalProcess::Bursts(b) => b.iter().map(|b| b.count as f64).sum(),
+        };
+        if expected > MAX_ARRIVALS as f64 {
+            self.error(
+                &format!("{at}.arrival"),
+                format!("would make about {expected:.0} arrivals over its window, more than the {MAX_ARRIVALS} a generator may: give a `count`, a lower rate or a shorter window"),
+            );
+        }
     }
 
     /// The inline Pod or Job manifest at `path`.
@@ -238,6 +316,9 @@ impl Loader<'_> {
             until: a.until.map_or(u64::MAX, |Dur(d)| d.0 / 1_000_000_000),
             limit: a.limit.unwrap_or(u64::MAX),
         };
+        if window.from >= window.until {
+            self.error(&format!("{at}.until"), "must come after `from`");
+        }
         for (field, p) in [
             ("pricePerHour", a.price_per_hour),
             ("gpuPricePerHour", a.gpu_price_per_hour),
@@ -283,6 +364,67 @@ impl Loader<'_> {
             }
         });
         (tasks, machines)
+    }
+
+    fn borg(&mut self, at: &str, b: &BorgSpec) -> (Option<TaskImport>, Vec<Machine>) {
+        let memory = b.memory_scale.0.value();
+        if !(b.cpu_scale.is_finite() && b.cpu_scale > 0.0) || memory <= 0 {
+            self.error(
+                at,
+                "cpuScale and memoryScale must be positive: what a normalised 1.0 stands for",
+            );
+            return (None, Vec::new());
+        }
+        let scales = borg::Scales {
+            cpu_cores: b.cpu_scale,
+            memory_bytes: memory as f64,
+        };
+        let us = |d: &Option<Dur>, default: u64| d.map_or(default, |Dur(d)| d.0 / 1000);
+        let window = borg::Window {
+            from_us: us(&b.from, 600_000_000),
+            until_us: us(&b.until, u64::MAX),
+            limit: b.limit.unwrap_or(u64::MAX),
+        };
+        if window.from_us >= window.until_us {
+            self.error(
+                &format!("{at}.until"),
+                "must come after `from` (default 600s, the trace's start)",
+            );
+        }
+        let files = |list: &[String]| list.iter().map(|f| self.base.join(f)).collect::<Vec<_>>();
+        let (machine_files, task_files) = (files(&b.machine_events), files(&b.task_events));
+        let machines =
+            borg::read_machines(&machine_files, scales, window.from_us).unwrap_or_else(|(f, e)| {
+                self.trace_errors(
+                    &format!("{at}.machineEvents[{f}]"),
+                    &machine_files[f],
+                    vec![e],
+                );
+                Vec::new()
+            });
+        if task_files.is_empty() {
+            return (None, machines);
+        }
+        let namespace = b.namespace.clone().unwrap_or_else(|| "default".into());
+        match borg::read_tasks(&task_files, scales, window) {
+            Ok(tasks) => {
+                let template =
+                    task_template(&namespace, b.image.as_deref().unwrap_or("busybox:1.36"));
+                let source = format!("googleBorg2011 {} files", task_files.len());
+                (
+                    Some(TaskImport {
+                        source,
+                        template,
+                        tasks,
+                    }),
+                    machines,
+                )
+            }
+            Err((f, e)) => {
+                self.trace_errors(&format!("{at}.taskEvents[{f}]"), &task_files[f], vec![e]);
+                (None, machines)
+            }
+        }
     }
 
     /// The objects of a cluster dump, sanitised, decoded at their own
@@ -348,7 +490,7 @@ fn machine_node(m: &Machine, index: usize, price_per_hour: f64) -> NodePlan {
     );
     capacity.insert(
         "memory".to_string(),
-        Quantity::from_units((m.memory_mib << 20).min(i64::MAX as u64) as i64),
+        Quantity::from_units(m.memory_mib.saturating_mul(1 << 20).min(i64::MAX as u64) as i64),
     );
     capacity.insert("pods".to_string(), Quantity::from_units(110));
     let mut labels = BTreeMap::new();
@@ -356,7 +498,10 @@ fn machine_node(m: &Machine, index: usize, price_per_hour: f64) -> NodePlan {
     labels.insert("kubernetes.io/hostname".to_string(), m.name.clone());
     labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
     if m.gpus > 0 {
-        capacity.insert(GPU.to_string(), Quantity::from_units(m.gpus as i64));
+        capacity.insert(
+            GPU.to_string(),
+            Quantity::from_units(m.gpus.min(i64::MAX as u64) as i64),
+        );
         if !m.gpu_model.is_empty() {
             labels.insert(GPU_PRODUCT_LABEL.to_string(), m.gpu_model.clone());
         }
