@@ -992,10 +992,7 @@ impl Loader<'_> {
                 .collect();
             for n in 0..pool.count {
                 let name = format!("{}-{}", pool.name, n + 1);
-                let mut labels = BTreeMap::new();
-                labels.insert("kubernetes.io/arch".to_string(), "amd64".to_string());
-                labels.insert("kubernetes.io/hostname".to_string(), name.clone());
-                labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
+                let mut labels = kubelet_labels(&name);
                 if !zones.is_empty() {
                     labels.insert(
                         "topology.kubernetes.io/zone".to_string(),
@@ -1016,10 +1013,7 @@ impl Loader<'_> {
                         capacity: capacity.clone(),
                         allocatable: allocatable.clone(),
                         conditions: Vec::new(),
-                        addresses: vec![
-                            ("InternalIP".to_string(), node_ip(nodes.len())),
-                            ("Hostname".to_string(), name.clone()),
-                        ],
+                        addresses: node_addresses(nodes.len(), &name),
                         images: images.clone(),
                         kubelet_version: "v1.34.0".into(),
                     },
@@ -1822,6 +1816,24 @@ fn non_negative_bytes(q: &Quantity) -> Option<u64> {
 /// The pod CIDR of the `i`th node: a /24 of 10.64.0.0/10.
 pub fn pod_cidr(i: usize) -> String {
     format!("10.{}.{}.0/24", 64 + (i / 256) % 64, i % 256)
+}
+
+/// The labels every kubelet sets on its Node (`kubernetes.io/arch`,
+/// `hostname`, `os`), whatever the node's origin: a pool, a trace, a manifest.
+pub fn kubelet_labels(name: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    labels.insert("kubernetes.io/arch".to_string(), "amd64".to_string());
+    labels.insert("kubernetes.io/hostname".to_string(), name.to_string());
+    labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
+    labels
+}
+
+/// The addresses the kubelet of the `i`-th node reports.
+pub fn node_addresses(i: usize, name: &str) -> Vec<(String, String)> {
+    vec![
+        ("InternalIP".to_string(), node_ip(i)),
+        ("Hostname".to_string(), name.to_string()),
+    ]
 }
 
 /// The InternalIP of the `i`th node, in 10.0.0.0/16.

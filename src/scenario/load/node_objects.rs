@@ -57,21 +57,13 @@ impl Loader<'_> {
             let index = nodes.len();
             body.pod_cidr = body.pod_cidr.or_else(|| Some(super::pod_cidr(index)));
             body.conditions.clear();
-            body.addresses = vec![
-                ("InternalIP".to_string(), super::node_ip(index)),
-                ("Hostname".to_string(), name.clone()),
-            ];
+            body.addresses = super::node_addresses(index, &name);
             if body.kubelet_version.is_empty() {
                 body.kubelet_version = "v1.34.0".into();
             }
-            let mut labels: std::collections::BTreeMap<String, String> = (*o.meta.labels).clone();
-            for (k, v) in [
-                ("kubernetes.io/arch", "amd64"),
-                ("kubernetes.io/hostname", name.as_str()),
-                ("kubernetes.io/os", "linux"),
-            ] {
-                labels.entry(k.to_string()).or_insert_with(|| v.to_string());
-            }
+            // The manifest's own values win over the kubelet's defaults.
+            let mut labels = super::kubelet_labels(&name);
+            labels.extend(o.meta.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
             nodes.push(NodePlan {
                 name,
                 pool: "objects".into(),

@@ -153,8 +153,11 @@ impl Loader<'_> {
         }
         let cpu = self.distribution(&format!("{at}.cpu"), g.cpu.as_ref(), &parse_cpu);
         let memory = self.distribution(&format!("{at}.memory"), g.memory.as_ref(), &parse_bytes);
-        let run_for =
-            self.distribution(&format!("{at}.runFor"), g.run_for.as_ref(), &parse_duration);
+        let run_for = self.distribution(
+            &format!("{at}.runFor"),
+            g.run_for.as_ref(),
+            &crate::sim::dist::parse_latency,
+        );
         if let (Some(t), Some(_)) = (&template, &process) {
             // One object made now: what every arrival's will be, less the
             // drawn values (which are always valid quantities).
@@ -493,10 +496,7 @@ fn machine_node(m: &Machine, index: usize, price_per_hour: f64) -> NodePlan {
         Quantity::from_units(m.memory_mib.saturating_mul(1 << 20).min(i64::MAX as u64) as i64),
     );
     capacity.insert("pods".to_string(), Quantity::from_units(110));
-    let mut labels = BTreeMap::new();
-    labels.insert("kubernetes.io/arch".to_string(), "amd64".to_string());
-    labels.insert("kubernetes.io/hostname".to_string(), m.name.clone());
-    labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
+    let mut labels = super::kubelet_labels(&m.name);
     if m.gpus > 0 {
         capacity.insert(
             GPU.to_string(),
@@ -518,10 +518,7 @@ fn machine_node(m: &Machine, index: usize, price_per_hour: f64) -> NodePlan {
             capacity: capacity.clone(),
             allocatable: capacity,
             conditions: Vec::new(),
-            addresses: vec![
-                ("InternalIP".to_string(), super::node_ip(index)),
-                ("Hostname".to_string(), m.name.clone()),
-            ],
+            addresses: super::node_addresses(index, &m.name),
             images: Vec::new(),
             kubelet_version: "v1.34.0".into(),
         },
@@ -538,8 +535,4 @@ fn parse_cpu(s: &str) -> Result<u64, String> {
 fn parse_bytes(s: &str) -> Result<u64, String> {
     let q = Quantity::parse(s).map_err(|e| format!("`{s}` is not a memory quantity: {}", e.0))?;
     u64::try_from(q.value()).map_err(|_| format!("`{s}`: a memory request is not negative"))
-}
-
-fn parse_duration(s: &str) -> Result<u64, String> {
-    crate::sim::dist::parse_latency(s)
 }
