@@ -1,4 +1,5 @@
 pub mod api;
+pub mod autoscaler;
 pub mod controllers;
 pub mod faults;
 pub mod live;

@@ -38,6 +38,8 @@ pub struct SyncCtx<'a> {
     pub(crate) ticks: Vec<(SimDuration, u32)>,
     /// Trace records to write: (event, fields).
     pub(crate) records: Vec<TraceNote>,
+    /// Calls to the cloud provider's API (the cluster autoscaler's).
+    pub(crate) cloud: Vec<crate::autoscaler::cloud_api::CloudCall>,
 }
 
 /// A trace record a controller (or a watching client) writes directly.
@@ -58,7 +60,13 @@ impl<'a> SyncCtx<'a> {
             events: Vec::new(),
             ticks: Vec::new(),
             records: Vec::new(),
+            cloud: Vec::new(),
         }
+    }
+
+    /// Calls the cloud provider (answered through [`Controller::on_cloud`]).
+    pub fn cloud(&mut self, call: crate::autoscaler::cloud_api::CloudCall) {
+        self.cloud.push(call);
     }
 
     /// Writes a trace record under the process's name.
@@ -133,6 +141,14 @@ pub trait Controller {
         if !resp.is_some_and(|r| r.ok()) {
             cx.failed = true;
         }
+    }
+
+    /// The cloud provider answered one of this controller's calls.
+    fn on_cloud(
+        &mut self,
+        _reply: &crate::autoscaler::cloud_api::CloudReply,
+        _cx: &mut SyncCtx<'_>,
+    ) {
     }
 
     /// Called once when every informer has synced.

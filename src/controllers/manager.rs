@@ -9,6 +9,7 @@ use super::controller::{Controller, RecordedEvent, SyncCtx, TraceNote};
 use super::event_recorder::{EventCorrelator, EventNames};
 use super::workqueue::WorkQueue;
 use crate::api::{Kind, Object};
+use crate::autoscaler::cloud_api::{CloudCall, CloudRequest};
 use crate::model::apiserver::request::{ApiRequest, ApiResponse, EventType};
 use crate::model::client::{ApiClient, Dispatch, RateLimit, CONTROLLER_MANAGER};
 use crate::model::msg::{Message, Payload, Timer};
@@ -51,6 +52,9 @@ struct Inflight {
 
 pub struct ControllerManager {
     name: String,
+    apiserver: ComponentId,
+    /// The cloud provider's API endpoint, for a process that calls it.
+    cloud: Option<ComponentId>,
     informer_client: ApiClient,
     reflectors: Vec<Reflector>,
     cache: Cache,
@@ -98,6 +102,8 @@ impl ControllerManager {
         let n = controllers.len();
         ControllerManager {
             name: name.into(),
+            apiserver,
+            cloud: None,
             informer_client: ApiClient::new(apiserver, CONTROLLER_MANAGER, timeout)
                 .with_id_base(INFORMER_CLIENT << ID_SHIFT),
             reflectors: watched
@@ -126,6 +132,12 @@ impl ControllerManager {
             recorders: (0..n).map(|_| EventCorrelator::default()).collect(),
             event_names: EventNames::default(),
         }
+    }
+
+    /// Lets the controllers call the cloud provider at `cloud`.
+    pub fn with_cloud(mut self, cloud: ComponentId) -> Self {
+        self.cloud = Some(cloud);
+        self
     }
 
     fn synced(&self) -> bool {
@@ -240,6 +252,15 @@ impl ControllerManager {
         }
         for note in out.records {
             record_note(ctx, &self.name, &note);
+        }
+        if let Some(cloud) = self.cloud {
+            for call in out.cloud {
+                let req = CloudRequest {
+                    controller: ci as u8,
+                    call,
+                };
+                crate::model::network::send(ctx, cloud, Message::Cloud(Box::new(req)), 0);
+            }
         }
         for ev in out.events {
             record_event(ctx, &self.name, source, &ev);
@@ -356,6 +377,15 @@ impl ControllerManager {
             Payload::Msg {
                 from,
                 msg: Message::ConnectionLost { stall },
+            } if *from != self.apiserver => {
+                // Another peer (the cloud provider): a call lost with the
+                // connection is asked again on the controller's next pass.
+                crate::model::network::connection_lost(ctx, *from, *stall);
+                return None;
+            }
+            Payload::Msg {
+                from,
+                msg: Message::ConnectionLost { stall },
             } => {
                 // One connection carries every client of the process.
                 if crate::model::network::connection_lost(ctx, *from, *stall) {
@@ -395,6 +425,7 @@ struct Outputs {
     requests: Vec<ApiRequest>,
     events: Vec<RecordedEvent>,
     ticks: Vec<(SimDuration, u32)>,
+    cloud: Vec<CloudCall>,
     failed: bool,
     requeue_after: Option<SimDuration>,
 }
@@ -406,6 +437,7 @@ impl Outputs {
             requests: cx.requests,
             events: cx.events,
             ticks: cx.ticks,
+            cloud: cx.cloud,
             failed: cx.failed,
             requeue_after: cx.requeue_after,
         }
@@ -481,6 +513,18 @@ impl Actor<Payload, World> for ControllerManager {
                     self.carry_out(ctx, ci, None, out);
                     self.pump(ctx, ci);
                     self.arm(ctx, ci);
+                }
+            }
+            Payload::Msg {
+                msg: Message::CloudReply(reply),
+                ..
+            } => {
+                let ci = reply.controller as usize;
+                if self.started && ci < self.controllers.len() {
+                    let mut cx = SyncCtx::new(ctx.now, &self.cache);
+                    self.controllers[ci].on_cloud(&reply, &mut cx);
+                    let out = Outputs::take(cx);
+                    self.carry_out(ctx, ci, None, out);
                 }
             }
             Payload::Msg {

@@ -68,6 +68,10 @@ pub enum Message {
     /// Live mode: the node's real container runtime answers the kubelet
     /// ([`crate::model::kubelet::runtime`]); never in a simulated run.
     Runtime(Box<RuntimeAnswer>),
+    /// cluster-autoscaler → cloud provider: a node-group call.
+    Cloud(Box<crate::autoscaler::cloud_api::CloudRequest>),
+    /// cloud provider → cluster-autoscaler: its answer.
+    CloudReply(Box<crate::autoscaler::cloud_api::CloudReply>),
 }
 
 /// What [`Message::ContainerCrash`] names.
@@ -152,6 +156,11 @@ pub enum Timer {
     WorkloadDelete { source: u32, task: u32 },
     /// workload submitter: send again the create that `tag` failed with.
     WorkloadRetry { tag: u64 },
+    /// cloud provider: the instance in slot `slot` finished booting.
+    CloudBoot { slot: u32, gen: u32 },
+    /// cloud provider: the cloud-controller-manager's node lifecycle pass
+    /// over the Nodes of terminated instances.
+    CloudNodeMonitor,
 }
 
 /// Feeds `Hash` words into the run digest. `usize`/`isize` (the derived
@@ -239,6 +248,8 @@ impl Message {
                 RuntimeAnswer::Ran { ok, .. } => fold(&[15, u64::from(*ok)]),
                 RuntimeAnswer::Failed { .. } => fold(&[16]),
             },
+            Message::Cloud(r) => fold(&[17, u64::from(r.controller), r.call.tag()]),
+            Message::CloudReply(r) => fold(&[18, u64::from(r.controller), r.tag()]),
         }
     }
 
@@ -258,6 +269,8 @@ impl Message {
             Message::Refused { .. } => "Refused",
             Message::ContainerCrash(_) => "ContainerCrash",
             Message::Runtime(_) => "Runtime",
+            Message::Cloud(_) => "Cloud",
+            Message::CloudReply(_) => "CloudReply",
         }
     }
 }

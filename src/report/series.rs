@@ -276,6 +276,23 @@ impl SeriesReader {
                 let label = rec["action"].as_str().unwrap_or("").to_string();
                 self.out.actions.push(Mark { t, label });
             }
+            // The cluster autoscaler's actions, marked like the timeline's.
+            "ScaleUp" | "ScaleDown"
+                if rec["component"] == crate::autoscaler::cluster_autoscaler::PROCESS =>
+            {
+                let s = |k: &str| rec[k].as_str().unwrap_or("").to_string();
+                let num = |k: &str| {
+                    rec[k]
+                        .as_str()
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .unwrap_or(0)
+                };
+                let label = match event {
+                    "ScaleUp" => format!("+{} {}", num("to") - num("from"), s("group")),
+                    _ => format!("−{}", s("node")),
+                };
+                self.out.actions.push(Mark { t, label });
+            }
             "ServiceEndpoints" => {
                 let name = rec["service"].as_str().unwrap_or("").to_string();
                 let num = |k: &str| rec[k].as_str().and_then(|s| s.parse().ok()).unwrap_or(0.0);

@@ -132,6 +132,26 @@ pub struct Stats {
     pub actions: Vec<ActionOutcome>,
     /// What the workload submitter sent and what came of it.
     pub workload: WorkloadCounts,
+    /// The cloud provider's machines for the cluster autoscaler.
+    pub autoscaler: AutoscalerCounts,
+}
+
+/// What the cloud provider did for the cluster autoscaler
+/// ([`crate::autoscaler::cloud`]).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutoscalerCounts {
+    /// IncreaseSize calls accepted, and the machines they asked for.
+    pub scale_ups: u64,
+    pub nodes_added: u64,
+    /// Machines terminated by DeleteNodes (scale-down, or provisioning
+    /// that ran past the max node provision time).
+    pub nodes_removed: u64,
+    /// Standby slots whose machine is off now: their kubelets are down
+    /// because no machine exists, not because anything failed.
+    #[serde(skip)]
+    pub machines_off: u64,
+    #[serde(skip)]
+    pub enabled: bool,
 }
 
 /// The workload submitter's requests ([`crate::workload::submitter`]).

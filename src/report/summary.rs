@@ -55,6 +55,9 @@ pub struct Summary {
     /// The workload submitter's requests, when the scenario has a workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<crate::report::stats::WorkloadCounts>,
+    /// The cluster autoscaler's machines, when a pool autoscales.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<crate::report::stats::AutoscalerCounts>,
     pub loading: LoadingSummary,
     /// The cluster coming up, reported apart from the run.
     #[serde(default)]
@@ -387,6 +390,7 @@ impl Summary {
             },
             actions: stats.actions.clone(),
             workload: (stats.workload.submitted > 0).then(|| stats.workload.clone()),
+            autoscaler: stats.autoscaler.enabled.then(|| stats.autoscaler.clone()),
             loading: LoadingSummary {
                 converted,
                 not_simulated,
@@ -534,6 +538,13 @@ impl Summary {
                 s,
                 "workload {} submitted, {} created, {} refused, {} resent, {} deleted by their owners",
                 w.submitted, w.created, w.refused, w.retries, w.deleted
+            );
+        }
+        if let Some(a) = &self.autoscaler {
+            let _ = writeln!(
+                s,
+                "scaling  {} scale-ups adding {} nodes, {} nodes removed",
+                a.scale_ups, a.nodes_added, a.nodes_removed
             );
         }
         if !self.not_reached.is_empty() {

@@ -34,6 +34,9 @@ pub struct Layout {
     pub driver: ComponentId,
     /// The workload submitter, when the scenario has a `workload:`.
     pub workload: Option<ComponentId>,
+    /// The cluster autoscaler's process and the cloud it calls, when a
+    /// pool autoscales.
+    pub autoscaler: Option<(ComponentId, ComponentId)>,
 }
 
 impl Layout {
@@ -56,6 +59,10 @@ impl Layout {
         }
         if let Some(w) = self.workload {
             m.insert(crate::workload::submitter::NAME.into(), w);
+        }
+        if let Some((ca, cloud)) = self.autoscaler {
+            m.insert(crate::autoscaler::cluster_autoscaler::PROCESS.into(), ca);
+            m.insert(crate::autoscaler::cloud::NAME.into(), cloud);
         }
         m
     }
@@ -92,7 +99,10 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
     let world = World::new(Network::new(scenario.link.clone()), store);
     let mut e: Engine<Payload, World> = Engine::new(seed, world, trace);
     // The nodes a real cluster would have before anyone applies to it.
-    let present = scenario.nodes.iter().filter(|n| n.join_at.is_none());
+    let present = scenario
+        .nodes
+        .iter()
+        .filter(|n| n.join_at.is_none() && !n.standby);
     e.shared.stats.bootstrap = Bootstrap::new(present.map(|n| n.name.clone()));
     let prices = scenario.nodes.iter().filter(|n| n.price_per_hour > 0.0);
     e.shared
@@ -130,7 +140,7 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
             n.labels.clone(),
             scenario.kubelet.clone(),
         ));
-        let id = if n.join_at.is_some() {
+        let id = if n.join_at.is_some() || n.standby {
             e.add_down(kubelet)
         } else {
             e.add(kubelet)
@@ -179,7 +189,13 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
         watcher,
         driver: 0,
         workload: None,
+        autoscaler: None,
     };
+    // Before the driver, which addresses it by name; a scenario without
+    // autoscaling adds nothing here and keeps its ids.
+    if let Some(a) = &scenario.autoscaling {
+        layout.autoscaler = Some(add_autoscaler(&mut e, a, apiserver, &layout.kubelets, seed));
+    }
     let driver =
         ScenarioDriver::new(scenario, &layout).with_steps(crate::faults::timeline(scenario, seed));
     layout.driver = e.add(Box::new(driver));
@@ -193,4 +209,29 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
         layout.workload = Some(id);
     }
     (e, layout)
+}
+
+/// The cloud provider and the cluster autoscaler: (autoscaler, cloud).
+fn add_autoscaler(
+    e: &mut Engine<Payload, World>,
+    a: &crate::autoscaler::Autoscaling,
+    apiserver: ComponentId,
+    kubelets: &BTreeMap<String, ComponentId>,
+    seed: u64,
+) -> (ComponentId, ComponentId) {
+    use crate::autoscaler::cloud::{CloudProvider, NAME};
+    use crate::autoscaler::cluster_autoscaler::{ClusterAutoscaler, CLIENT, PROCESS, WATCHED};
+    let cloud = e.add(Box::new(CloudProvider::new(
+        apiserver,
+        a.groups.clone(),
+        kubelets,
+    )));
+    e.shared.net.add_endpoint(cloud, seed, NAME);
+    let ca = ClusterAutoscaler::new(a.config.clone(), seed);
+    let id = e.add(Box::new(
+        ControllerManager::process(PROCESS, WATCHED, apiserver, vec![Box::new(ca)], CLIENT)
+            .with_cloud(cloud),
+    ));
+    e.shared.net.add_endpoint(id, seed, PROCESS);
+    (id, cloud)
 }

@@ -32,6 +32,7 @@ use crate::scheduler::config::{decode_configuration, is_configuration, Scheduler
 use crate::sim::dist::LatencySpec;
 use crate::sim::{SimDuration, SimTime, TraceLevel};
 
+mod autoscaling;
 mod fault_actions;
 mod kubelet_include;
 mod node_objects;
@@ -105,16 +106,26 @@ pub fn load_node(file: &str, doc: &Node, base: &Path) -> Result<Scenario, Vec<Lo
         report: FieldReport::default(),
         warnings: Vec::new(),
         pods: pod_memo::PodMemo::default(),
+        autoscaled: false,
     }
     .load()
 }
 
 /// The control-plane components a fault can name.
-const CONTROL_PLANE: [&str; 3] = [
+const CONTROL_PLANE: [&str; 4] = [
     "kube-apiserver",
     "kube-scheduler",
     "kube-controller-manager",
+    crate::autoscaler::cluster_autoscaler::PROCESS,
 ];
+
+/// Whether a pool autoscales (then the cluster autoscaler runs).
+fn autoscales(spec: &ScenarioSpec) -> bool {
+    spec.cluster
+        .node_pools
+        .iter()
+        .any(|p| p.autoscaling.is_some())
+}
 
 /// The control-plane components `spec` runs: the apiserver, and the
 /// scheduler and controller-manager unless disabled.
@@ -125,6 +136,9 @@ fn running_components(spec: &ScenarioSpec) -> Vec<&'static str> {
     }
     if spec.cluster.controller_manager.enabled != Some(false) {
         components.push("kube-controller-manager");
+    }
+    if autoscales(spec) {
+        components.push(crate::autoscaler::cluster_autoscaler::PROCESS);
     }
     components
 }
@@ -138,6 +152,8 @@ struct Loader<'a> {
     warnings: Vec<String>,
     /// Bare Pods already decoded, by shape (a long timeline of them).
     pods: pod_memo::PodMemo,
+    /// A pool autoscales: the autoscaler and the cloud are fault targets.
+    autoscaled: bool,
 }
 
 impl Loader<'_> {
@@ -179,6 +195,7 @@ impl Loader<'_> {
                 return Err(self.finish_errors());
             }
         };
+        self.autoscaled = autoscales(&spec);
         if spec.name.trim().is_empty() {
             self.error("name", "Required value: the scenario needs a name");
         }
@@ -331,6 +348,7 @@ impl Loader<'_> {
                 "must be positive: the cluster needs time to converge after the last fault",
             );
         }
+        let autoscaling = self.autoscaling(&spec.cluster, &nodes);
         for node in spec.live.sockets.keys() {
             if !nodes.iter().any(|n| &n.name == node) {
                 self.error(
@@ -381,6 +399,7 @@ impl Loader<'_> {
             liveness_bound,
             live: spec.live,
             workload: workload.filter(|w| !w.is_empty()).map(Arc::new),
+            autoscaling,
         })
     }
 
@@ -868,7 +887,8 @@ impl Loader<'_> {
         let mut total: u64 = 0;
         for (i, pool) in pools.iter().enumerate() {
             let at = format!("cluster.nodePools[{i}]");
-            total += u64::from(pool.count);
+            let (slots, initial) = self.pool_size(pool, &at);
+            total += u64::from(slots);
             if total > MAX_NODES {
                 self.error(
                     &format!("{at}.count"),
@@ -990,7 +1010,7 @@ impl Loader<'_> {
                         as i64,
                 })
                 .collect();
-            for n in 0..pool.count {
+            for n in 0..slots {
                 let name = format!("{}-{}", pool.name, n + 1);
                 let mut labels = kubelet_labels(&name);
                 if !zones.is_empty() {
@@ -1019,6 +1039,7 @@ impl Loader<'_> {
                     },
                     join_at: pool.join_at.as_ref().map(|d| SimTime(d.0.nanos())),
                     price_per_hour,
+                    standby: n >= initial,
                 });
             }
         }
@@ -1527,6 +1548,11 @@ impl Loader<'_> {
                 known.push("kube-apiserver".into());
                 known.push("kube-scheduler".into());
                 known.push("kube-controller-manager".into());
+                if self.autoscaled {
+                    // The autoscaler, and the cloud API it calls.
+                    known.push(crate::autoscaler::cluster_autoscaler::PROCESS.into());
+                    known.push(crate::autoscaler::cloud::NAME.into());
+                }
                 let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
                 let mut ok = true;
                 for (j, n) in names.iter().enumerate() {
@@ -1554,6 +1580,9 @@ impl Loader<'_> {
                     "kube-scheduler",
                     "kube-controller-manager",
                 ]);
+                if self.autoscaled {
+                    components.push(crate::autoscaler::cluster_autoscaler::PROCESS);
+                }
                 let names = fault_actions::Names {
                     nodes: &node_names,
                     components: &components,

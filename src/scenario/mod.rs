@@ -82,6 +82,8 @@ pub struct Scenario {
     /// `workload:`: generators and imported traces, submitted during the
     /// run by [`crate::workload::submitter`]; `None` when there are none.
     pub workload: Option<Arc<crate::workload::Workload>>,
+    /// The cluster autoscaler and its node groups, when a pool autoscales.
+    pub autoscaling: Option<Arc<crate::autoscaler::Autoscaling>>,
 }
 
 /// The liveness bound when a scenario does not set one.
@@ -98,6 +100,9 @@ pub struct NodePlan {
     pub join_at: Option<SimTime>,
     /// Its pool's `pricePerHour` (0 when not given).
     pub price_per_hour: f64,
+    /// A slot of an autoscaled group whose machine does not exist yet: its
+    /// kubelet starts when the cloud provider boots it.
+    pub standby: bool,
 }
 
 /// One timeline entry.

@@ -142,7 +142,8 @@ pub fn run(
         .kubelets
         .values()
         .filter(|id| !engine.is_alive(**id))
-        .count() as u64;
+        .count() as u64
+        - engine.shared.stats.autoscaler.machines_off;
     let facts = RunFacts {
         scenario: &scenario.name,
         description: &scenario.description,

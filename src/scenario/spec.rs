@@ -188,7 +188,7 @@ impl LiveImageSpec {
 
 /// `live:`: the real nodes of `kubesim live` (see [`crate::live`]).
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct LiveSpec {
     /// Manifest image → the local image that runs in its place (built from
     /// Debian's busybox-static, or by `kubesim live image build`); there is
@@ -203,7 +203,7 @@ pub struct LiveSpec {
 
 /// `checks:`: how the invariant checkers judge a run.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ChecksSpec {
     /// How long after the last fault heals the cluster has to converge
     /// (default 10m).
@@ -276,6 +276,46 @@ pub struct ClusterSpec {
     pub images: BTreeMap<String, Qty>,
     #[serde(default)]
     pub node_pools: Vec<NodePoolSpec>,
+    /// The cluster autoscaler's flags; it runs when a pool has `autoscaling`.
+    pub autoscaler: Option<AutoscalerSpec>,
+}
+
+/// `cluster.autoscaler`: cluster-autoscaler's flags, by their names;
+/// every one defaults to upstream's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerSpec {
+    pub scan_interval: Option<Dur>,
+    pub scale_down_enabled: Option<bool>,
+    pub scale_down_delay_after_add: Option<Dur>,
+    pub scale_down_delay_after_delete: Option<Dur>,
+    pub scale_down_delay_after_failure: Option<Dur>,
+    pub scale_down_unneeded_time: Option<Dur>,
+    pub scale_down_unready_time: Option<Dur>,
+    pub scale_down_utilization_threshold: Option<f64>,
+    pub max_node_provision_time: Option<Dur>,
+    pub max_graceful_termination_sec: Option<u32>,
+    pub max_scale_down_parallelism: Option<u32>,
+    pub max_drain_parallelism: Option<u32>,
+    pub max_nodes_total: Option<u32>,
+    pub skip_nodes_with_system_pods: Option<bool>,
+    pub skip_nodes_with_local_storage: Option<bool>,
+    /// `random`, `least-waste` (the default), `most-pods` or `priority`.
+    pub expander: Option<String>,
+}
+
+/// `nodePools[].autoscaling`: the pool is a node group the cluster
+/// autoscaler sizes between `minSize` and `maxSize` (its `count` is the
+/// size it starts at, `minSize` if not given).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalingSpec {
+    #[serde(default)]
+    pub min_size: u32,
+    pub max_size: u32,
+    /// From the cloud's IncreaseSize to the kubelet starting (a kubesim
+    /// default of log-normal p50 90 s, p99 4 min when not given).
+    pub provisioning_delay: Option<LatencySpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -384,8 +424,9 @@ pub struct KubectlSpec {
 #[serde(rename_all = "camelCase")]
 pub struct NodePoolSpec {
     pub name: String,
-    #[serde(default = "one")]
-    pub count: u32,
+    /// The pool's size; for an autoscaled pool, its size at the start.
+    pub count: Option<u32>,
+    pub autoscaling: Option<AutoscalingSpec>,
     pub capacity: BTreeMap<String, Qty>,
     /// Defaults to `capacity`.
     pub allocatable: Option<BTreeMap<String, Qty>>,
@@ -406,10 +447,6 @@ pub struct NodePoolSpec {
     /// What one node costs an hour (any currency), for the run's cost:
     /// billed from the node's registration until its deletion.
     pub price_per_hour: Option<f64>,
-}
-
-fn one() -> u32 {
-    1
 }
 
 #[derive(Debug, Deserialize)]

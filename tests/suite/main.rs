@@ -5,6 +5,7 @@
 //! and the planted bugs (their cargo feature) keep binaries of their own.
 
 mod apiserver;
+mod autoscaler;
 mod calibrate;
 mod checkers;
 mod cli;

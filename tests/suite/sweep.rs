@@ -334,3 +334,29 @@ fn the_planner_example_on_the_alibaba_trace_names_seven_nodes() {
     let six = stdout.lines().find(|l| l.starts_with("count=6 ")).unwrap();
     assert!(six.contains("no: pod startup p99"), "{six}");
 }
+
+/// The planner's autoscaled example (README): reserved T4 machines at 3.0
+/// an hour plus an autoscaled on-demand group at 4.5. Three reserved
+/// machines buy more on-demand hours than four; four are the cheapest mix
+/// (100.42 against 104.79), cheaper than the seven fixed machines the
+/// fixed-pool example needs (125.99).
+#[test]
+fn the_autoscaled_planner_example_names_four_reserved_machines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("openb-as");
+    let (code, stdout, stderr) = kubesim(&[
+        "sweep",
+        "scenarios/planner-openb-autoscaled.yaml",
+        "--set",
+        "cluster.nodePools.t4.count=3..4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("cheapest setting that meets the objective: count=4 (cost 100.42)"),
+        "{stdout}"
+    );
+    let three = stdout.lines().find(|l| l.starts_with("count=3 ")).unwrap();
+    assert!(three.contains("104.79"), "{three}");
+}

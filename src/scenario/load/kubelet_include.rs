@@ -121,6 +121,7 @@ fn check(shown: &str, block: &Node, base: &Path) -> Result<(), Vec<LoadError>> {
                 report: FieldReport::default(),
                 warnings: Vec::new(),
                 pods: Default::default(),
+                autoscaled: false,
             };
             sub.kubelet(&w.cluster.kubelet);
             errors.append(&mut sub.errors);

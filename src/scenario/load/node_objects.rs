@@ -71,6 +71,7 @@ impl Loader<'_> {
                 body,
                 join_at: None,
                 price_per_hour: 0.0,
+                standby: false,
             });
         }
         *objects = kept;
