@@ -103,16 +103,15 @@ fn taint_patch(node: &str, taints: Vec<Json>, cordon: bool) -> ApiRequest {
     req
 }
 
-/// The soft taint on (or off) an unneeded node, keeping its others.
+/// Takes the autoscaler's taints and its cordon off `node`.
+pub fn untaint(node: &Object) -> ApiRequest {
+    taint_patch(&node.meta.name, taints_without_ours(node), false)
+}
+
+/// The soft taint on (or off) an unneeded node, keeping its others (the
+/// callers skip nodes being deleted).
 pub fn soft_taint(node: &Object, on: bool, now: SimTime) -> ApiRequest {
     let mut taints = taints_without_ours(node);
-    if node
-        .as_node()
-        .is_some_and(|n| n.taints.iter().any(|t| t.key == TO_BE_DELETED))
-    {
-        // Never while it is being deleted.
-        return taint_patch(&node.meta.name, taints, true);
-    }
     if on {
         taints.push(
             json!({"key": DELETION_CANDIDATE, "value": unix(now), "effect": "PreferNoSchedule"}),
@@ -244,7 +243,12 @@ impl Actuator {
                     d.stage = Stage::Tainted(cx.now.after(cfg.delete_delay_after_taint));
                     return Vec::new();
                 }
-                self.deletions.remove(&req.name);
+                let d = self.deletions.remove(&req.name).expect("looked up above");
+                // The taint may have landed with its answer lost: take it
+                // off again rather than leave the node unusable.
+                if !matches!(resp, Some(r) if (400..500).contains(&r.code) && r.code != 409) {
+                    cx.send(taint_patch(&req.name, d.taints_before, false));
+                }
                 let node = cx.cache.get(Kind::Node, "", &req.name).cloned();
                 if let Some(n) = node {
                     let why = resp

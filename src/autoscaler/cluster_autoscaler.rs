@@ -11,7 +11,7 @@
 //! 4. otherwise find the unneeded nodes, mark them with the soft taint,
 //!    and, out of cooldown, start deleting those unneeded long enough.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::actuation::{self, Actuator, Finished, DELETION_CANDIDATE, TO_BE_DELETED};
@@ -77,6 +77,9 @@ pub struct ClusterAutoscaler {
     actuate_armed: bool,
     /// Pods the last loop could not help, so the trace notes a change only.
     not_helped: usize,
+    /// Instances (name, request time) whose provisioning timed out, so a
+    /// timeout backs the group off once, not on every loop until deleted.
+    timed_out: BTreeSet<(String, SimTime)>,
 }
 
 impl ClusterAutoscaler {
@@ -96,6 +99,7 @@ impl ClusterAutoscaler {
             actuator: Actuator::default(),
             actuate_armed: false,
             not_helped: 0,
+            timed_out: BTreeSet::new(),
         }
     }
 
@@ -146,11 +150,12 @@ impl ClusterAutoscaler {
         let now = cx.now;
         let members = membership(groups);
         self.provision_timeouts(groups, cx);
+        self.untaint_orphans(groups, cx);
         let mut destinations: Vec<usize> = (0..self.view.nodes().len()).collect();
         for g in groups {
             // Those past the max provision time are not coming.
             for n in 0..upcoming(g, cx.cache, now, &self.cfg) {
-                let node = scale_up::template_node(&g.shape, &g.name, n as usize);
+                let node = scale_up::template_node(&g.shape, &g.name, &format!("upcoming-{n}"));
                 destinations.push(self.view.add_template(node));
             }
         }
@@ -168,30 +173,69 @@ impl ClusterAutoscaler {
         }
     }
 
-    /// Instances not Ready within the max node provision time: delete them
-    /// and back their groups off.
+    /// Instances that have not registered within the max node provision
+    /// time (upstream's `removeOldUnregisteredNodes`): delete them, at most
+    /// down to the group's min size, and back the group off once per
+    /// request that timed out. A node that registered and later went
+    /// NotReady is not a provisioning failure: scale-down's unready path
+    /// (20 minutes unneeded) is what removes it.
     fn provision_timeouts(&mut self, groups: &[GroupStatus], cx: &mut SyncCtx<'_>) {
         let now = cx.now;
+        let live: BTreeSet<(String, SimTime)> = groups
+            .iter()
+            .flat_map(|g| g.instances.iter().map(|i| (i.name.clone(), i.requested)))
+            .collect();
+        self.timed_out.retain(|k| live.contains(k));
         for g in groups {
-            let late: Vec<String> = g
+            let registered = |n: &str| cx.cache.get(Kind::Node, "", n).is_some();
+            let late: Vec<&crate::autoscaler::cloud_api::Instance> = g
                 .instances
                 .iter()
-                .filter(|i| i.requested > SimTime::ZERO && !ready(cx.cache, &i.name))
+                .filter(|i| i.requested > SimTime::ZERO && !registered(&i.name))
                 .filter(|i| now.since(i.requested) >= self.cfg.max_node_provision_time)
-                .map(|i| i.name.clone())
+                .take(g.target.saturating_sub(g.min) as usize)
                 .collect();
             if late.is_empty() {
                 continue;
             }
-            cx.record(
-                "ScaleUpTimedOut",
-                vec![("group", g.name.clone()), ("nodes", late.join(","))],
-            );
-            self.back_off(g.id, now);
-            cx.cloud(CloudCall::DeleteNodes {
-                group: g.id,
-                nodes: late,
-            });
+            let fresh = late
+                .iter()
+                .any(|i| self.timed_out.insert((i.name.clone(), i.requested)));
+            let nodes: Vec<String> = late.iter().map(|i| i.name.clone()).collect();
+            if fresh {
+                cx.record(
+                    "ScaleUpTimedOut",
+                    vec![("group", g.name.clone()), ("nodes", nodes.join(","))],
+                );
+                self.back_off(g.id, now);
+            }
+            cx.cloud(CloudCall::DeleteNodes { group: g.id, nodes });
+        }
+    }
+
+    /// Nodes of running instances that carry `ToBeDeletedByClusterAutoscaler`
+    /// with no deletion in progress: left by a restarted autoscaler (what
+    /// upstream's `cleanUpIfRequired` sweeps on start), a taint whose answer
+    /// was lost, or a machine slot reused before its old Node was deleted.
+    /// Their taint and cordon come off, so no paid-for node stays unusable.
+    fn untaint_orphans(&self, groups: &[GroupStatus], cx: &mut SyncCtx<'_>) {
+        let running = groups
+            .iter()
+            .flat_map(|g| g.instances.iter())
+            .filter(|i| i.state == InstanceState::Running);
+        let mut reqs = Vec::new();
+        for i in running {
+            if self.actuator.contains(&i.name) {
+                continue;
+            }
+            if let Some(o) = cx.cache.get(Kind::Node, "", &i.name) {
+                if being_deleted(o) {
+                    reqs.push(actuation::untaint(o));
+                }
+            }
+        }
+        for r in reqs {
+            cx.send(r);
         }
     }
 
@@ -202,8 +246,19 @@ impl ClusterAutoscaler {
         left: &[scale_up::Equivalence],
         cx: &mut SyncCtx<'_>,
     ) -> bool {
-        let total: u32 =
-            groups.iter().map(|g| g.target).sum::<u32>() + self.view.nodes().len() as u32;
+        // Registered nodes plus those still coming (upstream counts ready
+        // and upcoming nodes): group members are in both `target` and the
+        // view, so each is counted once through its group.
+        let members = membership(groups);
+        let others = self
+            .view
+            .nodes()
+            .iter()
+            .filter(|n| {
+                !n.name.starts_with(scale_up::TEMPLATE_PREFIX) && !members.contains_key(&n.name)
+            })
+            .count() as u32;
+        let total: u32 = groups.iter().map(|g| g.target).sum::<u32>() + others;
         let mut options: Vec<ScaleUpOption> = Vec::new();
         for g in groups {
             if g.target >= g.max || self.backed_off(g.id, cx.now) {
@@ -294,7 +349,7 @@ impl ClusterAutoscaler {
             }
             let is_ready = obj.as_node().is_some_and(|n| n.is_ready());
             if is_ready
-                && scale_down::utilization(&self.view.nodes()[i]) >= self.cfg.utilization_threshold
+                && scale_down::utilization(&self.view.nodes()[i]) > self.cfg.utilization_threshold
             {
                 continue;
             }
@@ -443,14 +498,20 @@ impl ClusterAutoscaler {
         let mut reqs: Vec<ApiRequest> = Vec::new();
         for n in unneeded {
             if let Some(o) = cx.cache.get(Kind::Node, "", n) {
-                if !has(o) && !being_deleted(o) && budget > 0 {
+                if !has(o) && !being_deleted(o) && !self.actuator.contains(n) && budget > 0 {
                     budget -= 1;
                     reqs.push(actuation::soft_taint(o, true, cx.now));
                 }
             }
         }
         for o in cx.cache.list_all(Kind::Node) {
-            if budget > 0 && has(o) && !unneeded.contains(&o.meta.name) && !being_deleted(o) {
+            let ours = self.actuator.contains(&o.meta.name);
+            if budget > 0
+                && has(o)
+                && !unneeded.contains(&o.meta.name)
+                && !being_deleted(o)
+                && !ours
+            {
                 budget -= 1;
                 reqs.push(actuation::soft_taint(o, false, cx.now));
             }

@@ -56,6 +56,9 @@ pub struct AutoscalerConfig {
     /// `--scale-down-unready-time` (20 min).
     pub unready_time: SimDuration,
     /// `--scale-down-utilization-threshold` (0.5).
+    /// A Ready node is a scale-down candidate when its utilisation is at
+    /// most this (`<=`, as 1.34.3 and later compare it; 1.34.0–2 refused
+    /// a node exactly at the threshold).
     pub utilization_threshold: f64,
     /// `--max-node-provision-time` (15 min).
     pub max_node_provision_time: SimDuration,

@@ -88,10 +88,16 @@ pub fn filter_out_schedulable(
     left
 }
 
+/// The name every template node starts with.
+pub const TEMPLATE_PREFIX: &str = "template-node-for-";
+
 /// A template node of `group`'s shape, as the group's new machines would
-/// register (`template-node-for-<group>-<n>`).
-pub fn template_node(shape: &MachineShape, group: &str, n: usize) -> NodeSnapshot {
-    let name = format!("template-node-for-{group}-{n}");
+/// register: `template-node-for-<group>-<use>` where `use` tells an
+/// upcoming node (`upcoming-<n>`), the estimator's probe (`probe`) and its
+/// new nodes (`e-<n>`) apart, so no two share a hostname (a topology
+/// domain) within one loop.
+pub fn template_node(shape: &MachineShape, group: &str, use_: &str) -> NodeSnapshot {
+    let name = format!("{TEMPLATE_PREFIX}{group}-{use_}");
     let mut labels = shape.labels.clone();
     labels.insert("kubernetes.io/hostname".into(), name.clone());
     let mut node = NodeSnapshot::new(&name, labels, shape.allocatable.clone());
@@ -134,7 +140,7 @@ pub fn estimate(
     let mut helped = Vec::new();
     for eq in order {
         // A pod that fits no empty template node is not this group's to help.
-        let probe = view.add_template(template_node(shape, group_name, 0));
+        let probe = view.add_template(template_node(shape, group_name, "probe"));
         let fits_empty = view.fits(profile, &eq.pods[0], probe);
         view.revert_to((view.mark().0, probe));
         if !fits_empty {
@@ -145,8 +151,8 @@ pub fn estimate(
             let at = match view.find_fit(profile, pod, new_nodes.iter().rev().copied(), last) {
                 Some(i) => Some(i),
                 None if (new_nodes.len() as u32) < limit => {
-                    let i =
-                        view.add_template(template_node(shape, group_name, new_nodes.len() + 1));
+                    let use_ = format!("e-{}", new_nodes.len());
+                    let i = view.add_template(template_node(shape, group_name, &use_));
                     new_nodes.push(i);
                     view.fits(profile, pod, i).then_some(i)
                 }
@@ -161,10 +167,13 @@ pub fn estimate(
             }
         }
     }
+    // Only nodes that took a pod count (upstream's `newNodesWithPods`): a
+    // node added for a pod that then did not fit it is not asked for.
+    let used = new_nodes.iter().filter(|&&i| view.has_pods(i)).count() as u32;
     view.revert_to(mark);
-    (!new_nodes.is_empty() && !helped.is_empty()).then_some(ScaleUpOption {
+    (used > 0 && !helped.is_empty()).then_some(ScaleUpOption {
         group,
-        nodes: new_nodes.len() as u32,
+        nodes: used,
         pods: helped,
     })
 }

@@ -218,6 +218,11 @@ impl ClusterView {
         self.trial.push((i, pod.info.clone()));
     }
 
+    /// Whether node `i` holds any pod (placed or trial).
+    pub fn has_pods(&self, i: usize) -> bool {
+        self.nodes.get(i).is_some_and(|n| !n.pods.is_empty())
+    }
+
     /// Adds a template node for the rest of the loop; returns its index.
     pub fn add_template(&mut self, node: NodeSnapshot) -> usize {
         self.nodes.push(node);

@@ -107,6 +107,7 @@ pub fn load_node(file: &str, doc: &Node, base: &Path) -> Result<Scenario, Vec<Lo
         warnings: Vec::new(),
         pods: pod_memo::PodMemo::default(),
         autoscaled: false,
+        autoscaled_pools: BTreeSet::new(),
     }
     .load()
 }
@@ -154,6 +155,8 @@ struct Loader<'a> {
     pods: pod_memo::PodMemo,
     /// A pool autoscales: the autoscaler and the cloud are fault targets.
     autoscaled: bool,
+    /// Pools whose machines the cloud provider owns (`autoscaling:`).
+    autoscaled_pools: BTreeSet<String>,
 }
 
 impl Loader<'_> {
@@ -196,6 +199,13 @@ impl Loader<'_> {
             }
         };
         self.autoscaled = autoscales(&spec);
+        self.autoscaled_pools = spec
+            .cluster
+            .node_pools
+            .iter()
+            .filter(|p| p.autoscaling.is_some())
+            .map(|p| p.name.clone())
+            .collect();
         if spec.name.trim().is_empty() {
             self.error("name", "Required value: the scenario needs a name");
         }
@@ -422,13 +432,33 @@ impl Loader<'_> {
         }
     }
 
+    /// Whether `node` may be started by a fault: not when its machine
+    /// belongs to the cloud provider (an autoscaled pool's slot may have
+    /// no machine at that instant; only the cloud boots one).
+    fn not_a_cloud_machine(&mut self, path: &str, node: &str, nodes: &[NodePlan]) -> bool {
+        let pool = nodes
+            .iter()
+            .find(|n| n.name == node)
+            .map(|n| n.pool.as_str());
+        match pool {
+            Some(p) if self.autoscaled_pools.contains(p) => {
+                let msg = format!(
+                    "node {node} is a machine of autoscaled pool {p}: only the cloud provider starts its machines (crash it, and the autoscaler replaces it)"
+                );
+                self.error(path, &msg);
+                false
+            }
+            _ => true,
+        }
+    }
+
     /// The timeline's control-plane and process faults (see
     /// [`super::component_faults`]), each checked against what it names.
     fn component_fault_actions(
         &mut self,
         at: &str,
         e: &TimelineSpec,
-        node_names: &[&str],
+        (node_names, nodes): (&[&str], &[NodePlan]),
         etcd_names: &[String],
     ) -> Vec<(&'static str, Action)> {
         let mut out = Vec::new();
@@ -455,7 +485,11 @@ impl Loader<'_> {
         ];
         for (field, value, make) in kubelet {
             if let Some(n) = value {
-                if self.known_name(&format!("{at}.{field}"), "node", n, node_names) {
+                let path = format!("{at}.{field}");
+                let starts = field == "restartKubelet";
+                if self.known_name(&path, "node", n, node_names)
+                    && (!starts || self.not_a_cloud_machine(&path, n, nodes))
+                {
                     out.push((field, make(n.clone())));
                 }
             }
@@ -1509,7 +1543,10 @@ impl Loader<'_> {
                 ("restartNode", &e.restart_node, false),
             ] {
                 if let Some(n) = value {
-                    if self.known_name(&format!("{at}.{field}"), "node", n, &node_names) {
+                    let path = format!("{at}.{field}");
+                    if self.known_name(&path, "node", n, &node_names)
+                        && (crash || self.not_a_cloud_machine(&path, n, nodes))
+                    {
                         let action = if crash {
                             Action::CrashNode(n.clone())
                         } else {
@@ -1572,7 +1609,7 @@ impl Loader<'_> {
                     actions.push(("partition", Action::Partition(names.clone())));
                 }
             }
-            actions.extend(self.component_fault_actions(&at, e, &node_names, &etcd_names));
+            actions.extend(self.component_fault_actions(&at, e, (&node_names, nodes), &etcd_names));
             {
                 let mut components: Vec<&str> = etcd_names.iter().map(String::as_str).collect();
                 components.extend([

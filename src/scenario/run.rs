@@ -138,12 +138,12 @@ pub fn run(
                 .u64("api_responses", requests);
         });
     engine.trace.finish()?;
-    let kubelets_down = layout
+    let kubelets_down = (layout
         .kubelets
         .values()
         .filter(|id| !engine.is_alive(**id))
-        .count() as u64
-        - engine.shared.stats.autoscaler.machines_off;
+        .count() as u64)
+        .saturating_sub(engine.shared.stats.autoscaler.machines_off);
     let facts = RunFacts {
         scenario: &scenario.name,
         description: &scenario.description,

@@ -122,6 +122,7 @@ fn check(shown: &str, block: &Node, base: &Path) -> Result<(), Vec<LoadError>> {
                 warnings: Vec::new(),
                 pods: Default::default(),
                 autoscaled: false,
+                autoscaled_pools: Default::default(),
             };
             sub.kubelet(&w.cluster.kubelet);
             errors.append(&mut sub.errors);
