@@ -92,6 +92,7 @@ fn schedule_10k_on_5k(c: &mut Criterion) {
                     nominated: &nominated,
                     counts: AffinityCounts::default(),
                     fit_index: None,
+                    dra: None,
                 };
                 let (d, next) = schedule(&profile, &input, start, &mut rng);
                 start = next;
@@ -202,6 +203,7 @@ fn unschedulable_cycle_on_5k_full(c: &mut Criterion) {
         nominated: &nominated,
         counts: AffinityCounts::default(),
         fit_index: None,
+        dra: None,
     };
     let mut rng = RngStream::derive(1, "kube-scheduler");
     g.bench_function("unschedulable_pod_5000_full_nodes", |b| {

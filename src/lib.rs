@@ -1,6 +1,7 @@
 pub mod api;
 pub mod autoscaler;
 pub mod controllers;
+pub mod dra;
 pub mod faults;
 pub mod live;
 pub mod model;

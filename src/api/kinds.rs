@@ -159,10 +159,10 @@ kinds! {
     CertificateSigningRequest, "certificates.k8s.io/v1", false, false;
     FlowSchema, "flowcontrol.apiserver.k8s.io/v1", false, false;
     PriorityLevelConfiguration, "flowcontrol.apiserver.k8s.io/v1", false, false;
-    ResourceClaim, "resource.k8s.io/v1", true, false;
-    ResourceClaimTemplate, "resource.k8s.io/v1", true, false;
-    DeviceClass, "resource.k8s.io/v1", false, false;
-    ResourceSlice, "resource.k8s.io/v1", false, false;
+    ResourceClaim, "resource.k8s.io/v1", true, true;
+    ResourceClaimTemplate, "resource.k8s.io/v1", true, true;
+    DeviceClass, "resource.k8s.io/v1", false, true;
+    ResourceSlice, "resource.k8s.io/v1", false, true;
 }
 
 impl Kind {

@@ -940,10 +940,17 @@ fn decode_typed(
         Kind::PriorityLevelConfiguration => {
             plain!(k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration)
         }
-        Kind::ResourceClaim => plain!(k8s_openapi::api::resource::v1::ResourceClaim),
-        Kind::ResourceClaimTemplate => plain!(k8s_openapi::api::resource::v1::ResourceClaimTemplate),
-        Kind::DeviceClass => plain!(k8s_openapi::api::resource::v1::DeviceClass),
-        Kind::ResourceSlice => plain!(k8s_openapi::api::resource::v1::ResourceSlice),
+        Kind::ResourceClaim | Kind::ResourceClaimTemplate | Kind::DeviceClass | Kind::ResourceSlice => {
+            use k8s_openapi::api::resource::v1 as resource;
+            let o = match kind {
+                Kind::ResourceClaim => plain!(resource::ResourceClaim),
+                Kind::ResourceClaimTemplate => plain!(resource::ResourceClaimTemplate),
+                Kind::DeviceClass => plain!(resource::DeviceClass),
+                _ => plain!(resource::ResourceSlice),
+            };
+            crate::dra::validate(&o).map_err(|(p, m)| Failure::Invalid(p, m))?;
+            o
+        }
         Kind::Custom(_) => {
             return Err(Failure::Invalid("kind".into(), "a custom kind is decoded against its CRD".into()))
         }
@@ -977,6 +984,7 @@ const POD_MODELLED: &[&str] = &[
     "spec.tolerations",
     "spec.topologySpreadConstraints",
     "spec.schedulingGates",
+    "spec.resourceClaims",
     "spec.schedulerName",
     "spec.priorityClassName",
     "spec.priority",

@@ -590,6 +590,9 @@ pub struct PodStatus {
     pub message: Option<String>,
     /// Set by the scheduler after preempting pods on that node for this one.
     pub nominated_node_name: Option<String>,
+    /// `resourceClaimStatuses`: (pod claim name, generated ResourceClaim
+    /// name), written by the resourceclaim controller for template claims.
+    pub resource_claim_statuses: Vec<(String, Option<String>)>,
 }
 
 impl Default for PodStatus {
@@ -605,6 +608,7 @@ impl Default for PodStatus {
             reason: None,
             message: None,
             nominated_node_name: None,
+            resource_claim_statuses: Vec::new(),
         }
     }
 }
@@ -756,6 +760,17 @@ fn status_json(s: &PodStatus) -> Json {
     }
     if let Some(n) = &s.nominated_node_name {
         m.insert("nominatedNodeName".into(), json!(n));
+    }
+    if !s.resource_claim_statuses.is_empty() {
+        let list: Vec<Json> = s
+            .resource_claim_statuses
+            .iter()
+            .map(|(name, claim)| match claim {
+                Some(c) => json!({"name": name, "resourceClaimName": c}),
+                None => json!({ "name": name }),
+            })
+            .collect();
+        m.insert("resourceClaimStatuses".into(), Json::Array(list));
     }
     if !s.init_container_statuses.is_empty() {
         m.insert(

@@ -169,9 +169,11 @@ impl ClusterView {
             nominated: &nominated,
             counts: AffinityCounts::default(),
             fit_index: None,
+            dra: None,
         };
         let input = CycleInput {
             counts: self.counts(&input),
+            dra: None,
             ..input
         };
         let state = profile::prefilter(profile, &input);

@@ -20,6 +20,7 @@ pub mod namespace;
 pub mod node_lifecycle;
 pub mod pod_gc;
 pub mod replicaset;
+pub mod resource_claim;
 pub mod rollout_status;
 pub mod statefulset;
 pub mod taint_eviction;

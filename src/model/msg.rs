@@ -161,6 +161,9 @@ pub enum Timer {
     /// cloud provider: the cloud-controller-manager's node lifecycle pass
     /// over the Nodes of terminated instances.
     CloudNodeMonitor,
+    /// kubelet: the DRA prepare step of the pod in `slot` (`retry`: try the
+    /// claims again, else go on to the sandbox).
+    DraPrepare { slot: u32, gen: u32, retry: bool },
 }
 
 /// Feeds `Hash` words into the run digest. `usize`/`isize` (the derived

@@ -132,14 +132,18 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
         .net
         .set_keepalive(apiserver, network::ETCD_CLIENT_KEEPALIVE);
     let mut kubelets = BTreeMap::new();
+    let dra = scenario.uses_dra();
     for n in &scenario.nodes {
-        let kubelet = Box::new(Kubelet::new(
-            &n.name,
-            apiserver,
-            n.body.clone(),
-            n.labels.clone(),
-            scenario.kubelet.clone(),
-        ));
+        let kubelet = Box::new(
+            Kubelet::new(
+                &n.name,
+                apiserver,
+                n.body.clone(),
+                n.labels.clone(),
+                scenario.kubelet.clone(),
+            )
+            .with_drivers(n.drivers.clone()),
+        );
         let id = if n.join_at.is_some() || n.standby {
             e.add_down(kubelet)
         } else {
@@ -151,14 +155,30 @@ pub fn build(scenario: &Scenario, seed: u64, mut trace: Trace) -> (Engine<Payloa
         kubelets.insert(n.name.clone(), id);
     }
     let scheduler = scenario.scheduler.as_ref().map(|cfg| {
-        let id = e.add(Box::new(Scheduler::new(apiserver, cfg.clone())));
+        let scheduler = Scheduler::new(apiserver, cfg.clone());
+        let scheduler = if dra { scheduler.with_dra() } else { scheduler };
+        let id = e.add(Box::new(scheduler));
         e.shared.net.add_endpoint(id, seed, "kube-scheduler");
         id
     });
     let controller_manager = scenario.controller_manager.as_ref().map(|cfg| {
-        let id = e.add(Box::new(ControllerManager::new(
+        let mut controllers = crate::controllers::default_controllers(cfg);
+        let mut watched = crate::controllers::manager::WATCHED.to_vec();
+        if dra {
+            // After the others, so the rest keep their clients and tags.
+            use crate::controllers::resource_claim::ResourceClaimController;
+            controllers.push(Box::new(ResourceClaimController::default()));
+            watched.extend([
+                Kind::ResourceClaim,
+                Kind::ResourceClaimTemplate,
+                Kind::ResourceSlice,
+            ]);
+        }
+        let id = e.add(Box::new(ControllerManager::process(
+            "kube-controller-manager",
+            &watched,
             apiserver,
-            crate::controllers::default_controllers(cfg),
+            controllers,
             cfg.api,
         )));
         e.shared

@@ -432,6 +432,74 @@ impl Loader<'_> {
         }
     }
 
+    /// `nodePools[].devices`: each driver's devices, checked against the
+    /// ResourceSlice limits.
+    fn device_drivers(
+        &mut self,
+        at: &str,
+        specs: &[super::spec::DeviceDriverSpec],
+    ) -> Vec<crate::dra::driver::DriverSpec> {
+        use crate::dra::device::AttrValue;
+        let mut out = Vec::new();
+        for (i, d) in specs.iter().enumerate() {
+            let here = format!("{at}.devices[{i}]");
+            let mut ok = true;
+            if d.driver.is_empty() || !d.driver.contains('.') {
+                self.error(
+                    &format!("{here}.driver"),
+                    "a driver name is a DNS subdomain (`gpu.example.com`)",
+                );
+                ok = false;
+            }
+            let mut attributes = std::collections::BTreeMap::new();
+            for (k, a) in &d.attributes {
+                let set = [
+                    a.bool.is_some(),
+                    a.int.is_some(),
+                    a.string.is_some(),
+                    a.version.is_some(),
+                ];
+                let v = match (a.bool, a.int, &a.string, &a.version) {
+                    _ if set.iter().filter(|s| **s).count() != 1 => None,
+                    (Some(b), ..) => Some(AttrValue::Bool(b)),
+                    (_, Some(n), ..) => Some(AttrValue::Int(n)),
+                    (_, _, Some(s), _) => Some(AttrValue::Str(s.clone())),
+                    (_, _, _, Some(v)) => crate::dra::cel::Semver::parse(v)
+                        .ok()
+                        .map(|_| AttrValue::Version(v.clone())),
+                    _ => None,
+                };
+                match v {
+                    Some(v) => {
+                        attributes.insert(k.clone(), v);
+                    }
+                    None => {
+                        self.error(&format!("{here}.attributes.{k}"), "exactly one of bool, int, string or version (a semantic version) must be set");
+                        ok = false;
+                    }
+                }
+            }
+            let driver = crate::dra::driver::DriverSpec {
+                driver: d.driver.clone(),
+                count: d.count,
+                attributes,
+                capacity: d.capacity.iter().map(|(k, q)| (k.clone(), q.0)).collect(),
+                prepare: d
+                    .prepare
+                    .as_ref()
+                    .map_or(crate::dra::driver::DEFAULT_PREPARE, |p| p.0),
+            };
+            if let Err((f, m)) = driver.validate() {
+                self.error(&format!("{here}.{f}"), m);
+                ok = false;
+            }
+            if ok {
+                out.push(driver);
+            }
+        }
+        out
+    }
+
     /// Whether `node` may be started by a fault: not when its machine
     /// belongs to the cloud provider (an autoscaled pool's slot may have
     /// no machine at that instant; only the cloud boots one).
@@ -1044,6 +1112,7 @@ impl Loader<'_> {
                         as i64,
                 })
                 .collect();
+            let drivers = Arc::new(self.device_drivers(&at, &pool.devices));
             for n in 0..slots {
                 let name = format!("{}-{}", pool.name, n + 1);
                 let mut labels = kubelet_labels(&name);
@@ -1074,6 +1143,7 @@ impl Loader<'_> {
                     join_at: pool.join_at.as_ref().map(|d| SimTime(d.0.nanos())),
                     price_per_hour,
                     standby: n >= initial,
+                    drivers: drivers.clone(),
                 });
             }
         }

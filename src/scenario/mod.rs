@@ -86,6 +86,21 @@ pub struct Scenario {
     pub autoscaling: Option<Arc<crate::autoscaler::Autoscaling>>,
 }
 
+impl Scenario {
+    /// Whether the run needs DRA's informers and controller: a pool with
+    /// devices, or a DRA object or a pod with claims anywhere. A scenario
+    /// without keeps its requests, and its digest, as before DRA.
+    pub fn uses_dra(&self) -> bool {
+        let applied = self.timeline.iter().flat_map(|s| match &s.action {
+            Some(Action::Apply(objs)) => objs.as_slice(),
+            _ => &[],
+        });
+        self.nodes.iter().any(|n| !n.drivers.is_empty())
+            || self.objects.iter().any(crate::dra::involves_dra)
+            || applied.into_iter().any(|o| crate::dra::involves_dra(o))
+    }
+}
+
 /// The liveness bound when a scenario does not set one.
 pub const DEFAULT_LIVENESS_BOUND: SimDuration = SimDuration::from_secs(600);
 
@@ -103,6 +118,8 @@ pub struct NodePlan {
     /// A slot of an autoscaled group whose machine does not exist yet: its
     /// kubelet starts when the cloud provider boots it.
     pub standby: bool,
+    /// Its pool's DRA drivers (`nodePools[].devices`).
+    pub drivers: Arc<Vec<crate::dra::driver::DriverSpec>>,
 }
 
 /// One timeline entry.

@@ -447,6 +447,35 @@ pub struct NodePoolSpec {
     /// What one node costs an hour (any currency), for the run's cost:
     /// billed from the node's registration until its deletion.
     pub price_per_hour: Option<f64>,
+    /// DRA drivers on every node of the pool, each publishing the node's
+    /// devices as a ResourceSlice.
+    #[serde(default)]
+    pub devices: Vec<DeviceDriverSpec>,
+}
+
+/// `nodePools[].devices[]`: `count` identical devices of one driver.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceDriverSpec {
+    pub driver: String,
+    pub count: u32,
+    /// As in a ResourceSlice: `model: {string: T4}`, `cores: {int: 8}`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, DeviceAttributeSpec>,
+    #[serde(default)]
+    pub capacity: BTreeMap<String, Qty>,
+    /// How long `NodePrepareResources` takes (default 20 ms).
+    pub prepare: Option<Dur>,
+}
+
+/// A ResourceSlice's `DeviceAttribute`: exactly one of these.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceAttributeSpec {
+    pub bool: Option<bool>,
+    pub int: Option<i64>,
+    pub string: Option<String>,
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,6 +17,9 @@ pub enum Resource {
     Pod,
     AssignedPod,
     UnscheduledPod,
+    ResourceClaim,
+    ResourceSlice,
+    DeviceClass,
     WildCard,
 }
 
@@ -36,6 +39,10 @@ impl ActionType {
     pub const UPDATE_POD_SCALE_DOWN: ActionType = ActionType(1 << 8);
     pub const UPDATE_POD_TOLERATION: ActionType = ActionType(1 << 9);
     pub const UPDATE_POD_SCHEDULING_GATES_ELIMINATED: ActionType = ActionType(1 << 10);
+    /// `status.resourceClaimStatuses` changed (the claim of a template made).
+    pub const UPDATE_POD_GENERATED_RESOURCE_CLAIM: ActionType = ActionType(1 << 11);
+    /// Any update of a DRA object.
+    pub const UPDATE: ActionType = ActionType(1 << 12);
     pub const ALL: ActionType = ActionType(u32::MAX);
 
     pub const fn or(self, other: ActionType) -> ActionType {
@@ -95,6 +102,25 @@ pub const ASSIGNED_POD_UPDATE_LABEL: ClusterEvent = ClusterEvent::new(
     ActionType::UPDATE_POD_LABEL,
     "AssignedPodUpdate",
 );
+pub const POD_GENERATED_RESOURCE_CLAIM: ClusterEvent = ClusterEvent::new(
+    Resource::UnscheduledPod,
+    ActionType::UPDATE_POD_GENERATED_RESOURCE_CLAIM,
+    "UpdatePodGeneratedResourceClaim",
+);
+
+/// An add or update of a DRA object of `resource`.
+pub const fn dra_event(resource: Resource, add: bool) -> ClusterEvent {
+    let (action, label) = match (resource, add) {
+        (Resource::ResourceClaim, true) => (ActionType::ADD, "ResourceClaimAdd"),
+        (Resource::ResourceClaim, false) => (ActionType::UPDATE, "ResourceClaimUpdate"),
+        (Resource::ResourceSlice, true) => (ActionType::ADD, "ResourceSliceAdd"),
+        (Resource::ResourceSlice, false) => (ActionType::UPDATE, "ResourceSliceUpdate"),
+        (_, true) => (ActionType::ADD, "DeviceClassAdd"),
+        (_, false) => (ActionType::UPDATE, "DeviceClassUpdate"),
+    };
+    ClusterEvent::new(resource, action, label)
+}
+
 /// The 5-minute leftover flush: a wildcard, so it moves every pod.
 pub const UNSCHEDULABLE_TIMEOUT: ClusterEvent =
     ClusterEvent::new(Resource::WildCard, ActionType::ALL, "UnschedulableTimeout");

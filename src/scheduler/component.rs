@@ -13,12 +13,14 @@ use std::sync::Arc;
 
 use super::binds::Binds;
 use super::cluster_event::{
-    node_update_events, Involved, QueuedEvent, ASSIGNED_POD_ADD, ASSIGNED_POD_DELETE,
-    ASSIGNED_POD_UPDATE_LABEL, NODE_ADD, NODE_DELETE,
+    dra_event, node_update_events, Involved, QueuedEvent, Resource, ASSIGNED_POD_ADD,
+    ASSIGNED_POD_DELETE, ASSIGNED_POD_UPDATE_LABEL, NODE_ADD, NODE_DELETE,
+    POD_GENERATED_RESOURCE_CLAIM,
 };
 use super::config::{FilterPlugin, SchedulerConfiguration};
 use super::default_selector::OwnerCache;
 use super::fit_index::FitIndex;
+use super::plugins::dynamic_resources::{self, DraCache, DraCycle};
 use super::pod_info::PodInfo;
 use super::preemption::{preempt, Candidate, Pdb};
 use super::profile::{
@@ -75,6 +77,8 @@ const TAG_STATUS: u64 = 3;
 const TAG_DELETE: u64 = 4;
 /// LIST tags of the extra reflectors: `TAG_EXTRA + index`.
 const TAG_EXTRA: u64 = 16;
+/// PreBind's claim writes: `TAG_CLAIM + n`.
+const TAG_CLAIM: u64 = 1 << 31;
 const TAG_BIND: u64 = 1 << 32;
 
 /// Kinds the scheduler watches besides nodes and pods.
@@ -97,6 +101,8 @@ struct CachedPod {
 /// cycle chose if nothing fit.
 struct Cycle {
     key: ObjectKey,
+    /// PreBind's writes to the pod's claims, before the bind.
+    claim_writes: Vec<ApiRequest>,
     /// When the pod was popped: the scheduling cycle's span starts here.
     started: SimTime,
     decision: Decision,
@@ -135,6 +141,12 @@ pub struct Scheduler {
     /// The nodes' free rooms, kept with `nodes`: a cycle that fits a plain
     /// pod nowhere reads its verdict from here.
     fit_index: FitIndex,
+    /// DynamicResources' informers, in a scenario that uses DRA.
+    dra: Option<DraCache>,
+    /// PreBind claim writes in flight: tag → (pod, claim, node).
+    prebinds: BTreeMap<u64, (ObjectKey, ObjectKey, String)>,
+    /// Pods whose claim writes are in flight: how many are left.
+    prebind_left: BTreeMap<ObjectKey, usize>,
 }
 
 impl Scheduler {
@@ -167,7 +179,29 @@ impl Scheduler {
             image_spread_stale: false,
             affinity_counts: AffinityCounts::default(),
             fit_index: FitIndex::default(),
+            dra: None,
+            prebinds: BTreeMap::new(),
+            prebind_left: BTreeMap::new(),
         }
+    }
+
+    /// Runs DynamicResources: informers of ResourceClaims, ResourceSlices
+    /// and DeviceClasses after the others (so a scenario without DRA keeps
+    /// its requests, and digest, unchanged).
+    pub fn with_dra(mut self) -> Self {
+        for (j, k) in dynamic_resources::KINDS.iter().enumerate() {
+            let tag = TAG_EXTRA + (EXTRA_KINDS.len() + j) as u64;
+            self.extra_reflectors.push(Reflector::new(*k, tag));
+        }
+        self.dra = Some(DraCache::default());
+        self
+    }
+
+    fn extra_kind(i: usize) -> Kind {
+        EXTRA_KINDS
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| dynamic_resources::KINDS[i - EXTRA_KINDS.len()])
     }
 
     fn new_queue(cfg: &SchedulerConfig) -> SchedulingQueue {
@@ -334,6 +368,11 @@ impl Scheduler {
             let bound = p.obj.as_pod().is_some_and(|b| b.node_name.is_some());
             (p.info.clone(), bound)
         });
+        let claims_changed = self.dra.is_some()
+            && self.pods.get(&key).is_some_and(|p| {
+                p.obj.as_pod().map(|b| &b.status.resource_claim_statuses)
+                    != Some(&body.status.resource_claim_statuses)
+            });
         // Terminal pods free their resources, as the scheduler's cache does.
         let on_node = if body.is_terminal() {
             None
@@ -394,6 +433,16 @@ impl Scheduler {
             self.gated.remove(&key);
         }
         let mut events = Vec::new();
+        if claims_changed && pending {
+            events.push((
+                QueuedEvent {
+                    event: POD_GENERATED_RESOURCE_CLAIM,
+                    old: None,
+                    new: Some(Involved::Pod(info.clone(), None)),
+                },
+                Precheck::All,
+            ));
+        }
         let old_info = before.as_ref().map(|(i, _)| i.clone());
         // Room freed on a node: the scheduler's cache no longer holds it.
         if let (Some(node), None, Some(old)) = (&was_on, &on_node, &old_info) {
@@ -545,6 +594,24 @@ impl Scheduler {
                     self.fire(ev, pre, now);
                 }
             }
+            (Kind::ResourceClaim | Kind::ResourceSlice | Kind::DeviceClass, t) => {
+                let Some(dra) = self.dra.as_mut() else { return };
+                let resource = match obj.kind {
+                    Kind::ResourceClaim => Resource::ResourceClaim,
+                    Kind::ResourceSlice => Resource::ResourceSlice,
+                    _ => Resource::DeviceClass,
+                };
+                dra.apply(obj, t == EventType::Deleted);
+                if t != EventType::Deleted {
+                    let event = dra_event(resource, t == EventType::Added);
+                    let ev = QueuedEvent {
+                        event,
+                        old: None,
+                        new: None,
+                    };
+                    self.fire(ev, Precheck::All, now);
+                }
+            }
             (k, EventType::Deleted) if OwnerCache::wants(k) => {
                 self.owners.objects.remove(&obj.key());
             }
@@ -627,6 +694,20 @@ impl Scheduler {
                 self.queue.done(&key);
                 continue;
             };
+            // DynamicResources' PreEnqueue and PreFilter: a pod whose claims
+            // are not there (or not allocatable at all) waits for a DRA event.
+            let dra = match self.dra.as_ref().map(|d| d.prefilter(&p.obj)) {
+                Some(Err(message)) => {
+                    self.dra_rejected(ctx, &key, message);
+                    continue;
+                }
+                Some(Ok(c)) => c,
+                None => None,
+            };
+            let Some(p) = self.pods.get(&key) else {
+                continue;
+            };
+            let Some(body) = p.obj.as_pod() else { continue };
             let default_selector = self.owners.default_selector(&p.info);
             let input = CycleInput {
                 pod: &p.info,
@@ -637,6 +718,7 @@ impl Scheduler {
                 nominated: &self.nominated,
                 counts: self.affinity_counts,
                 fit_index: Some(&self.fit_index),
+                dra: dra.as_ref(),
             };
             // A pod nominated by an earlier preemption tries that node first.
             let nominated = p.info.nominated_node.as_ref().and_then(|n| {
@@ -665,12 +747,18 @@ impl Scheduler {
                 preempt(profile, &input, &d, &self.pdbs(), ctx.rng)
             });
             let cost = self.cfg.cycle_base + self.cfg.per_node.saturating_mul(evaluated);
+            let pod_obj = p.obj.clone();
             // Assume at once, so the next cycle sees the node as used.
+            let mut claim_writes = Vec::new();
             if let Some(node) = &d.selected {
                 self.account(&key, Some(node.clone()));
+                if let Some(c) = &dra {
+                    claim_writes = self.dra_reserve(c, node, &pod_obj);
+                }
             }
             self.cycle = Some(Cycle {
                 key,
+                claim_writes,
                 started: ctx.now,
                 decision: d,
                 preemption,
@@ -683,6 +771,7 @@ impl Scheduler {
     fn finish_cycle(&mut self, ctx: &mut Ctx<'_, Payload, World>) {
         let Some(Cycle {
             key,
+            claim_writes,
             started,
             decision: d,
             preemption,
@@ -706,12 +795,25 @@ impl Scheduler {
                             r.str("ranking", &ranking);
                         }
                     });
-                let mut req = ApiRequest::new(Verb::Bind, Kind::Pod, &key.namespace, &key.name);
-                req.target = Some(node.clone());
-                self.next_bind += 1;
-                let tag = TAG_BIND + self.next_bind;
-                self.binds.insert(tag, key);
-                self.client.request(ctx, req, tag);
+                if claim_writes.is_empty() {
+                    self.send_bind(ctx, key, node.clone());
+                } else {
+                    // PreBind: the claims' allocations and reservations
+                    // first; the bind once every one is written.
+                    self.prebind_left.insert(key.clone(), claim_writes.len());
+                    for req in claim_writes {
+                        let claim = ObjectKey {
+                            kind: Kind::ResourceClaim,
+                            namespace: req.namespace.clone(),
+                            name: req.name.clone(),
+                        };
+                        self.next_bind += 1;
+                        let tag = TAG_CLAIM + self.next_bind;
+                        self.prebinds
+                            .insert(tag, (key.clone(), claim, node.clone()));
+                        self.client.request(ctx, req, tag);
+                    }
+                }
             }
             None => {
                 let mut message = d.failure_message();
@@ -741,6 +843,129 @@ impl Scheduler {
                 }
                 self.report_unschedulable(ctx, &key, message, nominate);
             }
+        }
+        self.maybe_start_cycle(ctx);
+    }
+
+    fn send_bind(&mut self, ctx: &mut Ctx<'_, Payload, World>, key: ObjectKey, node: String) {
+        let mut req = ApiRequest::new(Verb::Bind, Kind::Pod, &key.namespace, &key.name);
+        req.target = Some(node);
+        self.next_bind += 1;
+        let tag = TAG_BIND + self.next_bind;
+        self.binds.insert(tag, key);
+        self.client.request(ctx, req, tag);
+    }
+
+    /// A pod DynamicResources' PreEnqueue or PreFilter turned away: it waits
+    /// as unschedulable until a claim, slice or class event, or its own
+    /// generated claim, may help.
+    fn dra_rejected(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        key: &ObjectKey,
+        message: String,
+    ) {
+        let pod = format!("{}/{}", key.namespace, key.name);
+        // PreEnqueue's rejections (no claim yet) raise no event upstream.
+        let pre_enqueue = message.ends_with("ResourceClaim not created yet")
+            || message.starts_with("could not find ResourceClaim");
+        let rejectors: BTreeSet<FilterPlugin> = [FilterPlugin::DynamicResources].into();
+        self.requeue_unschedulable(key, rejectors, ctx.now);
+        if pre_enqueue {
+            return;
+        }
+        let total = self.nodes.len();
+        let message = format!("0/{total} nodes are available: {message}.");
+        ctx.trace.record(
+            TraceLevel::Events,
+            ctx.now,
+            &self.name,
+            "FailedScheduling",
+            |r| {
+                r.str("pod", &pod)
+                    .str("message", &message)
+                    .u64("start", ctx.now.0);
+            },
+        );
+        self.report_unschedulable(ctx, key, message, None);
+    }
+
+    /// Reserve: the claims' allocations on `node` go in flight; returns
+    /// PreBind's writes (every claim not yet reserved for the pod).
+    fn dra_reserve(&mut self, c: &DraCycle, node: &str, pod: &Object) -> Vec<ApiRequest> {
+        let Some(dra) = self.dra.as_mut() else {
+            return Vec::new();
+        };
+        let allocations: BTreeMap<ObjectKey, crate::dra::claim::Allocation> =
+            c.reserve(node).into_iter().collect();
+        let mut writes = Vec::new();
+        for (key, obj, claim) in &c.claims {
+            let allocation = allocations.get(key);
+            if let Some(a) = allocation {
+                dra.in_flight.insert(key.clone(), a.clone());
+            } else if claim.allocation.is_none() || claim.reserved_for_pod(&pod.meta.uid) {
+                continue;
+            }
+            writes.push(crate::dra::claim::reserve_request(obj, allocation, pod));
+        }
+        writes
+    }
+
+    /// A PreBind claim write answered: the bind goes once all have; a
+    /// failure unreserves (the allocations in flight are dropped) and the
+    /// pod backs off.
+    fn on_claim_written(
+        &mut self,
+        ctx: &mut Ctx<'_, Payload, World>,
+        tag: u64,
+        resp: Option<&ApiResponse>,
+    ) {
+        let Some((pod, claim, node)) = self.prebinds.remove(&tag) else {
+            return;
+        };
+        let ok = resp.is_some_and(|r| r.ok());
+        if let Some(d) = self.dra.as_mut() {
+            match resp.and_then(|r| r.object.clone()).filter(|_| ok) {
+                Some(obj) => d.assume(obj),
+                None => {
+                    d.in_flight.remove(&claim);
+                }
+            }
+        }
+        let Some(left) = self.prebind_left.get_mut(&pod) else {
+            return;
+        };
+        if ok {
+            *left -= 1;
+            if *left == 0 {
+                self.prebind_left.remove(&pod);
+                self.send_bind(ctx, pod, node);
+            }
+            return;
+        }
+        self.prebind_left.remove(&pod);
+        let in_flight: Vec<ObjectKey> = self
+            .prebinds
+            .values()
+            .filter(|(p, _, _)| *p == pod)
+            .map(|(_, c, _)| c.clone())
+            .collect();
+        if let Some(d) = self.dra.as_mut() {
+            for c in in_flight {
+                d.in_flight.remove(&c);
+            }
+        }
+        self.prebinds.retain(|_, (p, _, _)| *p != pod);
+        let was_on = self.pods.get(&pod).and_then(|p| p.node.clone());
+        self.account(&pod, None);
+        self.queue.error(&pod, ctx.now);
+        if let (Some(node), Some(p)) = (was_on, self.pods.get(&pod)) {
+            let ev = QueuedEvent {
+                event: ASSIGNED_POD_DELETE,
+                old: Some(Involved::Pod(p.info.clone(), Some(node))),
+                new: None,
+            };
+            self.fire(ev, Precheck::All, ctx.now);
         }
         self.maybe_start_cycle(ctx);
     }
@@ -907,10 +1132,22 @@ impl Scheduler {
                     }
                 }
             }
-            t if (TAG_EXTRA..TAG_EXTRA + EXTRA_KINDS.len() as u64).contains(&t) => {
+            t if (TAG_EXTRA..TAG_EXTRA + self.extra_reflectors.len() as u64).contains(&t) => {
                 let i = (t - TAG_EXTRA) as usize;
-                let kind = EXTRA_KINDS[i];
+                let kind = Self::extra_kind(i);
                 match self.extra_reflectors[i].on_list(resp, &mut self.client, ctx) {
+                    Some(items) if i >= EXTRA_KINDS.len() => {
+                        if let Some(d) = self.dra.as_mut() {
+                            d.replace(kind, items);
+                        }
+                        let ev = QueuedEvent {
+                            event: dra_event(Resource::ResourceSlice, true),
+                            old: None,
+                            new: None,
+                        };
+                        self.fire(ev, Precheck::All, ctx.now);
+                        self.maybe_start_cycle(ctx);
+                    }
                     Some(items) => {
                         self.owners.objects.retain(|k, _| k.kind != kind);
                         for o in items {
@@ -921,6 +1158,7 @@ impl Scheduler {
                     None => self.extra_reflectors[i].list(&mut self.client, ctx),
                 }
             }
+            t if (TAG_CLAIM..TAG_BIND).contains(&t) => self.on_claim_written(ctx, t, resp),
             t if t > TAG_BIND => {
                 let Some(key) = self.binds.remove(t) else {
                     return;
@@ -1050,6 +1288,11 @@ impl Actor<Payload, World> for Scheduler {
         self.nominated.clear();
         self.gated.clear();
         self.binds.clear();
+        if let Some(d) = self.dra.as_mut() {
+            d.clear();
+        }
+        self.prebinds.clear();
+        self.prebind_left.clear();
     }
 }
 

@@ -31,6 +31,9 @@ pub enum FilterPlugin {
     NodeResourcesFit,
     PodTopologySpread,
     InterPodAffinity,
+    /// Never in a profile's list: it runs when the scheduler watches the
+    /// DRA kinds (a scenario that uses DRA) and the pod has claims.
+    DynamicResources,
 }
 
 /// A score plugin kubesim runs.

@@ -215,6 +215,7 @@ pub fn explain_snapshot(
         nominated: &nominated,
         counts: AffinityCounts::scan(&nodes),
         fit_index: None,
+        dra: None,
     };
     let verdicts = explain(profile, &input);
     let out: Vec<NodeOut> = verdicts

@@ -186,6 +186,7 @@ mod tests {
                 nominated: &self.nominated,
                 counts: AffinityCounts::default(),
                 fit_index,
+                dra: None,
             }
         }
     }

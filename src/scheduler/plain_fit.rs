@@ -79,6 +79,7 @@ impl PlainAsk {
             && profile.added_affinity.is_none()
             && pod.host_ports.is_empty()
             && pod.requests.plain.scalar.is_empty()
+            && input.dra.is_none()
             && !state.crosses_nodes();
         plain.then_some(PlainAsk {
             cpu: pod.requests.plain.cpu,
@@ -217,6 +218,7 @@ mod tests {
                 nominated: &nominated,
                 counts: AffinityCounts::default(),
                 fit_index: None,
+                dra: None,
             };
             let state = prefilter(profile, &input);
             let plain = PlainAsk::of(profile, &input, &state).expect("a plain pod");

@@ -14,6 +14,7 @@ use super::config::{FilterPlugin, Profile, ScorePlugin, SpreadDefaulting};
 use super::fit_index::FitIndex;
 use super::framework::num_feasible_nodes_to_find;
 use super::plain_fit::{self, PlainAsk};
+use super::plugins::dynamic_resources::DraCycle;
 use super::plugins::image_locality;
 use super::plugins::pod_topology_spread::{self as spread, SpreadConstraint};
 use super::plugins::{
@@ -45,6 +46,8 @@ pub struct CycleInput<'a> {
     /// The nodes' free rooms, kept by the scheduler's cache as `nodes`
     /// change, for the cycle that fits a plain pod nowhere; `None` scans.
     pub fit_index: Option<&'a FitIndex>,
+    /// DynamicResources' PreFilter state, for a pod with claims.
+    pub dra: Option<&'a DraCycle>,
 }
 
 /// Cluster-wide counts of placed pods with inter-pod affinity terms, so a
@@ -302,6 +305,18 @@ pub fn filter(
                     }
                 }
             }
+            FilterPlugin::DynamicResources => {}
+        }
+    }
+    // DynamicResources comes after the default filters (its place in the
+    // v1.34 MultiPoint list, after VolumeZone and the volume plugins).
+    if let Some(d) = input.dra {
+        if let Err((r, unresolvable)) = d.filter(node) {
+            return Err(Failure::new(
+                FilterPlugin::DynamicResources,
+                r,
+                unresolvable,
+            ));
         }
     }
     Ok(())

@@ -70,13 +70,32 @@ pub fn events_to_register(plugin: FilterPlugin) -> &'static [ClusterEvent] {
         FilterPlugin::NodeResourcesFit => &[POD_DELETE, NODE_ADD_OR_ALLOCATABLE],
         FilterPlugin::PodTopologySpread => &[POD_ADD_LABEL_DELETE, NODE_ADD_DELETE_LABEL_TAINT],
         FilterPlugin::InterPodAffinity => &[POD_ADD_LABEL_DELETE, NODE_ADD_OR_LABEL],
+        FilterPlugin::DynamicResources => &DRA_EVENTS,
     }
+}
+
+const ADD_OR_UPDATE: ActionType = ADD.or(ActionType::UPDATE);
+
+/// DynamicResources' registrations (v1.34, QueueingHints on).
+const DRA_EVENTS: [ClusterEvent; 5] = [
+    node(ADD.or(LABEL).or(ActionType::UPDATE_NODE_ALLOCATABLE)),
+    ClusterEvent::new(Resource::ResourceClaim, ADD_OR_UPDATE, ""),
+    pod(ActionType::UPDATE_POD_GENERATED_RESOURCE_CLAIM),
+    ClusterEvent::new(Resource::DeviceClass, ADD_OR_UPDATE, ""),
+    ClusterEvent::new(Resource::ResourceSlice, ADD_OR_UPDATE, ""),
+];
+
+/// Whether `event` is one of DynamicResources' (a plugin not listed in
+/// profiles: it runs whenever the scheduler watches the DRA kinds).
+fn dra_interest(event: &ClusterEvent) -> bool {
+    DRA_EVENTS.iter().skip(1).any(|r| r.matches(event))
 }
 
 /// Whether any enabled plugin of any profile registers `event`
 /// (`isEventOfInterest`): if none does, the queue is not even scanned.
 pub fn of_interest(profiles: &[Profile], event: &ClusterEvent) -> bool {
     event.is_wildcard()
+        || dra_interest(event)
         || profiles.iter().any(|p| {
             p.filters
                 .iter()
@@ -97,7 +116,7 @@ pub struct Target<'a> {
 /// `plugin`'s hint for `target` after `ev`, or `None` when the plugin does
 /// not register the event (or is not enabled in the pod's profile).
 pub fn hint(plugin: FilterPlugin, target: &Target<'_>, ev: &QueuedEvent) -> Option<QueueingHint> {
-    if !target.profile.filters.contains(&plugin) {
+    if !target.profile.filters.contains(&plugin) && plugin != FilterPlugin::DynamicResources {
         return None;
     }
     let registered = events_to_register(plugin)
@@ -136,5 +155,15 @@ pub fn hint(plugin: FilterPlugin, target: &Target<'_>, ev: &QueuedEvent) -> Opti
         (FilterPlugin::InterPodAffinity, false) => {
             inter_pod_affinity::hint_after_pod_change(pod, ev)
         }
+        // Its own pod's generated claim: only that pod may now pass.
+        (FilterPlugin::DynamicResources, false) if registered.resource == Resource::Pod => {
+            QueueingHint::from_bool(
+                ev.new_pod()
+                    .is_some_and(|(p, _)| p.name == pod.name && p.namespace == pod.namespace),
+            )
+        }
+        // Claims, slices and classes (upstream's claim hint refines this:
+        // a claim this pod does not use and that freed nothing is skipped).
+        (FilterPlugin::DynamicResources, _) => QueueingHint::Queue,
     })
 }

@@ -15,6 +15,7 @@ mod controller_oracles;
 mod controllers;
 mod determinism;
 mod disruption;
+mod dra;
 mod drawn_network_workload;
 mod driver_rate;
 mod etcd;

@@ -67,6 +67,8 @@ pub enum PatchOp {
         condition: Condition,
         nominated_node: Option<Option<String>>,
     },
+    /// The resourceclaim controller's `status.resourceClaimStatuses`.
+    PodResourceClaimStatuses(Vec<(String, Option<String>)>),
     /// The kubelet's node status patch.
     NodeStatus {
         conditions: Vec<NodeCondition>,

@@ -606,6 +606,8 @@ impl ApiServer {
                                 }
                             }
                             st.nominated_node_name = p.status.nominated_node_name.take();
+                            st.resource_claim_statuses =
+                                std::mem::take(&mut p.status.resource_claim_statuses);
                             p.status = st;
                         }
                     }
@@ -630,6 +632,11 @@ impl ApiServer {
                             if let Some(n) = nominated_node {
                                 p.status.nominated_node_name = n;
                             }
+                        }
+                    }
+                    Some(PatchOp::PodResourceClaimStatuses(list)) => {
+                        if let Body::Pod(p) = &mut obj.body {
+                            p.status.resource_claim_statuses = list;
                         }
                     }
                     Some(PatchOp::NodeStatus { conditions, images }) => {

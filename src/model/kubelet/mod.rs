@@ -21,6 +21,7 @@ use crate::sim::{Actor, ComponentId, Ctx, LatencyDist, SimDuration, SimTime, Tra
 
 mod backoff;
 mod container_crash;
+mod dra;
 mod image_backoff;
 mod images;
 mod kill;
@@ -98,6 +99,10 @@ const TAG_LEASE_RENEW: u64 = 3;
 const TAG_STATUS: u64 = 4;
 const TAG_LIST: u64 = 5;
 const TAG_STATUS_GET: u64 = 6;
+const TAG_SLICE: u64 = 7;
+const TAG_NODE_GET: u64 = 8;
+/// A claim's GET before a pod's sandbox: `TAG_CLAIM_GET | slot`.
+const TAG_CLAIM_GET: u64 = 1 << 34;
 const TAG_POD: u64 = 1 << 32;
 /// The final delete of a pod (grace 0), by slot.
 const TAG_POD_DELETE: u64 = 1 << 33;
@@ -217,6 +222,10 @@ pub struct Kubelet {
     /// A restarted kubelet process has not yet listed the pods it finds
     /// running (see [`Actor::restarted_in_place`]).
     adopting: bool,
+    /// The node's modelled DRA drivers (`nodePools[].devices`).
+    drivers: Arc<Vec<crate::dra::driver::DriverSpec>>,
+    /// Pods whose claims are being checked before their sandbox.
+    preparing: BTreeMap<u32, dra::Preparing>,
 }
 
 impl Kubelet {
@@ -262,7 +271,15 @@ impl Kubelet {
             #[cfg(feature = "planted-bugs")]
             missed: BTreeSet::new(),
             adopting: false,
+            drivers: Arc::new(Vec::new()),
+            preparing: BTreeMap::new(),
         }
+    }
+
+    /// The node's DRA drivers, whose slices it publishes.
+    pub fn with_drivers(mut self, drivers: Arc<Vec<crate::dra::driver::DriverSpec>>) -> Self {
+        self.drivers = drivers;
+        self
     }
 
     /// Planted bug: see `catching_up`. The watch broke or is relisting.
@@ -536,6 +553,7 @@ impl Kubelet {
         match tag {
             TAG_REGISTER => {
                 if ok {
+                    self.after_register(ctx, resp);
                     self.failures[RETRY_REGISTER as usize] = 0;
                     self.registered = true;
                     self.last_status_post = Some(ctx.now);
@@ -594,6 +612,22 @@ impl Kubelet {
                 }
                 _ => self.retry_later(ctx, RETRY_LIST),
             },
+            TAG_NODE_GET => {
+                if let Some(uid) = resp
+                    .filter(|r| r.ok())
+                    .and_then(|r| r.object.as_ref())
+                    .map(|o| o.meta.uid.clone())
+                {
+                    self.publish_slices(ctx, &uid);
+                }
+            }
+            // Published, or there already (409); a failure is retried when
+            // the kubelet next registers (its restart).
+            TAG_SLICE => {}
+            t if t & TAG_CLAIM_GET != 0 => {
+                let slot = (t & 0xffff_ffff) as u32;
+                self.on_claim_get(ctx, slot, ((t >> 35) & 0x3f) as usize, resp);
+            }
             t if t & TAG_POD_DELETE != 0 => {
                 // A delete that failed (not a 404: the pod is gone) goes
                 // again on the next status sync, as upstream's
@@ -668,6 +702,9 @@ impl Actor<Payload, World> for Kubelet {
             Payload::Timer(Timer::NodeStatus) => {
                 ctx.timer(self.cfg.status_update, Payload::Timer(Timer::NodeStatus));
                 self.sync_status(ctx);
+            }
+            Payload::Timer(Timer::DraPrepare { slot, gen, retry }) => {
+                self.on_prepare_timer(ctx, slot, gen, retry);
             }
             Payload::Timer(Timer::PodStep { slot, gen }) => {
                 let Some(rt) = self.pods.get(slot as usize).and_then(Option::as_ref) else {

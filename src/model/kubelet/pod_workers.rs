@@ -117,6 +117,7 @@ impl Kubelet {
             .iter()
             .map(|c| waiting(c, reason))
             .collect();
+        let claims = crate::dra::claim::pod_has_claims(&rt.obj);
         let admitted = Observation::PodAdmitted {
             node: &self.node_name,
             pod: &rt.obj,
@@ -125,6 +126,14 @@ impl Kubelet {
         ctx.shared.observe(now, admitted);
         self.trace(ctx, "PodAdmitted", &key, "");
         self.post_status(ctx, slot);
+        if claims {
+            return self.prepare_resources(ctx, slot);
+        }
+        self.start_sandbox(ctx, slot);
+    }
+
+    /// The pod's sandbox is made (after its claims are prepared).
+    pub(super) fn start_sandbox(&mut self, ctx: &mut Ctx<'_, Payload, World>, slot: u32) {
         if self.live().is_some() {
             self.step_when(ctx, slot, |pod, then| RuntimeOp::RunSandbox { pod, then });
         } else {

@@ -72,6 +72,7 @@ impl Loader<'_> {
                 join_at: None,
                 price_per_hour: 0.0,
                 standby: false,
+                drivers: Default::default(),
             });
         }
         *objects = kept;

@@ -525,6 +525,7 @@ fn machine_node(m: &Machine, index: usize, price_per_hour: f64) -> NodePlan {
         join_at: None,
         price_per_hour,
         standby: false,
+        drivers: Default::default(),
     }
 }
 

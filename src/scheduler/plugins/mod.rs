@@ -1,6 +1,7 @@
 //! The in-tree plugins kubesim runs, one file each.
 
 pub mod balanced_allocation;
+pub mod dynamic_resources;
 pub mod image_locality;
 pub mod inter_pod_affinity;
 pub mod node_affinity;
