@@ -11,7 +11,7 @@
 
 use std::fmt;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::client::NodeClient;
 use super::daemon::{crash_node, empty_namespace, NodeDaemon, NodePaths};
@@ -184,17 +184,10 @@ pub async fn cleanup(run_dir: &Path) -> Result<Vec<NodeCleanup>> {
             removed,
         });
     }
-    remove_empty_cgroup_roots();
+    // `/kubesim` itself stays in each hierarchy: another run's runc may be
+    // creating a node's cgroup under it at this instant (its MkdirAll made
+    // the parent and is about to make the child), and removing an empty
+    // parent there failed that run's task create with ENOENT. An empty
+    // cgroup directory holds nothing.
     Ok(out)
-}
-
-/// `/kubesim` in each hierarchy once no node of any run uses it.
-fn remove_empty_cgroup_roots() {
-    let roots: Vec<PathBuf> = procfs::cgroup_hierarchies()
-        .into_iter()
-        .map(|h| h.join(procfs::CGROUP_ROOT))
-        .collect();
-    for r in roots {
-        let _ = fs::remove_dir(r);
-    }
 }
