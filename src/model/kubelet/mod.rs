@@ -796,6 +796,16 @@ impl Actor<Payload, World> for Kubelet {
             rt.deleted_sent = false;
             rt.delete_pending = false;
         }
+        // Claim checks in flight died with the old process: the new one
+        // checks those pods' claims again.
+        for (slot, p) in std::mem::take(&mut self.preparing) {
+            let t = Timer::DraPrepare {
+                slot,
+                gen: p.gen,
+                retry: true,
+            };
+            ctx.timer(SimDuration::ZERO, Payload::Timer(t));
+        }
         self.register(ctx);
     }
 
@@ -805,6 +815,7 @@ impl Actor<Payload, World> for Kubelet {
         // Containers die with the node; the image cache on disk survives.
         self.pods.clear();
         self.by_key.clear();
+        self.preparing.clear();
         self.pulling = None;
         self.pull_waiters.clear();
         self.startup = startup_tracker::StartupTracker::default();
