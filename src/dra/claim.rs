@@ -348,9 +348,6 @@ pub fn pod_has_claims(pod: &Object) -> bool {
         .is_some_and(|l| !l.is_empty())
 }
 
-/// A claim parsed once per resourceVersion, shared.
-pub type SharedClaim = Arc<Claim>;
-
 /// `obj` (a ResourceClaim) with its `status` changed by `f`, as an
 /// UpdateStatus conditioned on the version it was read at.
 pub fn status_update(

@@ -4,7 +4,6 @@
 //! `model` of driver `gpu.example.com` is `gpu.example.com/model`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::Value as Json;
 
@@ -189,9 +188,6 @@ fn device(driver: &str, d: &Json) -> Result<Device, (String, String)> {
         capacity,
     })
 }
-
-/// A device's identity across the cluster: (driver, pool, device).
-pub type DeviceId = (Arc<str>, Arc<str>, Arc<str>);
 
 #[cfg(test)]
 mod tests {

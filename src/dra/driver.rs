@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value as Json};
 
-use super::device::{qualify, AttrValue, MAX_ATTRIBUTES_AND_CAPACITIES, MAX_DEVICES_PER_SLICE};
+use super::device::{AttrValue, MAX_ATTRIBUTES_AND_CAPACITIES, MAX_DEVICES_PER_SLICE};
 use crate::api::object::{Body, Meta, OwnerRef};
 use crate::api::quantity::Quantity;
 use crate::api::{Kind, Object};
@@ -101,13 +101,6 @@ impl DriverSpec {
             body: Body::Json(Arc::new(body)),
         }
     }
-
-    /// Whether `name` is one of this driver's qualified attribute names.
-    pub fn has_attribute(&self, name: &str) -> bool {
-        self.attributes
-            .keys()
-            .any(|k| qualify(&self.driver, k) == name)
-    }
 }
 
 /// Device names: the driver's first label (`gpu` for `gpu.example.com`).
@@ -151,6 +144,5 @@ mod tests {
             s.devices[0].capacity["gpu.example.com/memory"],
             Quantity::parse("16Gi").unwrap()
         );
-        assert!(d.has_attribute("gpu.example.com/model"));
     }
 }

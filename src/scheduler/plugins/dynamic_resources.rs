@@ -124,14 +124,6 @@ impl DraCache {
         }
     }
 
-    /// The claim's latest object: assumed, else the informer's.
-    pub fn claim_object(&self, key: &ObjectKey) -> Option<&Arc<Object>> {
-        self.assumed
-            .get(key)
-            .or_else(|| self.claims.get(key))
-            .map(|h| &h.obj)
-    }
-
     fn held(&self, key: &ObjectKey) -> Option<&Held> {
         self.assumed.get(key).or_else(|| self.claims.get(key))
     }
